@@ -1,1 +1,14 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod body;
+pub mod clock;
+pub mod definitions;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod pipeline;
+pub mod processors;
+pub mod session;
+pub mod store;
+
+pub use error::{Error, EventError};

@@ -1,0 +1,40 @@
+//! The one error type of the core crate, and the per-element error processors report.
+
+/// What a processor reports for one element; the pipeline adds the element's index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// The element is malformed: a bad GUID, a value of the wrong type, a limit exceeded.
+    #[error("{0}")]
+    Invalid(String),
+    /// The id is well formed but names no definition.
+    #[error("{0}")]
+    UnknownDefinition(String),
+}
+
+/// Errors of the tracking domain. The server maps each variant to one row of the spec's table.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not JSON or not one of the accepted shapes.
+    #[error("{0}")]
+    InvalidPayload(String),
+    /// The body or the batch exceeds a configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// One element of a batch failed; the batch is rejected whole.
+    #[error("element {index}: {source}")]
+    Event {
+        /// Position of the element in the batch, from 0.
+        index: usize,
+        /// What was wrong with it.
+        source: EventError,
+    },
+    /// The definitions file could not be read or is inconsistent.
+    #[error("definitions: {0}")]
+    Definitions(String),
+    /// The pipeline configuration names a processor that does not exist.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+    /// The store could not do what was asked; the detail is for logs only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}

@@ -1,0 +1,199 @@
+//! What the pipeline produces: events resolved against the definitions, ready for the session
+//! engine to place in an interaction.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{definitions::Definition, ids::Guid, EventError};
+
+/// The kinds of stored event, named as the admin API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    /// A page (route) view.
+    PageView,
+    /// A goal.
+    Goal,
+    /// A page event that is not a goal.
+    PageEvent,
+    /// An outcome.
+    Outcome,
+    /// A campaign trigger.
+    Campaign,
+}
+
+impl EventKind {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PageView => "pageView",
+            Self::Goal => "goal",
+            Self::PageEvent => "pageEvent",
+            Self::Outcome => "outcome",
+            Self::Campaign => "campaign",
+        }
+    }
+
+    /// The inverse of [`EventKind::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::PageView,
+            Self::Goal,
+            Self::PageEvent,
+            Self::Outcome,
+            Self::Campaign,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+}
+
+/// A definition as recorded on an event: copied, so that later edits of the definitions file do
+/// not rewrite history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionRef {
+    /// The definition's GUID.
+    pub id: Guid,
+    /// Its name at the time of tracking.
+    pub name: String,
+    /// Its engagement-value points at the time of tracking.
+    pub points: i64,
+}
+
+impl From<&Definition> for DefinitionRef {
+    fn from(def: &Definition) -> Self {
+        Self {
+            id: def.id,
+            name: def.name.clone(),
+            points: def.points,
+        }
+    }
+}
+
+/// The page of a page view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    /// The Sitecore item id the view is tracked against.
+    pub page_id: Guid,
+    /// The URL, as sent (any value).
+    pub url: String,
+    /// Item language.
+    pub language: Option<String>,
+    /// Item version.
+    pub item_version: Option<i64>,
+    /// Referrer URL.
+    pub referrer: Option<String>,
+}
+
+/// One tracked event, before it is placed in an interaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedEvent {
+    /// Its kind.
+    pub kind: EventKind,
+    /// The definition triggered (none for page views).
+    pub definition: Option<DefinitionRef>,
+    /// When it happened, if the client said; otherwise the time of receipt.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Page views: the page.
+    pub page: Option<PageInfo>,
+    /// Outcomes: the monetary value, exact.
+    pub monetary_value: Option<Decimal>,
+    /// Outcomes: ISO 4217 currency code.
+    pub currency_code: Option<String>,
+    /// Page events and goals: `data`.
+    pub data: Option<String>,
+    /// Page events and goals: `dataKey`.
+    pub data_key: Option<String>,
+    /// Page events and goals: `text`.
+    pub text: Option<String>,
+    /// Page events and goals: `value`.
+    pub value: Option<f64>,
+    /// Every key the processor did not know, kept as sent.
+    pub custom: Map<String, Value>,
+}
+
+impl TrackedEvent {
+    /// An event of `kind` with nothing else set.
+    pub fn new(kind: EventKind) -> Self {
+        Self {
+            kind,
+            definition: None,
+            timestamp: None,
+            page: None,
+            monetary_value: None,
+            currency_code: None,
+            data: None,
+            data_key: None,
+            text: None,
+            value: None,
+            custom: Map::new(),
+        }
+    }
+
+    /// Engagement-value points this event adds to its interaction.
+    pub fn points(&self) -> i64 {
+        match self.kind {
+            EventKind::Goal | EventKind::PageEvent | EventKind::Outcome => {
+                self.definition.as_ref().map_or(0, |d| d.points)
+            }
+            EventKind::PageView | EventKind::Campaign => 0,
+        }
+    }
+}
+
+/// Parses an event `timestamp`: RFC 3339 text or epoch milliseconds. One later than
+/// `now + max_skew` is refused: queued events come from the past.
+pub fn parse_timestamp(
+    raw: &Value,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<DateTime<Utc>, EventError> {
+    let at = match raw {
+        Value::String(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| EventError::Invalid(format!("timestamp '{text}' is not RFC 3339: {e}")))?,
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .ok_or_else(|| {
+                EventError::Invalid(format!("timestamp {n} is not epoch milliseconds"))
+            })?,
+        other => {
+            return Err(EventError::Invalid(format!(
+                "timestamp must be RFC 3339 text or epoch milliseconds, not {}",
+                crate::body::json_type(other)
+            )))
+        }
+    };
+    if at > now + max_skew {
+        return Err(EventError::Invalid(format!(
+            "timestamp {} is in the future",
+            at.to_rfc3339()
+        )));
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_parse_both_forms_and_refuse_the_future() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("date");
+        let skew = Duration::minutes(2);
+        let text = parse_timestamp(&json!("2026-01-02T03:00:00Z"), now, skew).expect("text");
+        let millis = parse_timestamp(&json!(text.timestamp_millis()), now, skew).expect("ms");
+        assert_eq!(text, millis);
+        assert!(parse_timestamp(&json!("2026-01-02T03:05:05Z"), now, skew).is_ok());
+        assert!(parse_timestamp(&json!("2026-01-02T03:07:06Z"), now, skew).is_err());
+        assert!(parse_timestamp(&json!("yesterday"), now, skew).is_err());
+        assert!(parse_timestamp(&json!(true), now, skew).is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! `{ eventId }`: a page event (or a goal, when the id names one).
+
+use serde::Deserialize;
+
+use super::{dispatch, EventFields};
+use crate::{
+    definitions::DefinitionKind,
+    event::{EventKind, TrackedEvent},
+    pipeline::{Processor, TrackEventArgs},
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Input {
+    event_id: String,
+    #[serde(flatten)]
+    fields: EventFields,
+}
+
+/// Tracks page events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageEventProcessor;
+
+impl Processor for PageEventProcessor {
+    fn name(&self) -> &str {
+        "page_event"
+    }
+
+    fn track_event(&self, args: &mut TrackEventArgs<'_>) {
+        dispatch(args, "eventId", |input: Input, args| {
+            let resolved = args
+                .context()
+                .definitions
+                .resolve(DefinitionKind::PageEvent, &input.event_id)?;
+            let kind = match resolved.kind {
+                DefinitionKind::Goal => EventKind::Goal,
+                _ => EventKind::PageEvent,
+            };
+            let mut event = TrackedEvent::new(kind);
+            event.definition = Some(resolved.definition.into());
+            input.fields.apply(&mut event, args)?;
+            Ok(event)
+        });
+    }
+}

@@ -1,0 +1,233 @@
+//! The session engine's rules: how tracked events join an interaction, when it expires, and what
+//! closing it writes. The server keeps the live interactions and the locks; the rules live here.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    event::{DefinitionRef, EventKind, TrackedEvent},
+    ids::{ContactId, DeviceId, EventId, InteractionId, SessionId},
+};
+
+/// A live (open) interaction: everything needed to continue it, also after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    /// Its id.
+    pub id: InteractionId,
+    /// The contact it belongs to.
+    pub contact_id: ContactId,
+    /// The device it came from.
+    pub device_id: DeviceId,
+    /// The session cookie that names it.
+    pub session_id: SessionId,
+    /// `sc_site` of the request that opened it.
+    pub site_name: Option<String>,
+    /// The campaign last triggered in it.
+    pub campaign: Option<DefinitionRef>,
+    /// The user agent that opened it.
+    pub user_agent: Option<String>,
+    /// When it was opened.
+    pub started_at: DateTime<Utc>,
+    /// The last request that touched it.
+    pub last_activity: DateTime<Utc>,
+    /// Sum of the points of its goals, page events and outcomes.
+    pub engagement_value: i64,
+    /// Number of page views.
+    pub page_view_count: i64,
+    /// Number of events of every kind (also the next event's sequence number).
+    pub event_count: i64,
+    /// The page view that events attach to, if any yet.
+    pub current_page_view: Option<EventId>,
+}
+
+/// An event placed in its interaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Its id.
+    pub id: EventId,
+    /// Position in the interaction, from 0.
+    pub seq: i64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// The page view it belongs to (none for page views and for events before the first one).
+    pub page_view_id: Option<EventId>,
+    /// What was tracked.
+    pub event: TrackedEvent,
+}
+
+/// Why an interaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CloseReason {
+    /// The client called `/flush`.
+    Flush,
+    /// No request for the idle timeout.
+    Timeout,
+}
+
+impl CloseReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flush => "flush",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// How an interaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Close {
+    /// End time: the flush, or the last activity for a timeout.
+    pub ended_at: DateTime<Utc>,
+    /// Why.
+    pub reason: CloseReason,
+}
+
+/// What opened the interaction: the request's attribution.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// The contact.
+    pub contact_id: ContactId,
+    /// The device.
+    pub device_id: DeviceId,
+    /// The session.
+    pub session_id: SessionId,
+    /// `sc_site`.
+    pub site_name: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+impl Interaction {
+    /// A new, empty interaction.
+    pub fn open(opening: Opening, now: DateTime<Utc>) -> Self {
+        Self {
+            id: InteractionId::new_random(),
+            contact_id: opening.contact_id,
+            device_id: opening.device_id,
+            session_id: opening.session_id,
+            site_name: opening.site_name,
+            campaign: None,
+            user_agent: opening.user_agent,
+            started_at: now,
+            last_activity: now,
+            engagement_value: 0,
+            page_view_count: 0,
+            event_count: 0,
+            current_page_view: None,
+        }
+    }
+
+    /// Places a batch's events in the interaction, in order: a page view becomes the current page
+    /// for the events after it, in this batch and later ones. Returns the events to store; `self`
+    /// becomes the interaction's state after them.
+    pub fn record(&mut self, events: Vec<TrackedEvent>, now: DateTime<Utc>) -> Vec<StoredEvent> {
+        self.last_activity = self.last_activity.max(now);
+        let mut stored = Vec::with_capacity(events.len());
+        for event in events {
+            let id = EventId::new_random();
+            let page_view_id = match event.kind {
+                EventKind::PageView => {
+                    self.current_page_view = Some(id);
+                    self.page_view_count += 1;
+                    None
+                }
+                _ => self.current_page_view,
+            };
+            if event.kind == EventKind::Campaign {
+                self.campaign.clone_from(&event.definition);
+            }
+            self.engagement_value += event.points();
+            stored.push(StoredEvent {
+                id,
+                seq: self.event_count,
+                timestamp: event.timestamp.unwrap_or(now),
+                page_view_id,
+                event,
+            });
+            self.event_count += 1;
+        }
+        stored
+    }
+
+    /// Whether no request has touched it for `timeout`.
+    pub fn is_expired(&self, now: DateTime<Utc>, timeout: Duration) -> bool {
+        now - self.last_activity >= timeout
+    }
+
+    /// How it ends: a flush ends it now; a timeout at its last activity.
+    pub fn close(&self, reason: CloseReason, now: DateTime<Utc>) -> Close {
+        let ended_at = match reason {
+            CloseReason::Flush => now.max(self.last_activity),
+            CloseReason::Timeout => self.last_activity,
+        };
+        Close { ended_at, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{event::PageInfo, ids::Guid};
+
+    fn opening() -> Opening {
+        Opening {
+            contact_id: ContactId::new_random(),
+            device_id: DeviceId::new_random(),
+            session_id: SessionId::new_random(),
+            site_name: Some("website".into()),
+            user_agent: None,
+        }
+    }
+
+    fn goal(points: i64) -> TrackedEvent {
+        let mut event = TrackedEvent::new(EventKind::Goal);
+        event.definition = Some(DefinitionRef {
+            id: Guid::new_random(),
+            name: "g".into(),
+            points,
+        });
+        event
+    }
+
+    fn page_view() -> TrackedEvent {
+        let mut event = TrackedEvent::new(EventKind::PageView);
+        event.page = Some(PageInfo {
+            page_id: Guid::new_random(),
+            url: "/".into(),
+            language: None,
+            item_version: None,
+            referrer: None,
+        });
+        event
+    }
+
+    #[test]
+    fn events_attach_to_the_latest_page_view_across_batches() {
+        let now = Utc::now();
+        let mut interaction = Interaction::open(opening(), now);
+        let first = interaction.record(vec![goal(5), page_view(), goal(10)], now);
+        assert_eq!(first[0].page_view_id, None);
+        assert_eq!(first[2].page_view_id, Some(first[1].id));
+        let second = interaction.record(vec![goal(1)], now);
+        assert_eq!(second[0].page_view_id, Some(first[1].id));
+        assert_eq!(second[0].seq, 3);
+        assert_eq!(interaction.engagement_value, 16);
+        assert_eq!(interaction.page_view_count, 1);
+    }
+
+    #[test]
+    fn expiry_and_close_times() {
+        let start = Utc::now();
+        let mut interaction = Interaction::open(opening(), start);
+        interaction.record(vec![goal(1)], start + Duration::minutes(5));
+        let timeout = Duration::minutes(20);
+        assert!(!interaction.is_expired(start + Duration::minutes(24), timeout));
+        assert!(interaction.is_expired(start + Duration::minutes(25), timeout));
+        let close = interaction.close(CloseReason::Timeout, start + Duration::minutes(30));
+        assert_eq!(close.ended_at, start + Duration::minutes(5));
+        let close = interaction.close(CloseReason::Flush, start + Duration::minutes(6));
+        assert_eq!(close.ended_at, start + Duration::minutes(6));
+    }
+}

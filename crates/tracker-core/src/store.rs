@@ -1,0 +1,178 @@
+//! The store traits every backend implements, the change-set a batch commits, and the read models
+//! the admin API shows.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::{
+    event::{DefinitionRef, EventKind, PageInfo},
+    ids::{ContactId, DeviceId, EventId, InteractionId},
+    session::{Close, Interaction, StoredEvent},
+    Error,
+};
+
+/// Everything one request changes, committed atomically: a 2xx is sent only after it is durable.
+#[derive(Debug, Clone)]
+pub struct ChangeSet {
+    /// Set when the device has no contact yet: create one (or join the contact another request
+    /// created for the same device meanwhile; see [`CommitReceipt`]).
+    pub new_contact: bool,
+    /// The interaction's state after the change.
+    pub interaction: Interaction,
+    /// New events, in order.
+    pub events: Vec<StoredEvent>,
+    /// Set when the change ends the interaction.
+    pub close: Option<Close>,
+}
+
+/// What a commit settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// The contact the interaction belongs to. It differs from the change-set's only when two
+    /// requests raced to create the contact of a new device; the first one wins.
+    pub contact_id: ContactId,
+}
+
+/// Which contacts to list.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Only the contact of this device.
+    pub device: Option<DeviceId>,
+    /// At most this many, most recently active first.
+    pub limit: usize,
+}
+
+/// A contact in a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactSummary {
+    /// Its id.
+    pub id: ContactId,
+    /// When it was first seen.
+    pub created_at: DateTime<Utc>,
+    /// When it was last active.
+    pub last_activity: DateTime<Utc>,
+    /// Engagement value of its closed interactions.
+    pub engagement_value: i64,
+    /// Number of its interactions, open and closed.
+    pub interaction_count: i64,
+}
+
+/// A device of a contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRecord {
+    /// The device id, as in `SC_ANALYTICS_GLOBAL_COOKIE`.
+    pub id: DeviceId,
+    /// First request.
+    pub first_seen: DateTime<Utc>,
+    /// Last request.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A known identifier of a contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentifierRecord {
+    /// Where it comes from (for anonymous contacts, the global cookie).
+    pub source: String,
+    /// The identifier.
+    pub identifier: String,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Its id.
+    pub id: EventId,
+    /// Position in its interaction.
+    pub seq: i64,
+    /// Its kind.
+    pub kind: EventKind,
+    /// The definition it triggered.
+    pub definition: Option<DefinitionRef>,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// Page views: the page.
+    pub page: Option<PageInfo>,
+    /// The page view it belongs to.
+    pub page_view_id: Option<EventId>,
+    /// Outcomes: monetary value.
+    pub monetary_value: Option<Decimal>,
+    /// Outcomes: currency.
+    pub currency_code: Option<String>,
+    /// `data`.
+    pub data: Option<String>,
+    /// `dataKey`.
+    pub data_key: Option<String>,
+    /// `text`.
+    pub text: Option<String>,
+    /// `value`.
+    pub value: Option<f64>,
+    /// Engagement-value points it added.
+    pub points: i64,
+    /// Custom values.
+    pub custom: Map<String, Value>,
+}
+
+/// A stored interaction with its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionRecord {
+    /// Its id.
+    pub id: InteractionId,
+    /// Whether it is still live.
+    pub open: bool,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, once closed.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Last activity.
+    pub last_activity: DateTime<Utc>,
+    /// Why it closed.
+    pub close_reason: Option<String>,
+    /// The device.
+    pub device_id: DeviceId,
+    /// `sc_site`.
+    pub site_name: Option<String>,
+    /// The campaign.
+    pub campaign: Option<DefinitionRef>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Engagement value.
+    pub engagement_value: i64,
+    /// Page views.
+    pub page_view_count: i64,
+    /// Its events in order.
+    pub events: Vec<EventRecord>,
+}
+
+/// A contact with everything known of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRecord {
+    /// Summary figures.
+    pub summary: ContactSummary,
+    /// Its devices.
+    pub devices: Vec<DeviceRecord>,
+    /// Its identifiers.
+    pub identifiers: Vec<IdentifierRecord>,
+    /// Its interactions, oldest first.
+    pub interactions: Vec<InteractionRecord>,
+}
+
+/// The experience database.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Commits one change-set atomically and durably (per the configured sync level).
+    async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, Error>;
+
+    /// The contact of a device, if the device is known.
+    async fn contact_for_device(&self, device: DeviceId) -> Result<Option<ContactId>, Error>;
+
+    /// Every interaction still open, to resume them after a restart.
+    async fn open_interactions(&self) -> Result<Vec<Interaction>, Error>;
+
+    /// Contacts, most recently active first.
+    async fn contacts(&self, filter: ContactFilter) -> Result<Vec<ContactSummary>, Error>;
+
+    /// One contact with its devices, identifiers and interactions.
+    async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, Error>;
+}
