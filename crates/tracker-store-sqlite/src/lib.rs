@@ -1,1 +1,163 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+use tracker_core::{
+    ids::{ContactId, DeviceId},
+    session::Interaction,
+    store::{ChangeSet, CommitReceipt, ContactFilter, ContactRecord, ContactSummary, Store},
+};
+
+mod error;
+mod read;
+mod schema;
+mod writer;
+
+pub use error::Error;
+
+/// How hard a commit pushes data to disk (`storage.sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Survives a killed process (WAL, `synchronous = NORMAL`).
+    #[default]
+    Normal,
+    /// Survives a power loss too (`synchronous = FULL`).
+    Full,
+}
+
+/// Where and how to open the database.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// The database file; created with its folder if missing.
+    pub path: PathBuf,
+    /// The sync level.
+    pub sync: SyncMode,
+    /// Most change-sets one transaction groups together.
+    pub max_group: usize,
+}
+
+impl SqliteConfig {
+    /// The defaults for a file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            sync: SyncMode::Normal,
+            max_group: 256,
+        }
+    }
+}
+
+/// The SQLite experience database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: mpsc::Sender<writer::Job>,
+    readers: Arc<ReadPool>,
+}
+
+#[derive(Debug)]
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = self.idle.lock().map_err(|_| Error::Poisoned)?.pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => open_connection(&self.path, SyncMode::Normal)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 8 {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match sync {
+        SyncMode::Normal => "NORMAL",
+        SyncMode::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database, and starts the writer thread. The
+    /// thread ends when the last handle is dropped, after answering every queued change-set.
+    pub fn open(config: SqliteConfig) -> Result<Self, Error> {
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.display().to_string(), e))?;
+        }
+        let mut conn = open_connection(&config.path, config.sync)?;
+        schema::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel(4096);
+        writer::spawn(conn, rx, config.max_group.max(1))?;
+        Ok(Self {
+            writer: tx,
+            readers: Arc::new(ReadPool {
+                path: config.path,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, tracker_core::Error> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|e| tracker_core::Error::Unavailable(e.to_string()))?
+            .map_err(Into::into)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, tracker_core::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job { change, reply })
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        Ok(answer.await.map_err(|_| Error::WriterGone)??)
+    }
+
+    async fn contact_for_device(
+        &self,
+        device: DeviceId,
+    ) -> Result<Option<ContactId>, tracker_core::Error> {
+        self.read(move |conn| read::contact_for_device(conn, device))
+            .await
+    }
+
+    async fn open_interactions(&self) -> Result<Vec<Interaction>, tracker_core::Error> {
+        self.read(read::open_interactions).await
+    }
+
+    async fn contacts(
+        &self,
+        filter: ContactFilter,
+    ) -> Result<Vec<ContactSummary>, tracker_core::Error> {
+        self.read(move |conn| read::contacts(conn, &filter)).await
+    }
+
+    async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, tracker_core::Error> {
+        self.read(move |conn| read::contact(conn, id)).await
+    }
+}

@@ -1,0 +1,283 @@
+//! The behaviour suite every storage backend must pass. A backend's tests call [`run_all`] with
+//! a factory that makes a fresh, empty store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::future::Future;
+
+use chrono::{Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use crate::{
+    event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
+    ids::{ContactId, DeviceId, Guid, SessionId},
+    session::{CloseReason, Interaction, Opening},
+    store::{ChangeSet, ContactFilter, Store},
+};
+
+fn goal(name: &str, points: i64) -> TrackedEvent {
+    let mut event = TrackedEvent::new(EventKind::Goal);
+    event.definition = Some(DefinitionRef {
+        id: Guid::new_random(),
+        name: name.into(),
+        points,
+    });
+    event.data = Some("d".into());
+    event
+        .custom
+        .insert("extra".into(), serde_json::json!({"a": [1, 2]}));
+    event
+}
+
+fn page_view(url: &str) -> TrackedEvent {
+    let mut event = TrackedEvent::new(EventKind::PageView);
+    event.page = Some(PageInfo {
+        page_id: Guid::new_random(),
+        url: url.into(),
+        language: Some("en".into()),
+        item_version: Some(1),
+        referrer: None,
+    });
+    event
+}
+
+fn outcome(value: &str) -> TrackedEvent {
+    let mut event = TrackedEvent::new(EventKind::Outcome);
+    event.definition = Some(DefinitionRef {
+        id: Guid::new_random(),
+        name: "Purchase".into(),
+        points: 100,
+    });
+    event.monetary_value = Some(value.parse::<Decimal>().unwrap());
+    event.currency_code = Some("EUR".into());
+    event
+}
+
+fn opening(device: DeviceId) -> Opening {
+    Opening {
+        contact_id: ContactId::new_random(),
+        device_id: device,
+        session_id: SessionId::new_random(),
+        site_name: Some("website".into()),
+        user_agent: Some("test".into()),
+    }
+}
+
+/// Runs every check against fresh stores from `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    events_round_trip_in_order(&make().await).await;
+    closing_writes_totals_and_freezes_the_interaction(&make().await).await;
+    open_interactions_are_resumable(&make().await).await;
+    racing_new_contacts_for_one_device_join_one_contact(&make().await).await;
+    lookups_by_device(&make().await).await;
+}
+
+pub async fn events_round_trip_in_order(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let device = DeviceId::new_random();
+    let mut interaction = Interaction::open(opening(device), now);
+    let events = interaction.record(vec![page_view("/a"), goal("G", 20), outcome("19.99")], now);
+    let receipt = store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: interaction.clone(),
+            events: events.clone(),
+            close: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(receipt.contact_id, interaction.contact_id);
+    let later = interaction.record(vec![goal("H", 1)], now + Duration::seconds(5));
+    store
+        .commit(ChangeSet {
+            new_contact: false,
+            interaction: interaction.clone(),
+            events: later,
+            close: None,
+        })
+        .await
+        .unwrap();
+
+    let contact = store
+        .contact(receipt.contact_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(contact.devices.len(), 1);
+    assert_eq!(contact.devices[0].id, device);
+    assert_eq!(contact.identifiers[0].identifier, device.to_string());
+    assert_eq!(contact.interactions.len(), 1);
+    let stored = &contact.interactions[0];
+    assert!(stored.open);
+    assert_eq!(stored.engagement_value, 121);
+    assert_eq!(stored.page_view_count, 1);
+    let kinds: Vec<_> = stored.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::PageView,
+            EventKind::Goal,
+            EventKind::Outcome,
+            EventKind::Goal
+        ]
+    );
+    assert_eq!(stored.events[1].page_view_id, Some(events[0].id));
+    assert_eq!(stored.events[3].page_view_id, Some(events[0].id));
+    assert_eq!(
+        stored.events[2].monetary_value.unwrap().to_string(),
+        "19.99"
+    );
+    assert_eq!(
+        stored.events[1].custom["extra"],
+        serde_json::json!({"a": [1, 2]})
+    );
+    assert_eq!(stored.events[0].page.as_ref().unwrap().url, "/a");
+    assert_eq!(stored.events[3].timestamp, now + Duration::seconds(5));
+    // Contacts get engagement value only when an interaction closes.
+    assert_eq!(contact.summary.engagement_value, 0);
+}
+
+pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let mut interaction = Interaction::open(opening(DeviceId::new_random()), now);
+    let events = interaction.record(vec![goal("G", 20)], now);
+    let close = interaction.close(CloseReason::Flush, now + Duration::seconds(30));
+    store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: interaction.clone(),
+            events,
+            close: Some(close),
+        })
+        .await
+        .unwrap();
+    let contact = store
+        .contact(interaction.contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.summary.engagement_value, 20);
+    let stored = &contact.interactions[0];
+    assert!(!stored.open);
+    assert_eq!(stored.ended_at, Some(now + Duration::seconds(30)));
+    assert_eq!(stored.close_reason.as_deref(), Some("flush"));
+    assert!(store.open_interactions().await.unwrap().is_empty());
+
+    // A closed interaction takes no more events, and the failed change leaves nothing behind.
+    let late = interaction.record(vec![goal("late", 1)], now + Duration::minutes(1));
+    let refused = store
+        .commit(ChangeSet {
+            new_contact: false,
+            interaction: interaction.clone(),
+            events: late,
+            close: None,
+        })
+        .await;
+    assert!(refused.is_err());
+    let contact = store
+        .contact(interaction.contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.interactions[0].events.len(), 1);
+}
+
+pub async fn open_interactions_are_resumable(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let mut interaction = Interaction::open(opening(DeviceId::new_random()), now);
+    let events = interaction.record(vec![page_view("/x"), goal("G", 3)], now);
+    store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: interaction.clone(),
+            events,
+            close: None,
+        })
+        .await
+        .unwrap();
+    let open = store.open_interactions().await.unwrap();
+    assert_eq!(open, vec![interaction]);
+}
+
+pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let device = DeviceId::new_random();
+    let mut first = Interaction::open(opening(device), now);
+    let mut second = Interaction::open(opening(device), now);
+    let e1 = first.record(vec![goal("a", 1)], now);
+    let e2 = second.record(vec![goal("b", 1)], now);
+    let r1 = store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: first.clone(),
+            events: e1,
+            close: None,
+        })
+        .await
+        .unwrap();
+    let r2 = store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: second.clone(),
+            events: e2,
+            close: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(r1.contact_id, r2.contact_id);
+    let contact = store.contact(r1.contact_id).await.unwrap().unwrap();
+    assert_eq!(contact.interactions.len(), 2);
+    assert!(store.contact(second.contact_id).await.unwrap().is_none());
+}
+
+pub async fn lookups_by_device(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let device = DeviceId::new_random();
+    assert_eq!(store.contact_for_device(device).await.unwrap(), None);
+    let mut interaction = Interaction::open(opening(device), now);
+    let events = interaction.record(vec![goal("a", 1)], now);
+    store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: interaction.clone(),
+            events,
+            close: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.contact_for_device(device).await.unwrap(),
+        Some(interaction.contact_id)
+    );
+    let found = store
+        .contacts(ContactFilter {
+            device: Some(device),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, interaction.contact_id);
+    assert_eq!(found[0].interaction_count, 1);
+    let none = store
+        .contacts(ContactFilter {
+            device: Some(DeviceId::new_random()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(!store
+        .contacts(ContactFilter {
+            device: None,
+            limit: 10
+        })
+        .await
+        .unwrap()
+        .is_empty());
+}

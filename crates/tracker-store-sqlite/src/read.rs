@@ -1,0 +1,263 @@
+//! Read queries, and the mapping from rows back to domain records.
+
+use std::{collections::HashMap, str::FromStr};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use rust_decimal::Decimal;
+use tracker_core::{
+    event::{DefinitionRef, EventKind, PageInfo},
+    ids::{ContactId, DeviceId, EventId, Guid, InteractionId, SessionId},
+    session::Interaction,
+    store::{
+        ContactFilter, ContactRecord, ContactSummary, DeviceRecord, EventRecord, IdentifierRecord,
+        InteractionRecord,
+    },
+};
+use uuid::Uuid;
+
+use crate::Error;
+
+/// A time as stored: epoch milliseconds.
+pub(crate) fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn time(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| corrupt(format!("time {ms}")))
+}
+
+fn corrupt(what: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::Corrupt(what)))
+}
+
+fn uuid(text: &str) -> rusqlite::Result<Uuid> {
+    Uuid::try_parse(text).map_err(|_| corrupt(format!("id '{text}'")))
+}
+
+fn opt_uuid(text: Option<String>) -> rusqlite::Result<Option<Uuid>> {
+    text.as_deref().map(uuid).transpose()
+}
+
+fn definition(
+    id: Option<String>,
+    name: Option<String>,
+    points: Option<i64>,
+) -> rusqlite::Result<Option<DefinitionRef>> {
+    Ok(match (opt_uuid(id)?, name) {
+        (Some(id), Some(name)) => Some(DefinitionRef {
+            id: Guid(id),
+            name,
+            points: points.unwrap_or(0),
+        }),
+        _ => None,
+    })
+}
+
+pub(crate) fn contact_for_device(
+    conn: &Connection,
+    device: DeviceId,
+) -> Result<Option<ContactId>, Error> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT contact_id FROM devices WHERE id = ?1")?
+        .query_row([device.to_string()], |row| row.get(0))
+        .optional()?;
+    Ok(found.as_deref().map(uuid).transpose()?.map(ContactId))
+}
+
+const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
+    last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
+    user_agent, engagement_value, page_view_count, event_count, current_page_view";
+
+fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
+    Ok(Interaction {
+        id: InteractionId(uuid(&row.get::<_, String>(0)?)?),
+        contact_id: ContactId(uuid(&row.get::<_, String>(1)?)?),
+        device_id: DeviceId(uuid(&row.get::<_, String>(2)?)?),
+        session_id: SessionId(uuid(&row.get::<_, String>(3)?)?),
+        started_at: time(row.get(5)?)?,
+        last_activity: time(row.get(6)?)?,
+        site_name: row.get(9)?,
+        campaign: definition(row.get(10)?, row.get(11)?, row.get(12)?)?,
+        user_agent: row.get(13)?,
+        engagement_value: row.get(14)?,
+        page_view_count: row.get(15)?,
+        event_count: row.get(16)?,
+        current_page_view: opt_uuid(row.get(17)?)?.map(EventId),
+    })
+}
+
+pub(crate) fn open_interactions(conn: &Connection) -> Result<Vec<Interaction>, Error> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE open = 1"
+    ))?;
+    let rows = stmt.query_map([], live_interaction)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
+    let created_at = time(row.get(1)?)?;
+    Ok(ContactSummary {
+        id: ContactId(uuid(&row.get::<_, String>(0)?)?),
+        created_at,
+        engagement_value: row.get(2)?,
+        interaction_count: row.get(3)?,
+        last_activity: row
+            .get::<_, Option<i64>>(4)?
+            .map(time)
+            .transpose()?
+            .unwrap_or(created_at),
+    })
+}
+
+const SUMMARY_SELECT: &str = "SELECT c.id, c.created_at, c.engagement_value,
+        (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id),
+        (SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id) AS last
+    FROM contacts c";
+
+pub(crate) fn contacts(
+    conn: &Connection,
+    filter: &ContactFilter,
+) -> Result<Vec<ContactSummary>, Error> {
+    let limit = i64::try_from(filter.limit.max(1)).unwrap_or(i64::MAX);
+    let rows = match filter.device {
+        Some(device) => conn
+            .prepare_cached(&format!(
+                "{SUMMARY_SELECT} JOIN devices d ON d.contact_id = c.id WHERE d.id = ?1 LIMIT ?2"
+            ))?
+            .query_map(params![device.to_string(), limit], summary)?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => conn
+            .prepare_cached(&format!(
+                "{SUMMARY_SELECT} ORDER BY coalesce(last, c.created_at) DESC LIMIT ?1"
+            ))?
+            .query_map(params![limit], summary)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(rows)
+}
+
+fn event(row: &Row<'_>) -> rusqlite::Result<(String, EventRecord)> {
+    let kind_text: String = row.get(3)?;
+    let kind =
+        EventKind::parse(&kind_text).ok_or_else(|| corrupt(format!("kind '{kind_text}'")))?;
+    let page = match opt_uuid(row.get(9)?)? {
+        Some(page_id) => Some(PageInfo {
+            page_id: Guid(page_id),
+            url: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+            language: row.get(11)?,
+            item_version: row.get(12)?,
+            referrer: row.get(13)?,
+        }),
+        None => None,
+    };
+    let money: Option<String> = row.get(14)?;
+    let custom: Option<String> = row.get(20)?;
+    let points: i64 = row.get(6)?;
+    Ok((
+        row.get(0)?,
+        EventRecord {
+            seq: row.get(1)?,
+            id: EventId(uuid(&row.get::<_, String>(2)?)?),
+            kind,
+            definition: definition(row.get(4)?, row.get(5)?, Some(points))?,
+            points,
+            timestamp: time(row.get(7)?)?,
+            page_view_id: opt_uuid(row.get(8)?)?.map(EventId),
+            page,
+            monetary_value: money
+                .map(|m| Decimal::from_str(&m).map_err(|_| corrupt(format!("money '{m}'"))))
+                .transpose()?,
+            currency_code: row.get(15)?,
+            data: row.get(16)?,
+            data_key: row.get(17)?,
+            text: row.get(18)?,
+            value: row.get(19)?,
+            custom: custom
+                .map(|c| serde_json::from_str(&c).map_err(|_| corrupt("custom values".into())))
+                .transpose()?
+                .unwrap_or_default(),
+        },
+    ))
+}
+
+pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<ContactRecord>, Error> {
+    let id_text = id.to_string();
+    let Some(summary) = conn
+        .prepare_cached(&format!("{SUMMARY_SELECT} WHERE c.id = ?1"))?
+        .query_row([&id_text], summary)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let devices = conn
+        .prepare_cached("SELECT id, first_seen, last_seen FROM devices WHERE contact_id = ?1 ORDER BY first_seen")?
+        .query_map([&id_text], |row| {
+            Ok(DeviceRecord {
+                id: DeviceId(uuid(&row.get::<_, String>(0)?)?),
+                first_seen: time(row.get(1)?)?,
+                last_seen: time(row.get(2)?)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let identifiers = conn
+        .prepare_cached("SELECT source, identifier FROM identifiers WHERE contact_id = ?1 ORDER BY source, identifier")?
+        .query_map([&id_text], |row| {
+            Ok(IdentifierRecord {
+                source: row.get(0)?,
+                identifier: row.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut interactions = conn
+        .prepare_cached(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE contact_id = ?1 ORDER BY started_at, id"
+        ))?
+        .query_map([&id_text], |row| {
+            let live = live_interaction(row)?;
+            let open: bool = row.get(4)?;
+            Ok(InteractionRecord {
+                id: live.id,
+                open,
+                started_at: live.started_at,
+                ended_at: row.get::<_, Option<i64>>(7)?.map(time).transpose()?,
+                last_activity: live.last_activity,
+                close_reason: row.get(8)?,
+                device_id: live.device_id,
+                site_name: live.site_name,
+                campaign: live.campaign,
+                user_agent: live.user_agent,
+                engagement_value: live.engagement_value,
+                page_view_count: live.page_view_count,
+                events: Vec::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let position: HashMap<String, usize> = interactions
+        .iter()
+        .enumerate()
+        .map(|(i, interaction)| (interaction.id.to_string(), i))
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.interaction_id, e.seq, e.id, e.kind, e.definition_id, e.definition_name, e.points,
+                e.timestamp, e.page_view_id, e.page_id, e.url, e.language, e.item_version,
+                e.referrer, e.monetary_value, e.currency_code, e.data, e.data_key, e.text, e.value,
+                e.custom
+         FROM interactions i JOIN events e ON e.interaction_id = i.id
+         WHERE i.contact_id = ?1 ORDER BY e.interaction_id, e.seq",
+    )?;
+    for row in stmt.query_map([&id_text], event)? {
+        let (interaction_id, record) = row?;
+        if let Some(&i) = position.get(&interaction_id) {
+            interactions[i].events.push(record);
+        }
+    }
+    Ok(Some(ContactRecord {
+        summary,
+        devices,
+        identifiers,
+        interactions,
+    }))
+}

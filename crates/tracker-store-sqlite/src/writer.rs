@@ -1,0 +1,254 @@
+//! The single writer: one thread owns the write connection and group-commits change-sets.
+//!
+//! It takes the first queued change-set, then whatever else is already queued (up to the group
+//! size), applies each inside its own savepoint in one transaction, commits once, and only then
+//! answers each request. Under load this turns many fsyncs into one.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+use tracker_core::{
+    ids::{ContactId, DeviceId},
+    store::{ChangeSet, CommitReceipt},
+};
+
+use crate::{read::ms, Error};
+
+/// One change-set and where to send its outcome.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) change: ChangeSet,
+    pub(crate) reply: oneshot::Sender<Result<CommitReceipt, Error>>,
+}
+
+pub(crate) fn spawn(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    max_group: usize,
+) -> Result<(), Error> {
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            let mut conn = conn;
+            let mut group = Vec::with_capacity(max_group);
+            while let Some(first) = rx.blocking_recv() {
+                group.push(first);
+                while group.len() < max_group {
+                    match rx.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&mut conn, &mut group);
+            }
+            tracing::debug!("sqlite writer stopped");
+        })
+        .map_err(|e| Error::Io("sqlite-writer thread".into(), e))?;
+    Ok(())
+}
+
+fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
+    let started = std::time::Instant::now();
+    let size = group.len();
+    let mut outcomes: Vec<Result<CommitReceipt, Error>> = Vec::with_capacity(size);
+    let committed = (|| -> Result<(), Error> {
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for job in group.iter() {
+            let mut sp = tx.savepoint()?;
+            match apply(&sp, &job.change) {
+                Ok(receipt) => {
+                    sp.commit()?;
+                    outcomes.push(Ok(receipt));
+                }
+                Err(error) => {
+                    sp.rollback()?;
+                    drop(sp);
+                    outcomes.push(Err(error));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    match committed {
+        Ok(()) => {
+            for (job, outcome) in group.drain(..).zip(outcomes) {
+                if let Err(error) = &outcome {
+                    tracing::error!(%error, "change-set rejected by the store");
+                }
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, size, "group commit failed");
+            for job in group.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(Error::Corrupt(format!("commit failed: {error}"))));
+            }
+        }
+    }
+    tracing::trace!(
+        size,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "group committed"
+    );
+}
+
+/// Writes one change-set. Runs inside a savepoint: an error undoes only this change-set.
+fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+    let interaction = &change.interaction;
+    let contact_id = if change.new_contact {
+        ensure_contact(
+            conn,
+            interaction.device_id,
+            interaction.contact_id,
+            interaction.started_at,
+        )?
+    } else {
+        interaction.contact_id
+    };
+    let contact = contact_id.to_string();
+    let interaction_id = interaction.id.to_string();
+    let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
+        Some(c) => (
+            Some(c.id.to_string()),
+            Some(c.name.as_str()),
+            Some(c.points),
+        ),
+        None => (None, None, None),
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
+                 last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
+                 engagement_value, page_view_count, event_count, current_page_view)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (id) DO UPDATE SET
+                 last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
+                 campaign_name = excluded.campaign_name, campaign_points = excluded.campaign_points,
+                 engagement_value = excluded.engagement_value,
+                 page_view_count = excluded.page_view_count, event_count = excluded.event_count,
+                 current_page_view = excluded.current_page_view
+             WHERE open = 1",
+        )?
+        .execute(params![
+            interaction_id,
+            contact,
+            interaction.device_id.to_string(),
+            interaction.session_id.to_string(),
+            ms(interaction.started_at),
+            ms(interaction.last_activity),
+            interaction.site_name,
+            campaign_id,
+            campaign_name,
+            campaign_points,
+            interaction.user_agent,
+            interaction.engagement_value,
+            interaction.page_view_count,
+            interaction.event_count,
+            interaction.current_page_view.map(|id| id.to_string()),
+        ])?;
+    if inserted != 1 {
+        return Err(Error::Corrupt(format!(
+            "interaction {interaction_id} is already closed"
+        )));
+    }
+    if interaction.event_count == change.events.len() as i64 {
+        // A new interaction: the device was seen now.
+        conn.prepare_cached("UPDATE devices SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
+            .execute(params![
+                interaction.device_id.to_string(),
+                ms(interaction.last_activity)
+            ])?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (interaction_id, seq, id, kind, definition_id, definition_name, points,
+             timestamp, page_view_id, page_id, url, language, item_version, referrer,
+             monetary_value, currency_code, data, data_key, text, value, custom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+             ?19, ?20, ?21)",
+    )?;
+    for stored in &change.events {
+        let event = &stored.event;
+        let page = event.page.as_ref();
+        let custom = if event.custom.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&event.custom).map_err(|e| Error::Corrupt(e.to_string()))?)
+        };
+        insert.execute(params![
+            interaction_id,
+            stored.seq,
+            stored.id.to_string(),
+            event.kind.as_str(),
+            event.definition.as_ref().map(|d| d.id.to_string()),
+            event.definition.as_ref().map(|d| d.name.as_str()),
+            event.points(),
+            ms(stored.timestamp),
+            stored.page_view_id.map(|id| id.to_string()),
+            page.map(|p| p.page_id.to_string()),
+            page.map(|p| p.url.as_str()),
+            page.and_then(|p| p.language.as_deref()),
+            page.and_then(|p| p.item_version),
+            page.and_then(|p| p.referrer.as_deref()),
+            event.monetary_value.map(|d| d.to_string()),
+            event.currency_code,
+            event.data,
+            event.data_key,
+            event.text,
+            event.value,
+            custom,
+        ])?;
+    }
+    if let Some(close) = change.close {
+        conn.prepare_cached(
+            "UPDATE interactions SET open = 0, ended_at = ?2, close_reason = ?3 WHERE id = ?1",
+        )?
+        .execute(params![
+            interaction_id,
+            ms(close.ended_at),
+            close.reason.as_str()
+        ])?;
+        conn.prepare_cached(
+            "UPDATE contacts SET engagement_value = engagement_value + ?2 WHERE id = ?1",
+        )?
+        .execute(params![contact, interaction.engagement_value])?;
+    }
+    Ok(CommitReceipt { contact_id })
+}
+
+/// Creates the contact of a new device, unless another change-set already did: then that
+/// contact is the device's, and this one is not created.
+fn ensure_contact(
+    conn: &Connection,
+    device: DeviceId,
+    contact: ContactId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<ContactId, Error> {
+    let device_text = device.to_string();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO devices (id, contact_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![device_text, contact.to_string(), ms(at)])?;
+    if inserted == 1 {
+        conn.prepare_cached("INSERT INTO contacts (id, created_at) VALUES (?1, ?2)")?
+            .execute(params![contact.to_string(), ms(at)])?;
+        conn.prepare_cached(
+            "INSERT INTO identifiers (source, identifier, contact_id) VALUES
+             ('SC_ANALYTICS_GLOBAL_COOKIE', ?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![device_text, contact.to_string()])?;
+        return Ok(contact);
+    }
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT contact_id FROM devices WHERE id = ?1")?
+        .query_row([device_text], |row| row.get(0))
+        .optional()?;
+    existing
+        .as_deref()
+        .and_then(|s| uuid::Uuid::try_parse(s).ok())
+        .map(ContactId)
+        .ok_or_else(|| Error::Corrupt(format!("device {device} has no contact")))
+}
