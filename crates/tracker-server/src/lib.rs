@@ -1,1 +1,16 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod api_types;
+pub mod config;
+pub mod edge;
+pub mod error;
+pub mod routes;
+pub mod sessions;
+pub mod startup;
+pub mod state;
+
+pub use config::Settings;
+pub use startup::Application;
+
+/// The domain crate, re-exported for the binary and extensions.
+pub use tracker_core;

@@ -1,0 +1,246 @@
+//! The admin API's JSON types (camelCase), kept apart from the store's records.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tracker_core::{
+    definitions::Definition,
+    event::DefinitionRef,
+    store::{ContactRecord, ContactSummary, EventRecord, InteractionRecord},
+};
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `GET /api/v1/contacts`
+#[derive(Debug, Serialize)]
+pub struct ContactList {
+    /// The contacts.
+    pub contacts: Vec<ContactSummaryJson>,
+}
+
+/// A contact in a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactSummaryJson {
+    id: String,
+    created_at: String,
+    last_activity: String,
+    engagement_value: i64,
+    interaction_count: i64,
+}
+
+impl From<ContactSummary> for ContactSummaryJson {
+    fn from(s: ContactSummary) -> Self {
+        Self {
+            id: s.id.to_string(),
+            created_at: time(s.created_at),
+            last_activity: time(s.last_activity),
+            engagement_value: s.engagement_value,
+            interaction_count: s.interaction_count,
+        }
+    }
+}
+
+/// `GET /api/v1/contacts/{id}`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactJson {
+    #[serde(flatten)]
+    summary: ContactSummaryJson,
+    devices: Vec<DeviceJson>,
+    identifiers: Vec<IdentifierJson>,
+    interactions: Vec<InteractionJson>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceJson {
+    id: String,
+    first_seen: String,
+    last_seen: String,
+}
+
+#[derive(Debug, Serialize)]
+struct IdentifierJson {
+    source: String,
+    identifier: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DefinitionRefJson {
+    id: String,
+    name: String,
+}
+
+impl From<DefinitionRef> for DefinitionRefJson {
+    fn from(d: DefinitionRef) -> Self {
+        Self {
+            id: d.id.to_string(),
+            name: d.name,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InteractionJson {
+    id: String,
+    open: bool,
+    start: String,
+    end: Option<String>,
+    last_activity: String,
+    duration_seconds: i64,
+    close_reason: Option<String>,
+    device_id: String,
+    site_name: Option<String>,
+    campaign: Option<DefinitionRefJson>,
+    user_agent: Option<String>,
+    engagement_value: i64,
+    page_view_count: i64,
+    event_count: usize,
+    events: Vec<EventJson>,
+}
+
+impl From<InteractionRecord> for InteractionJson {
+    fn from(i: InteractionRecord) -> Self {
+        let end_or_last = i.ended_at.unwrap_or(i.last_activity);
+        Self {
+            id: i.id.to_string(),
+            open: i.open,
+            start: time(i.started_at),
+            end: i.ended_at.map(time),
+            last_activity: time(i.last_activity),
+            duration_seconds: (end_or_last - i.started_at).num_seconds(),
+            close_reason: i.close_reason,
+            device_id: i.device_id.to_string(),
+            site_name: i.site_name,
+            campaign: i.campaign.map(Into::into),
+            user_agent: i.user_agent,
+            engagement_value: i.engagement_value,
+            page_view_count: i.page_view_count,
+            event_count: i.events.len(),
+            events: i.events.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventJson {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    definition_id: Option<String>,
+    definition_name: Option<String>,
+    points: i64,
+    timestamp: String,
+    page_id: Option<String>,
+    url: Option<String>,
+    language: Option<String>,
+    item_version: Option<i64>,
+    referrer: Option<String>,
+    page_view_id: Option<String>,
+    /// Exact decimal, as text: a float would round it.
+    monetary_value: Option<String>,
+    currency_code: Option<String>,
+    data: Option<String>,
+    data_key: Option<String>,
+    text: Option<String>,
+    value: Option<f64>,
+    custom_values: Map<String, Value>,
+}
+
+impl From<EventRecord> for EventJson {
+    fn from(e: EventRecord) -> Self {
+        let page = e.page;
+        Self {
+            id: e.id.to_string(),
+            kind: e.kind.as_str(),
+            definition_id: e.definition.as_ref().map(|d| d.id.to_string()),
+            definition_name: e.definition.map(|d| d.name),
+            points: e.points,
+            timestamp: time(e.timestamp),
+            page_id: page.as_ref().map(|p| p.page_id.to_string()),
+            url: page.as_ref().map(|p| p.url.clone()),
+            language: page.as_ref().and_then(|p| p.language.clone()),
+            item_version: page.as_ref().and_then(|p| p.item_version),
+            referrer: page.and_then(|p| p.referrer),
+            page_view_id: e.page_view_id.map(|id| id.to_string()),
+            monetary_value: e.monetary_value.map(|d| d.to_string()),
+            currency_code: e.currency_code,
+            data: e.data,
+            data_key: e.data_key,
+            text: e.text,
+            value: e.value,
+            custom_values: e.custom,
+        }
+    }
+}
+
+impl From<ContactRecord> for ContactJson {
+    fn from(c: ContactRecord) -> Self {
+        Self {
+            summary: c.summary.into(),
+            devices: c
+                .devices
+                .into_iter()
+                .map(|d| DeviceJson {
+                    id: d.id.to_string(),
+                    first_seen: time(d.first_seen),
+                    last_seen: time(d.last_seen),
+                })
+                .collect(),
+            identifiers: c
+                .identifiers
+                .into_iter()
+                .map(|i| IdentifierJson {
+                    source: i.source,
+                    identifier: i.identifier,
+                })
+                .collect(),
+            interactions: c.interactions.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `GET /api/v1/definitions`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionsJson {
+    /// Goals.
+    pub goals: Vec<DefinitionJson>,
+    /// Page events.
+    pub page_events: Vec<DefinitionJson>,
+    /// Outcomes.
+    pub outcomes: Vec<DefinitionJson>,
+    /// Campaigns.
+    pub campaigns: Vec<DefinitionJson>,
+}
+
+/// One definition.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionJson {
+    id: String,
+    name: String,
+    points: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_failure: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    monetary_value_applicable: bool,
+}
+
+impl From<&Definition> for DefinitionJson {
+    fn from(d: &Definition) -> Self {
+        Self {
+            id: d.id.to_string(),
+            name: d.name.clone(),
+            points: d.points,
+            is_failure: d.is_failure,
+            monetary_value_applicable: d.monetary_value_applicable,
+        }
+    }
+}

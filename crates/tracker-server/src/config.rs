@@ -1,0 +1,381 @@
+//! The one typed configuration, layered: built-in defaults, then `tracker.toml`, then
+//! `conf.d/*.toml` beside it in name order, then `JSS_TRACKER__SECTION__KEY` variables.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tracker_core::body::Limits;
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[tracker]`
+    pub tracker: TrackerSettings,
+    /// `[storage]`
+    pub storage: StorageSettings,
+    /// `[admin]`
+    pub admin: AdminSettings,
+    /// `[definitions]`
+    pub definitions: DefinitionsSettings,
+    /// `[pipeline]`
+    pub pipeline: PipelineSettings,
+    /// `[[api_keys]]`
+    pub api_keys: Vec<ApiKeySettings>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Trust `X-Forwarded-Proto` (set when a TLS-terminating proxy is in front).
+    pub trust_forwarded_proto: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            trust_forwarded_proto: false,
+        }
+    }
+}
+
+/// `[tracker]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerSettings {
+    /// Whether the tracking endpoints answer (Sitecore's `Sitecore.JSS.TrackerServiceEnabled`).
+    pub enabled: bool,
+    /// Idle time after which an interaction ends.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// How often the sweeper looks for idle interactions.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// Path prefix of the tracking service, the JSS clients' `serviceUrl`.
+    pub service_prefix: String,
+    /// Name of the session cookie.
+    pub session_cookie: String,
+    /// Lifetime of `SC_ANALYTICS_GLOBAL_COOKIE`.
+    #[serde(with = "humantime_serde")]
+    pub device_cookie_max_age: Duration,
+    /// How far in the future an event `timestamp` may lie.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            session_timeout: Duration::from_secs(20 * 60),
+            sweep_interval: Duration::from_secs(15),
+            service_prefix: "/sitecore/api/jss/track".into(),
+            session_cookie: "ASP.NET_SessionId".into(),
+            device_cookie_max_age: Duration::from_secs(10 * 365 * 24 * 3600),
+            max_clock_skew: Duration::from_secs(120),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `storage.sync`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncSetting {
+    /// Survives a killed process.
+    #[default]
+    Normal,
+    /// Survives a power loss.
+    Full,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// The SQLite file.
+    pub path: PathBuf,
+    /// `normal` or `full`.
+    pub sync: SyncSetting,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/tracker.db"),
+            sync: SyncSetting::Normal,
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bearer token of the admin API; without one the admin API refuses every request.
+    #[serde(serialize_with = "redact")]
+    pub token: Option<SecretString>,
+}
+
+/// `[definitions]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefinitionsSettings {
+    /// A definitions file; without one, the shipped defaults.
+    pub file: Option<PathBuf>,
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Processor names in execution order; unset keeps the default order.
+    pub processors: Option<Vec<String>>,
+}
+
+/// `[[api_keys]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    /// A name for people (one key per app is good practice).
+    pub name: String,
+    /// The key, as sent in `sc_apikey`.
+    #[serde(serialize_with = "redact_required")]
+    pub key: SecretString,
+    /// Origins allowed to call with this key; `*` allows any (for development).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+fn redact<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_some("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+fn redact_required<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("[redacted]")
+}
+
+/// A configuration problem, naming the key and the file where it can.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file did not parse or a value has the wrong type.
+    #[error("{0}")]
+    Figment(#[from] Box<figment::Error>),
+    /// A value parsed but is not acceptable.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The offending key.
+        key: String,
+        /// Why.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl Settings {
+    /// Loads the layered configuration. `file` is `tracker.toml` (optional when absent and not
+    /// named explicitly).
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("JSS_TRACKER__").split("__"))
+    }
+
+    fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let default_path = PathBuf::from("tracker.toml");
+        let path = match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    });
+                }
+                Some(path.to_path_buf())
+            }
+            None => default_path.exists().then_some(default_path),
+        };
+        if let Some(path) = &path {
+            figment = figment.merge(Toml::file_exact(path));
+            let conf_d = path.parent().unwrap_or(Path::new(".")).join("conf.d");
+            if conf_d.is_dir() {
+                let mut patches: Vec<PathBuf> = std::fs::read_dir(&conf_d)
+                    .map_err(|source| ConfigError::Io {
+                        path: conf_d.clone(),
+                        source,
+                    })?
+                    .filter_map(|entry| entry.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                    .collect();
+                patches.sort();
+                for patch in patches {
+                    figment = figment.merge(Toml::file_exact(patch));
+                }
+            }
+        }
+        let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        if self.tracker.session_timeout.is_zero() {
+            return Err(invalid("tracker.session_timeout", "must be longer than zero"));
+        }
+        if self.tracker.sweep_interval.is_zero() {
+            return Err(invalid("tracker.sweep_interval", "must be longer than zero"));
+        }
+        if !self.tracker.service_prefix.starts_with('/') || self.tracker.service_prefix.ends_with('/') {
+            return Err(invalid(
+                "tracker.service_prefix",
+                "must start with '/' and not end with one",
+            ));
+        }
+        if self.tracker.session_cookie.is_empty()
+            || !self.tracker.session_cookie.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        {
+            return Err(invalid("tracker.session_cookie", "is not a valid cookie name"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, key) in self.api_keys.iter().enumerate() {
+            let at = format!("api_keys[{i}]");
+            if key.key.expose_secret().trim().is_empty() {
+                return Err(invalid(&format!("{at}.key"), "is empty"));
+            }
+            if !seen.insert(key.key.expose_secret().to_string()) {
+                return Err(invalid(&format!("{at}.key"), "is used twice"));
+            }
+            for origin in &key.cors_origins {
+                if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                    return Err(invalid(
+                        &format!("{at}.cors_origins"),
+                        &format!("'{origin}' is not '*' or an origin like https://app.example.com"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A random key of 32 hex digits, for API keys and admin tokens.
+pub fn random_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The starter `tracker.toml` that `init` writes: tracker enabled, a fresh API key and admin
+/// token, the default definitions in `definitions.toml`.
+pub fn starter_config(api_key: &str, admin_token: &str, listen: SocketAddr) -> String {
+    format!(
+        r#"# jss-tracker configuration. Every key can also be set as JSS_TRACKER__SECTION__KEY,
+# and files in conf.d/ beside this one patch it, in name order.
+
+[server]
+listen = "{listen}"
+# trust_forwarded_proto = true   # behind a TLS-terminating proxy
+
+[tracker]
+enabled = true
+session_timeout = "20m"
+# service_prefix = "/sitecore/api/jss/track"
+
+[storage]
+path = "data/tracker.db"
+sync = "normal"   # or "full": survives power loss, slower
+
+[admin]
+token = "{admin_token}"
+
+[definitions]
+file = "definitions.toml"
+
+# One key per JSS app. Origins are the app's origins; "*" allows any (development only).
+[[api_keys]]
+name = "jss-app"
+key = "{api_key}"
+cors_origins = ["http://localhost:3000"]
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, _env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.toml");
+        std::fs::write(&path, text).expect("write");
+        // Environment layering is exercised by the binary's tests, on a child process.
+        Settings::load_with_env(Some(&path), Env::prefixed("JSS_TRACKER_UNIT_TEST_UNSET__").split("__"))
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let settings = Settings::default();
+        assert!(!settings.tracker.enabled);
+        assert_eq!(settings.tracker.session_timeout, Duration::from_secs(1200));
+        assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn starter_config_loads() {
+        let text = starter_config("abc", "def", SocketAddr::from(([127, 0, 0, 1], 0)));
+        let settings = load(&text, &[]).expect("loads");
+        assert!(settings.tracker.enabled);
+        assert_eq!(settings.api_keys[0].key.expose_secret(), "abc");
+        assert_eq!(settings.definitions.file, Some(PathBuf::from("definitions.toml")));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = load("[tracker]\nsession_timeout = \"soon\"\n", &[]).expect_err("bad");
+        assert!(err.to_string().contains("session_timeout"), "{err}");
+        let err = load("[tracker]\nenabeld = true\n", &[]).expect_err("typo");
+        assert!(err.to_string().contains("enabeld"), "{err}");
+        let err = load("[[api_keys]]\nname = \"a\"\nkey = \"k\"\ncors_origins = [\"example.com\"]\n", &[])
+            .expect_err("origin");
+        assert!(err.to_string().contains("api_keys[0].cors_origins"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let text = starter_config("topsecretkey", "topsecrettoken", SocketAddr::from(([127, 0, 0, 1], 0)));
+        let settings = load(&text, &[]).expect("loads");
+        let shown = format!("{settings:?} {}", toml::to_string(&settings).expect("toml"));
+        assert!(!shown.contains("topsecret"), "{shown}");
+    }
+}

@@ -1,0 +1,265 @@
+//! The edge of the tracking endpoints: the tracker setting, API keys, origins, and cookies. Each
+//! request is turned into a [`TrackingCaller`] once, so handlers never re-check.
+
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
+
+use axum::{
+    extract::{FromRequestParts, Query},
+    http::{header, request::Parts, HeaderMap},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use tracker_core::ids::{GlobalCookie, SessionId};
+
+use crate::{config::ApiKeySettings, error::ApiError, state::AppState};
+
+/// The name of Sitecore's device cookie.
+pub const GLOBAL_COOKIE: &str = "SC_ANALYTICS_GLOBAL_COOKIE";
+
+/// One configured API key.
+#[derive(Debug)]
+pub struct ApiKey {
+    /// Its name, for people and logs.
+    pub name: String,
+    /// Allowed origins, normalised (lowercase, no trailing slash).
+    pub origins: Vec<String>,
+    any_origin: bool,
+}
+
+impl ApiKey {
+    /// Whether a request from `origin` may use this key.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.any_origin || self.origins.iter().any(|o| *o == normalise_origin(origin))
+    }
+}
+
+fn normalise_origin(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// All configured keys, by key value.
+#[derive(Debug, Default)]
+pub struct ApiKeys {
+    by_key: HashMap<String, Arc<ApiKey>>,
+}
+
+impl ApiKeys {
+    /// Indexes the configured keys.
+    pub fn new(settings: &[ApiKeySettings]) -> Self {
+        let by_key = settings
+            .iter()
+            .map(|k| {
+                let key = ApiKey {
+                    name: k.name.clone(),
+                    any_origin: k.cors_origins.iter().any(|o| o == "*"),
+                    origins: k.cors_origins.iter().map(|o| normalise_origin(o)).collect(),
+                };
+                (k.key.expose_secret().to_string(), Arc::new(key))
+            })
+            .collect();
+        Self { by_key }
+    }
+
+    /// The key with this value.
+    pub fn find(&self, key: &str) -> Option<&Arc<ApiKey>> {
+        self.by_key.get(key.trim())
+    }
+
+    /// The CORS decision for a request or preflight: the key it names must allow the origin; a
+    /// preflight that carries its key only in a header (which preflights do not send) is allowed
+    /// when any key allows the origin, and the real request is checked again.
+    pub fn cors_allows(&self, origin: &str, parts: &Parts) -> bool {
+        match key_of(parts) {
+            Some(key) => self.find(&key).is_some_and(|k| k.allows(origin)),
+            None => self.by_key.values().any(|k| k.allows(origin)),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TrackQuery {
+    sc_apikey: Option<String>,
+    sc_site: Option<String>,
+    sc_camp: Option<String>,
+}
+
+fn query(parts: &Parts) -> TrackQuery {
+    Query::<TrackQuery>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+fn key_of(parts: &Parts) -> Option<String> {
+    query(parts).sc_apikey.filter(|k| !k.is_empty()).or_else(|| {
+        parts
+            .headers
+            .get("sc_apikey")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    })
+}
+
+/// Who is calling a tracking endpoint, established at the edge.
+#[derive(Debug, Clone)]
+pub struct TrackingCaller {
+    /// The API key's name.
+    pub key_name: String,
+    /// `sc_site`.
+    pub site: Option<String>,
+    /// `sc_camp`.
+    pub campaign: Option<String>,
+    /// The device cookie as sent, if valid; a new one otherwise.
+    pub device: GlobalCookie,
+    /// The session cookie as sent, if well formed.
+    pub session: Option<SessionId>,
+    /// Whether cookies must be `SameSite=None; Secure`.
+    pub secure: bool,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for TrackingCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let settings = state.settings();
+        if !settings.tracker.enabled {
+            return Err(ApiError::TrackerDisabled);
+        }
+        let q = query(parts);
+        let key = key_of(parts).ok_or(ApiError::InvalidApiKey(
+            "sc_apikey is missing: pass it in the query string or an sc_apikey header",
+        ))?;
+        let key = state
+            .api_keys()
+            .find(&key)
+            .ok_or(ApiError::InvalidApiKey("sc_apikey is not a configured API key"))?;
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or_default();
+            if !key.allows(origin) {
+                return Err(ApiError::OriginNotAllowed(origin.to_string()));
+            }
+        }
+        let jar = CookieJar::from_headers(&parts.headers);
+        let device = jar
+            .get(GLOBAL_COOKIE)
+            .and_then(|c| GlobalCookie::parse(c.value()))
+            .unwrap_or_else(GlobalCookie::new_random);
+        let session = jar
+            .get(&settings.tracker.session_cookie)
+            .and_then(|c| SessionId::from_cookie(c.value()));
+        Ok(Self {
+            key_name: key.name.clone(),
+            site: q.sc_site.filter(|s| !s.is_empty()),
+            campaign: q.sc_camp.filter(|s| !s.is_empty()),
+            device,
+            session,
+            secure: is_secure(&parts.headers, settings.server.trust_forwarded_proto),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// HTTPS by a trusted proxy's `X-Forwarded-Proto`, or a loopback host (browsers treat those as
+/// secure contexts, so `Secure` cookies work there over plain HTTP).
+fn is_secure(headers: &HeaderMap, trust_forwarded_proto: bool) -> bool {
+    if trust_forwarded_proto
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+    {
+        return true;
+    }
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_loopback_host)
+}
+
+/// Whether a `Host` header names this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The cookies a tracking response sets: the device cookie always (refreshing its lifetime), the
+/// session cookie while an interaction is live, and its removal once it ended.
+pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie) -> CookieJar {
+    let settings = state.settings();
+    let style = |mut cookie: Cookie<'static>| {
+        cookie.set_http_only(true);
+        cookie.set_path("/");
+        if caller.secure {
+            cookie.set_same_site(SameSite::None);
+            cookie.set_secure(true);
+        } else {
+            cookie.set_same_site(SameSite::Lax);
+        }
+        cookie
+    };
+    let mut device = style(Cookie::new(GLOBAL_COOKIE, caller.device.to_string()));
+    let max_age = i64::try_from(settings.tracker.device_cookie_max_age.as_secs()).unwrap_or(i64::MAX);
+    device.set_max_age(cookie::time::Duration::seconds(max_age));
+    let name = settings.tracker.session_cookie.clone();
+    let jar = CookieJar::new().add(device);
+    match session {
+        SessionCookie::Keep => jar,
+        SessionCookie::Set(id) => jar.add(style(Cookie::new(name, id.to_cookie()))),
+        SessionCookie::Clear => {
+            let mut gone = style(Cookie::new(name, ""));
+            gone.set_max_age(cookie::time::Duration::ZERO);
+            jar.add(gone)
+        }
+    }
+}
+
+/// What to do with the session cookie.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionCookie {
+    /// Leave it as it is.
+    Keep,
+    /// Name this live session.
+    Set(SessionId),
+    /// The session ended: remove it.
+    Clear,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "localhost:8080", "127.0.0.1:3000", "[::1]:80", "app.localhost"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["example.com", "10.0.0.1:80", "localhost.example.com"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn origins_match_exactly_modulo_case_and_slash() {
+        let key = ApiKey {
+            name: "a".into(),
+            origins: vec![normalise_origin("https://App.example.com/")],
+            any_origin: false,
+        };
+        assert!(key.allows("https://app.example.com"));
+        assert!(!key.allows("https://evil.example.com"));
+        assert!(!key.allows("http://app.example.com"));
+    }
+}

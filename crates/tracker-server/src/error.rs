@@ -1,0 +1,135 @@
+//! `ApiError`: every error of every endpoint, mapped to HTTP in this one place, always in the
+//! wire contract's envelope `{"error": {"code", "message", "index"?}}`.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use tracker_core::EventError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `tracker.enabled` is false.
+    #[error("the tracker is disabled; set tracker.enabled = true (JSS_TRACKER__TRACKER__ENABLED=true) to enable it")]
+    TrackerDisabled,
+    /// `sc_apikey` missing or unknown.
+    #[error("{0}")]
+    InvalidApiKey(&'static str),
+    /// The request's `Origin` is not allowed for the key.
+    #[error("origin '{0}' is not allowed for this API key")]
+    OriginNotAllowed(String),
+    /// Body not JSON or of the wrong shape.
+    #[error("{0}")]
+    InvalidPayload(String),
+    /// Body or batch too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// An element no processor accepts, a bad GUID, a bad value.
+    #[error("{message}")]
+    InvalidEvent {
+        /// The element at fault.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An id that names no definition.
+    #[error("{message}")]
+    UnknownDefinition {
+        /// The element at fault.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Missing or wrong admin token.
+    #[error("a valid admin token is required: Authorization: Bearer <admin.token>")]
+    Unauthorized,
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not allowed on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The store failed; the detail is logged, never sent.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(String),
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+}
+
+impl ApiError {
+    /// The code and status of the spec's table.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            Self::TrackerDisabled => ("tracker_disabled", StatusCode::NOT_FOUND),
+            Self::InvalidApiKey(_) => ("invalid_api_key", StatusCode::BAD_REQUEST),
+            Self::OriginNotAllowed(_) => ("origin_not_allowed", StatusCode::FORBIDDEN),
+            Self::InvalidPayload(_) => ("invalid_payload", StatusCode::BAD_REQUEST),
+            Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Self::InvalidEvent { .. } => ("invalid_event", StatusCode::BAD_REQUEST),
+            Self::UnknownDefinition { .. } => ("unknown_definition", StatusCode::BAD_REQUEST),
+            Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
+            Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+            Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+
+    fn index(&self) -> Option<usize> {
+        match self {
+            Self::InvalidEvent { index, .. } | Self::UnknownDefinition { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
+
+impl From<tracker_core::Error> for ApiError {
+    fn from(error: tracker_core::Error) -> Self {
+        use tracker_core::Error as E;
+        match error {
+            E::InvalidPayload(m) => Self::InvalidPayload(m),
+            E::PayloadTooLarge(m) => Self::PayloadTooLarge(m),
+            E::Event { index, source: EventError::Invalid(m) } => Self::InvalidEvent {
+                index,
+                message: format!("element {index}: {m}"),
+            },
+            E::Event { index, source: EventError::UnknownDefinition(m) } => Self::UnknownDefinition {
+                index,
+                message: format!("element {index}: {m}"),
+            },
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code_and_status();
+        if let Self::Unavailable(detail) = &self {
+            tracing::error!(%detail, "request failed: storage unavailable");
+        } else {
+            tracing::debug!(code, error = %self, "request refused");
+        }
+        let body = Envelope {
+            error: Body {
+                code,
+                message: self.to_string(),
+                index: self.index(),
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,60 @@
+//! `POST {prefix}/event`: track a batch (the JSS `trackingApi.trackEvent`).
+
+use axum::{body::Body, extract::State, Json};
+use serde::Serialize;
+use tracker_core::{body::parse_elements, definitions::DefinitionKind, event::TrackedEvent, event::EventKind};
+
+use crate::{
+    edge::{cookies, SessionCookie, TrackingCaller},
+    error::ApiError,
+    state::AppState,
+};
+
+/// The success body; JSS clients accept any 2xx and ignore it.
+#[derive(Debug, Serialize)]
+pub struct TrackedBody {
+    /// Events stored.
+    pub tracked: usize,
+}
+
+/// Parses the body, runs the pipeline, stores the batch atomically, and answers once committed.
+pub async fn handle(
+    State(state): State<AppState>,
+    caller: TrackingCaller,
+    body: Body,
+) -> Result<(axum_extra::extract::CookieJar, Json<TrackedBody>), ApiError> {
+    let limits = state.settings().tracker.limits;
+    let bytes = axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
+        ApiError::PayloadTooLarge(format!(
+            "body is larger than the limit of {} bytes",
+            limits.max_body_bytes
+        ))
+    })?;
+    let elements = parse_elements(&bytes, &limits)?;
+    let now = state.clock().now();
+    let mut events = state.pipeline().run(&elements, &state.batch_context(now))?;
+    if let Some(campaign) = caller.campaign.as_deref() {
+        // `sc_camp` triggers the campaign, as in Sitecore; an unknown one is ignored there too,
+        // so a stale marketing link never costs the visit's data.
+        match state.definitions().resolve(DefinitionKind::Campaign, campaign) {
+            Ok(resolved) => {
+                let mut event = TrackedEvent::new(EventKind::Campaign);
+                event.definition = Some(resolved.definition.into());
+                events.insert(0, event);
+            }
+            Err(error) => tracing::warn!(%error, "sc_camp names no campaign; ignored"),
+        }
+    }
+    let tracked = state
+        .sessions()
+        .track(&super::visitor(&caller), events, now)
+        .await?;
+    let session = tracked.session.map_or(SessionCookie::Keep, SessionCookie::Set);
+    tracing::debug!(key = %caller.key_name, count = tracked.count, "batch tracked");
+    Ok((
+        cookies(&state, &caller, session),
+        Json(TrackedBody {
+            tracked: tracked.count,
+        }),
+    ))
+}

@@ -1,0 +1,31 @@
+//! `GET|POST {prefix}/flush`: end the caller's session now (Sitecore's session abandon), so the
+//! interaction is closed and committed with its totals.
+
+use axum::{extract::State, Json};
+use serde::Serialize;
+
+use crate::{
+    edge::{cookies, SessionCookie, TrackingCaller},
+    error::ApiError,
+    state::AppState,
+};
+
+/// The success body.
+#[derive(Debug, Serialize)]
+pub struct FlushedBody {
+    /// Whether a live interaction was ended.
+    pub closed: bool,
+}
+
+/// Ends the live interaction, if any. Any body is accepted and ignored.
+pub async fn handle(
+    State(state): State<AppState>,
+    caller: TrackingCaller,
+) -> Result<(axum_extra::extract::CookieJar, Json<FlushedBody>), ApiError> {
+    let now = state.clock().now();
+    let closed = state.sessions().flush(&super::visitor(&caller), now).await?;
+    Ok((
+        cookies(&state, &caller, SessionCookie::Clear),
+        Json(FlushedBody { closed }),
+    ))
+}

@@ -1,0 +1,257 @@
+//! The live sessions: which interaction a session cookie names, one lock per session so that a
+//! visitor's requests apply in order, and the sweeper that ends idle interactions.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, Duration, Utc};
+use tracker_core::{
+    event::TrackedEvent,
+    ids::{ContactId, DeviceId, SessionId},
+    session::{CloseReason, Interaction, Opening},
+    store::{ChangeSet, Store},
+    Error,
+};
+
+#[derive(Debug, Default)]
+struct Slot {
+    live: Option<Interaction>,
+    /// Set once the slot has left the map: a request that still holds it must start afresh.
+    retired: bool,
+}
+
+type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
+
+/// Who a batch comes from.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The device (from `SC_ANALYTICS_GLOBAL_COOKIE`).
+    pub device: DeviceId,
+    /// The session cookie, if any.
+    pub session: Option<SessionId>,
+    /// `sc_site`.
+    pub site: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// The result of tracking a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracked {
+    /// The session now live for the visitor, if any.
+    pub session: Option<SessionId>,
+    /// The contact, if an interaction is live.
+    pub contact: Option<ContactId>,
+    /// Number of events stored.
+    pub count: usize,
+}
+
+/// All live sessions.
+#[derive(Debug)]
+pub struct Sessions {
+    slots: Mutex<HashMap<SessionId, SlotRef>>,
+    store: Arc<dyn Store>,
+    timeout: Duration,
+}
+
+impl Sessions {
+    /// An empty registry.
+    pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Self {
+        Self {
+            slots: Mutex::new(HashMap::new()),
+            store,
+            timeout,
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SlotRef>> {
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Resumes the interactions the store holds open (after a restart).
+    pub async fn restore(&self) -> Result<usize, Error> {
+        let open = self.store.open_interactions().await?;
+        let count = open.len();
+        let mut map = self.map();
+        for interaction in open {
+            let slot = Slot {
+                live: Some(interaction.clone()),
+                retired: false,
+            };
+            map.insert(interaction.session_id, Arc::new(tokio::sync::Mutex::new(slot)));
+        }
+        Ok(count)
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn retire(&self, id: SessionId, slot: &mut Slot) {
+        slot.retired = true;
+        slot.live = None;
+        self.map().remove(&id);
+    }
+
+    /// Stores a batch in the visitor's live interaction, opening one if needed. Answers only after
+    /// the store has committed it.
+    pub async fn track(
+        &self,
+        visitor: &Visitor,
+        events: Vec<TrackedEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Tracked, Error> {
+        loop {
+            let existing = visitor
+                .session
+                .and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
+            let (session_id, slot) = match existing {
+                Some(found) => found,
+                None if events.is_empty() => {
+                    // Nothing to store and nothing live: do not open an empty interaction.
+                    return Ok(Tracked { session: None, contact: None, count: 0 });
+                }
+                None => {
+                    let id = SessionId::new_random();
+                    let slot: SlotRef = Arc::default();
+                    self.map().insert(id, slot.clone());
+                    (id, slot)
+                }
+            };
+            let mut guard = slot.lock().await;
+            if guard.retired {
+                continue;
+            }
+            if guard.live.as_ref().is_some_and(|i| i.device_id != visitor.device) {
+                // A session cookie from another device: never join someone else's visit.
+                drop(guard);
+                return Box::pin(self.track(
+                    &Visitor { session: None, ..visitor.clone() },
+                    events,
+                    now,
+                ))
+                .await;
+            }
+            if let Some(expired) = guard.live.take_if(|i| i.is_expired(now, self.timeout)) {
+                // Idle past the timeout and not yet swept: end it before starting the next one.
+                let close = expired.close(CloseReason::Timeout, now);
+                if let Err(error) = self.commit_close(&expired, close).await {
+                    guard.live = Some(expired);
+                    return Err(error);
+                }
+            }
+            if events.is_empty() {
+                let live = guard.live.as_ref();
+                return Ok(Tracked {
+                    session: live.map(|_| session_id),
+                    contact: live.map(|i| i.contact_id),
+                    count: 0,
+                });
+            }
+            let (mut interaction, new_contact) = match guard.live.clone() {
+                Some(live) => (live, false),
+                None => {
+                    let known = self.store.contact_for_device(visitor.device).await?;
+                    let opening = Opening {
+                        contact_id: known.unwrap_or_else(ContactId::new_random),
+                        device_id: visitor.device,
+                        session_id,
+                        site_name: visitor.site.clone(),
+                        user_agent: visitor.user_agent.clone(),
+                    };
+                    (Interaction::open(opening, now), known.is_none())
+                }
+            };
+            let count = events.len();
+            let stored = interaction.record(events, now);
+            let receipt = self
+                .store
+                .commit(ChangeSet {
+                    new_contact,
+                    interaction: interaction.clone(),
+                    events: stored,
+                    close: None,
+                })
+                .await?;
+            interaction.contact_id = receipt.contact_id;
+            let contact = interaction.contact_id;
+            guard.live = Some(interaction);
+            return Ok(Tracked {
+                session: Some(session_id),
+                contact: Some(contact),
+                count,
+            });
+        }
+    }
+
+    async fn commit_close(&self, interaction: &Interaction, close: tracker_core::session::Close) -> Result<(), Error> {
+        self.store
+            .commit(ChangeSet {
+                new_contact: false,
+                interaction: interaction.clone(),
+                events: Vec::new(),
+                close: Some(close),
+            })
+            .await?;
+        tracing::info!(
+            interaction = %interaction.id,
+            contact = %interaction.contact_id,
+            reason = close.reason.as_str(),
+            engagement_value = interaction.engagement_value,
+            "interaction closed"
+        );
+        Ok(())
+    }
+
+    /// Ends the session's interaction now (`/flush`). Returns whether one was live.
+    pub async fn flush(&self, visitor: &Visitor, now: DateTime<Utc>) -> Result<bool, Error> {
+        let Some(id) = visitor.session else {
+            return Ok(false);
+        };
+        let Some(slot) = self.map().get(&id).cloned() else {
+            return Ok(false);
+        };
+        let mut guard = slot.lock().await;
+        let Some(live) = guard.live.clone().filter(|i| i.device_id == visitor.device) else {
+            return Ok(false);
+        };
+        let reason = if live.is_expired(now, self.timeout) {
+            CloseReason::Timeout
+        } else {
+            CloseReason::Flush
+        };
+        self.commit_close(&live, live.close(reason, now)).await?;
+        self.retire(id, &mut guard);
+        Ok(true)
+    }
+
+    /// Ends every interaction idle for the timeout. Returns how many ended. Sessions busy with a
+    /// request are skipped: they are not idle.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let candidates: Vec<(SessionId, SlotRef)> =
+            self.map().iter().map(|(id, slot)| (*id, slot.clone())).collect();
+        let mut closed = 0;
+        for (id, slot) in candidates {
+            let Ok(mut guard) = slot.try_lock() else { continue };
+            match guard.live.clone() {
+                Some(live) if live.is_expired(now, self.timeout) => {
+                    self.commit_close(&live, live.close(CloseReason::Timeout, now)).await?;
+                    self.retire(id, &mut guard);
+                    closed += 1;
+                }
+                Some(_) => {}
+                None if !guard.retired => self.retire(id, &mut guard),
+                None => {}
+            }
+        }
+        Ok(closed)
+    }
+}

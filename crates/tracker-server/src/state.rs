@@ -1,0 +1,103 @@
+//! The one state struct every handler takes.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use tracker_core::{
+    clock::Clock,
+    definitions::Definitions,
+    pipeline::{BatchContext, Pipeline},
+    store::Store,
+};
+
+use crate::{config::Settings, edge::ApiKeys, sessions::Sessions};
+
+/// Shared application state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: Settings,
+    api_keys: ApiKeys,
+    definitions: Definitions,
+    pipeline: Pipeline,
+    store: Arc<dyn Store>,
+    sessions: Sessions,
+    clock: Arc<dyn Clock>,
+    max_clock_skew: Duration,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        settings: Settings,
+        definitions: Definitions,
+        pipeline: Pipeline,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let timeout = Duration::from_std(settings.tracker.session_timeout).unwrap_or(Duration::MAX);
+        let max_clock_skew =
+            Duration::from_std(settings.tracker.max_clock_skew).unwrap_or(Duration::zero());
+        Self {
+            inner: Arc::new(Inner {
+                api_keys: ApiKeys::new(&settings.api_keys),
+                sessions: Sessions::new(store.clone(), timeout),
+                settings,
+                definitions,
+                pipeline,
+                store,
+                clock,
+                max_clock_skew,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The API keys.
+    pub fn api_keys(&self) -> &ApiKeys {
+        &self.inner.api_keys
+    }
+
+    /// The definitions.
+    pub fn definitions(&self) -> &Definitions {
+        &self.inner.definitions
+    }
+
+    /// The `trackEvent` pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The live sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The pipeline context for a batch received `now`.
+    pub fn batch_context(&self, now: chrono::DateTime<chrono::Utc>) -> BatchContext<'_> {
+        BatchContext {
+            definitions: &self.inner.definitions,
+            now,
+            max_clock_skew: self.inner.max_clock_skew,
+            limits: &self.inner.settings.tracker.limits,
+        }
+    }
+}
