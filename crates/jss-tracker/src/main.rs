@@ -11,7 +11,11 @@ use tracker_server::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "jss-tracker", version, about = "A self-hosted Sitecore JSS Tracking Service")]
+#[command(
+    name = "jss-tracker",
+    version,
+    about = "A self-hosted Sitecore JSS Tracking Service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,7 +104,10 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|(label, kind)| format!("{} {label}", definitions.list(*kind).len()))
                 .collect();
-            println!("# configuration is valid; definitions: {}", counts.join(", "));
+            println!(
+                "# configuration is valid; definitions: {}",
+                counts.join(", ")
+            );
             Ok(())
         }
     }
@@ -110,7 +117,8 @@ mod tracker_core_kinds {
     //! Labels for the definition counts `check-config` prints.
     use tracker_server::tracker_core::definitions::DefinitionKind;
     pub(crate) const GOAL: (&str, DefinitionKind) = ("goals", DefinitionKind::Goal);
-    pub(crate) const PAGE_EVENT: (&str, DefinitionKind) = ("page events", DefinitionKind::PageEvent);
+    pub(crate) const PAGE_EVENT: (&str, DefinitionKind) =
+        ("page events", DefinitionKind::PageEvent);
     pub(crate) const OUTCOME: (&str, DefinitionKind) = ("outcomes", DefinitionKind::Outcome);
     pub(crate) const CAMPAIGN: (&str, DefinitionKind) = ("campaigns", DefinitionKind::Campaign);
 }
@@ -120,7 +128,10 @@ fn toml_string(settings: &Settings) -> anyhow::Result<String> {
 }
 
 fn write_starter(config: &Path, force: bool) -> anyhow::Result<()> {
-    let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = config
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let definitions = dir.join("definitions.toml");
     if !force {
         for path in [config, definitions.as_path()] {
@@ -131,10 +142,16 @@ fn write_starter(config: &Path, force: bool) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
-    std::fs::write(config, starter_config(&random_token(), &random_token(), listen))
-        .with_context(|| format!("writing {}", config.display()))?;
-    std::fs::write(&definitions, tracker_server::tracker_core::definitions::DEFAULT_DEFINITIONS_TOML)
-        .with_context(|| format!("writing {}", definitions.display()))?;
+    std::fs::write(
+        config,
+        starter_config(&random_token(), &random_token(), listen),
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(
+        &definitions,
+        tracker_server::tracker_core::definitions::DEFAULT_DEFINITIONS_TOML,
+    )
+    .with_context(|| format!("writing {}", definitions.display()))?;
     eprintln!("wrote {} and {}", config.display(), definitions.display());
     Ok(())
 }
@@ -142,7 +159,11 @@ fn write_starter(config: &Path, force: bool) -> anyhow::Result<()> {
 fn print_keys(settings: &Settings) {
     use secrecy::ExposeSecret;
     for key in &settings.api_keys {
-        println!("  sc_apikey for '{}': {}", key.name, key.key.expose_secret());
+        println!(
+            "  sc_apikey for '{}': {}",
+            key.name,
+            key.key.expose_secret()
+        );
     }
     if let Some(token) = &settings.admin.token {
         println!("  admin token:        {}", token.expose_secret());
@@ -151,7 +172,9 @@ fn print_keys(settings: &Settings) {
 
 fn serve(config: Option<&Path>, show_secrets: bool) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let app = Application::build(settings.clone()).await?;
         print!("{}", banner(&settings, app.local_addr(), app.restored()));

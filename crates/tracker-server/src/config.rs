@@ -251,21 +251,36 @@ impl Settings {
             message: message.into(),
         };
         if self.tracker.session_timeout.is_zero() {
-            return Err(invalid("tracker.session_timeout", "must be longer than zero"));
+            return Err(invalid(
+                "tracker.session_timeout",
+                "must be longer than zero",
+            ));
         }
         if self.tracker.sweep_interval.is_zero() {
-            return Err(invalid("tracker.sweep_interval", "must be longer than zero"));
+            return Err(invalid(
+                "tracker.sweep_interval",
+                "must be longer than zero",
+            ));
         }
-        if !self.tracker.service_prefix.starts_with('/') || self.tracker.service_prefix.ends_with('/') {
+        if !self.tracker.service_prefix.starts_with('/')
+            || self.tracker.service_prefix.ends_with('/')
+        {
             return Err(invalid(
                 "tracker.service_prefix",
                 "must start with '/' and not end with one",
             ));
         }
         if self.tracker.session_cookie.is_empty()
-            || !self.tracker.session_cookie.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+            || !self
+                .tracker
+                .session_cookie
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
         {
-            return Err(invalid("tracker.session_cookie", "is not a valid cookie name"));
+            return Err(invalid(
+                "tracker.session_cookie",
+                "is not a valid cookie name",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, key) in self.api_keys.iter().enumerate() {
@@ -277,7 +292,9 @@ impl Settings {
                 return Err(invalid(&format!("{at}.key"), "is used twice"));
             }
             for origin in &key.cors_origins {
-                if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                if origin != "*"
+                    && !(origin.starts_with("http://") || origin.starts_with("https://"))
+                {
                     return Err(invalid(
                         &format!("{at}.cors_origins"),
                         &format!("'{origin}' is not '*' or an origin like https://app.example.com"),
@@ -340,7 +357,10 @@ mod tests {
         let path = dir.path().join("tracker.toml");
         std::fs::write(&path, text).expect("write");
         // Environment layering is exercised by the binary's tests, on a child process.
-        Settings::load_with_env(Some(&path), Env::prefixed("JSS_TRACKER_UNIT_TEST_UNSET__").split("__"))
+        Settings::load_with_env(
+            Some(&path),
+            Env::prefixed("JSS_TRACKER_UNIT_TEST_UNSET__").split("__"),
+        )
     }
 
     #[test]
@@ -357,7 +377,10 @@ mod tests {
         let settings = load(&text, &[]).expect("loads");
         assert!(settings.tracker.enabled);
         assert_eq!(settings.api_keys[0].key.expose_secret(), "abc");
-        assert_eq!(settings.definitions.file, Some(PathBuf::from("definitions.toml")));
+        assert_eq!(
+            settings.definitions.file,
+            Some(PathBuf::from("definitions.toml"))
+        );
     }
 
     #[test]
@@ -366,14 +389,24 @@ mod tests {
         assert!(err.to_string().contains("session_timeout"), "{err}");
         let err = load("[tracker]\nenabeld = true\n", &[]).expect_err("typo");
         assert!(err.to_string().contains("enabeld"), "{err}");
-        let err = load("[[api_keys]]\nname = \"a\"\nkey = \"k\"\ncors_origins = [\"example.com\"]\n", &[])
-            .expect_err("origin");
-        assert!(err.to_string().contains("api_keys[0].cors_origins"), "{err}");
+        let err = load(
+            "[[api_keys]]\nname = \"a\"\nkey = \"k\"\ncors_origins = [\"example.com\"]\n",
+            &[],
+        )
+        .expect_err("origin");
+        assert!(
+            err.to_string().contains("api_keys[0].cors_origins"),
+            "{err}"
+        );
     }
 
     #[test]
     fn secrets_never_print() {
-        let text = starter_config("topsecretkey", "topsecrettoken", SocketAddr::from(([127, 0, 0, 1], 0)));
+        let text = starter_config(
+            "topsecretkey",
+            "topsecrettoken",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        );
         let settings = load(&text, &[]).expect("loads");
         let shown = format!("{settings:?} {}", toml::to_string(&settings).expect("toml"));
         assert!(!shown.contains("topsecret"), "{shown}");

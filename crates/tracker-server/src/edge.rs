@@ -7,6 +7,7 @@ use axum::{
     extract::{FromRequestParts, Query},
     http::{header, request::Parts, HeaderMap},
 };
+use axum::{http::HeaderName, response::AppendHeaders};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -91,13 +92,16 @@ fn query(parts: &Parts) -> TrackQuery {
 }
 
 fn key_of(parts: &Parts) -> Option<String> {
-    query(parts).sc_apikey.filter(|k| !k.is_empty()).or_else(|| {
-        parts
-            .headers
-            .get("sc_apikey")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    })
+    query(parts)
+        .sc_apikey
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            parts
+                .headers
+                .get("sc_apikey")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
 }
 
 /// Who is calling a tracking endpoint, established at the edge.
@@ -131,10 +135,9 @@ impl FromRequestParts<AppState> for TrackingCaller {
         let key = key_of(parts).ok_or(ApiError::InvalidApiKey(
             "sc_apikey is missing: pass it in the query string or an sc_apikey header",
         ))?;
-        let key = state
-            .api_keys()
-            .find(&key)
-            .ok_or(ApiError::InvalidApiKey("sc_apikey is not a configured API key"))?;
+        let key = state.api_keys().find(&key).ok_or(ApiError::InvalidApiKey(
+            "sc_apikey is not a configured API key",
+        ))?;
         if let Some(origin) = parts.headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or_default();
             if !key.allows(origin) {
@@ -195,9 +198,13 @@ pub fn is_loopback_host(host: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `Set-Cookie` headers, written unencoded: Sitecore's `<id>|True` keeps its literal `|`, which
+/// RFC 6265 allows in a cookie value.
+pub type SetCookies = AppendHeaders<Vec<(HeaderName, String)>>;
+
 /// The cookies a tracking response sets: the device cookie always (refreshing its lifetime), the
 /// session cookie while an interaction is live, and its removal once it ended.
-pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie) -> CookieJar {
+pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie) -> SetCookies {
     let settings = state.settings();
     let style = |mut cookie: Cookie<'static>| {
         cookie.set_http_only(true);
@@ -211,19 +218,25 @@ pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie
         cookie
     };
     let mut device = style(Cookie::new(GLOBAL_COOKIE, caller.device.to_string()));
-    let max_age = i64::try_from(settings.tracker.device_cookie_max_age.as_secs()).unwrap_or(i64::MAX);
+    let max_age =
+        i64::try_from(settings.tracker.device_cookie_max_age.as_secs()).unwrap_or(i64::MAX);
     device.set_max_age(cookie::time::Duration::seconds(max_age));
     let name = settings.tracker.session_cookie.clone();
-    let jar = CookieJar::new().add(device);
+    let mut set = vec![device];
     match session {
-        SessionCookie::Keep => jar,
-        SessionCookie::Set(id) => jar.add(style(Cookie::new(name, id.to_cookie()))),
+        SessionCookie::Keep => {}
+        SessionCookie::Set(id) => set.push(style(Cookie::new(name, id.to_cookie()))),
         SessionCookie::Clear => {
             let mut gone = style(Cookie::new(name, ""));
             gone.set_max_age(cookie::time::Duration::ZERO);
-            jar.add(gone)
+            set.push(gone);
         }
     }
+    AppendHeaders(
+        set.into_iter()
+            .map(|c| (header::SET_COOKIE, c.to_string()))
+            .collect(),
+    )
 }
 
 /// What to do with the session cookie.
@@ -243,7 +256,13 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for host in ["localhost", "localhost:8080", "127.0.0.1:3000", "[::1]:80", "app.localhost"] {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:3000",
+            "[::1]:80",
+            "app.localhost",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
         for host in ["example.com", "10.0.0.1:80", "localhost.example.com"] {

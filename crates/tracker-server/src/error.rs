@@ -90,7 +90,9 @@ impl ApiError {
 
     fn index(&self) -> Option<usize> {
         match self {
-            Self::InvalidEvent { index, .. } | Self::UnknownDefinition { index, .. } => Some(*index),
+            Self::InvalidEvent { index, .. } | Self::UnknownDefinition { index, .. } => {
+                Some(*index)
+            }
             _ => None,
         }
     }
@@ -102,11 +104,17 @@ impl From<tracker_core::Error> for ApiError {
         match error {
             E::InvalidPayload(m) => Self::InvalidPayload(m),
             E::PayloadTooLarge(m) => Self::PayloadTooLarge(m),
-            E::Event { index, source: EventError::Invalid(m) } => Self::InvalidEvent {
+            E::Event {
+                index,
+                source: EventError::Invalid(m),
+            } => Self::InvalidEvent {
                 index,
                 message: format!("element {index}: {m}"),
             },
-            E::Event { index, source: EventError::UnknownDefinition(m) } => Self::UnknownDefinition {
+            E::Event {
+                index,
+                source: EventError::UnknownDefinition(m),
+            } => Self::UnknownDefinition {
                 index,
                 message: format!("element {index}: {m}"),
             },

@@ -67,7 +67,9 @@ impl Sessions {
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SlotRef>> {
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Resumes the interactions the store holds open (after a restart).
@@ -80,7 +82,10 @@ impl Sessions {
                 live: Some(interaction.clone()),
                 retired: false,
             };
-            map.insert(interaction.session_id, Arc::new(tokio::sync::Mutex::new(slot)));
+            map.insert(
+                interaction.session_id,
+                Arc::new(tokio::sync::Mutex::new(slot)),
+            );
         }
         Ok(count)
     }
@@ -117,7 +122,11 @@ impl Sessions {
                 Some(found) => found,
                 None if events.is_empty() => {
                     // Nothing to store and nothing live: do not open an empty interaction.
-                    return Ok(Tracked { session: None, contact: None, count: 0 });
+                    return Ok(Tracked {
+                        session: None,
+                        contact: None,
+                        count: 0,
+                    });
                 }
                 None => {
                     let id = SessionId::new_random();
@@ -130,11 +139,18 @@ impl Sessions {
             if guard.retired {
                 continue;
             }
-            if guard.live.as_ref().is_some_and(|i| i.device_id != visitor.device) {
+            if guard
+                .live
+                .as_ref()
+                .is_some_and(|i| i.device_id != visitor.device)
+            {
                 // A session cookie from another device: never join someone else's visit.
                 drop(guard);
                 return Box::pin(self.track(
-                    &Visitor { session: None, ..visitor.clone() },
+                    &Visitor {
+                        session: None,
+                        ..visitor.clone()
+                    },
                     events,
                     now,
                 ))
@@ -192,7 +208,11 @@ impl Sessions {
         }
     }
 
-    async fn commit_close(&self, interaction: &Interaction, close: tracker_core::session::Close) -> Result<(), Error> {
+    async fn commit_close(
+        &self,
+        interaction: &Interaction,
+        close: tracker_core::session::Close,
+    ) -> Result<(), Error> {
         self.store
             .commit(ChangeSet {
                 new_contact: false,
@@ -236,14 +256,20 @@ impl Sessions {
     /// Ends every interaction idle for the timeout. Returns how many ended. Sessions busy with a
     /// request are skipped: they are not idle.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        let candidates: Vec<(SessionId, SlotRef)> =
-            self.map().iter().map(|(id, slot)| (*id, slot.clone())).collect();
+        let candidates: Vec<(SessionId, SlotRef)> = self
+            .map()
+            .iter()
+            .map(|(id, slot)| (*id, slot.clone()))
+            .collect();
         let mut closed = 0;
         for (id, slot) in candidates {
-            let Ok(mut guard) = slot.try_lock() else { continue };
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
             match guard.live.clone() {
                 Some(live) if live.is_expired(now, self.timeout) => {
-                    self.commit_close(&live, live.close(CloseReason::Timeout, now)).await?;
+                    self.commit_close(&live, live.close(CloseReason::Timeout, now))
+                        .await?;
                     self.retire(id, &mut guard);
                     closed += 1;
                 }

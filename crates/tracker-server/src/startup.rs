@@ -59,8 +59,12 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         SyncSetting::Normal => SyncMode::Normal,
         SyncSetting::Full => SyncMode::Full,
     };
-    let store = SqliteStore::open(config)
-        .with_context(|| format!("storage.path: cannot open {}", settings.storage.path.display()))?;
+    let store = SqliteStore::open(config).with_context(|| {
+        format!(
+            "storage.path: cannot open {}",
+            settings.storage.path.display()
+        )
+    })?;
     Ok(Arc::new(store))
 }
 
@@ -71,7 +75,10 @@ impl Application {
     }
 
     /// Builds with an injected clock (tests move it to expire sessions).
-    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let definitions = load_definitions(&settings)?;
         let pipeline = build_pipeline(&settings)?;
         let store = build_store(&settings)?;
@@ -111,7 +118,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, with the idle-session sweeper in the background; then
     /// finishes in-flight requests (each answered only after its commit) and returns.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
@@ -167,7 +177,11 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
     };
     let url = format!("http://{host}");
     let mut out = String::new();
-    let _ = writeln!(out, "jss-tracker {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        out,
+        "jss-tracker {} listening on {url}",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(
         out,
         "  tracking service: {url}{}/event  (JSS trackingApi host: {url})",
@@ -176,7 +190,11 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
     let _ = writeln!(
         out,
         "  tracker:          {}",
-        if settings.tracker.enabled { "enabled" } else { "DISABLED" }
+        if settings.tracker.enabled {
+            "enabled"
+        } else {
+            "DISABLED"
+        }
     );
     if settings.api_keys.is_empty() {
         let _ = writeln!(out, "  api keys:         none configured");
@@ -195,7 +213,10 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
         settings.storage.path.display(),
         settings.storage.sync
     );
-    let _ = writeln!(out, "  admin api:        {url}/api/v1/contacts (Authorization: Bearer <admin.token>)");
+    let _ = writeln!(
+        out,
+        "  admin api:        {url}/api/v1/contacts (Authorization: Bearer <admin.token>)"
+    );
     let mut warnings = Vec::new();
     if !settings.tracker.enabled {
         warnings.push(
@@ -214,8 +235,13 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
     if settings.admin.token.is_none() {
         warnings.push("admin.token is not set: the admin API refuses every request".to_string());
     }
-    if settings.api_keys.iter().any(|k| k.cors_origins.iter().any(|o| o == "*")) {
-        warnings.push("an API key allows any origin (\"*\"): fine for development only".to_string());
+    if settings
+        .api_keys
+        .iter()
+        .any(|k| k.cors_origins.iter().any(|o| o == "*"))
+    {
+        warnings
+            .push("an API key allows any origin (\"*\"): fine for development only".to_string());
     }
     for warning in warnings {
         let _ = writeln!(out, "  WARNING: {warning}");

@@ -33,18 +33,55 @@ pub fn router(state: AppState) -> Router {
             &format!("{prefix}/flush"),
             get(track::flush::handle).post(track::flush::handle),
         )
-        .layer(cors);
+        // Before the CORS layer, so that preflights reach it instead of this fallback.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_foreign_preflight,
+        ));
     let admin = Router::new()
         .route("/api/v1/contacts", get(admin::contacts::list))
         .route("/api/v1/contacts/{id}", get(admin::contacts::show))
-        .route("/api/v1/definitions", get(admin::definitions::list));
+        .route("/api/v1/definitions", get(admin::definitions::list))
+        .route("/healthz", get(health::handle))
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .merge(tracking)
         .merge(admin)
-        .route("/healthz", get(health::handle))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// A preflight from an origin the key does not allow gets the same 403 as the request would,
+/// rather than a bare 200 without CORS headers.
+async fn refuse_foreign_preflight(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if preflight {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .map(str::to_string);
+        if let Some(origin) = origin {
+            let (parts, body) = request.into_parts();
+            if !state.api_keys().cors_allows(&origin, &parts) {
+                return ApiError::OriginNotAllowed(origin).into_response();
+            }
+            return next
+                .run(axum::extract::Request::from_parts(parts, body))
+                .await;
+        }
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

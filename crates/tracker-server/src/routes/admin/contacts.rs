@@ -58,6 +58,10 @@ pub async fn show(
     let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
         .map(ContactId)
         .map_err(|_| not_found())?;
-    let contact = state.store().contact(contact_id).await?.ok_or_else(not_found)?;
+    let contact = state
+        .store()
+        .contact(contact_id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(Json(contact.into()))
 }

@@ -26,7 +26,9 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match sent {
-            Some(sent) if constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) => Ok(Admin),
+            Some(sent) if constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) => {
+                Ok(Admin)
+            }
             _ => Err(ApiError::Unauthorized),
         }
     }

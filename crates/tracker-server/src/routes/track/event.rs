@@ -2,7 +2,9 @@
 
 use axum::{body::Body, extract::State, Json};
 use serde::Serialize;
-use tracker_core::{body::parse_elements, definitions::DefinitionKind, event::TrackedEvent, event::EventKind};
+use tracker_core::{
+    body::parse_elements, definitions::DefinitionKind, event::EventKind, event::TrackedEvent,
+};
 
 use crate::{
     edge::{cookies, SessionCookie, TrackingCaller},
@@ -22,21 +24,26 @@ pub async fn handle(
     State(state): State<AppState>,
     caller: TrackingCaller,
     body: Body,
-) -> Result<(axum_extra::extract::CookieJar, Json<TrackedBody>), ApiError> {
+) -> Result<(crate::edge::SetCookies, Json<TrackedBody>), ApiError> {
     let limits = state.settings().tracker.limits;
-    let bytes = axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
-        ApiError::PayloadTooLarge(format!(
-            "body is larger than the limit of {} bytes",
-            limits.max_body_bytes
-        ))
-    })?;
+    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "body is larger than the limit of {} bytes",
+                limits.max_body_bytes
+            ))
+        })?;
     let elements = parse_elements(&bytes, &limits)?;
     let now = state.clock().now();
     let mut events = state.pipeline().run(&elements, &state.batch_context(now))?;
     if let Some(campaign) = caller.campaign.as_deref() {
         // `sc_camp` triggers the campaign, as in Sitecore; an unknown one is ignored there too,
         // so a stale marketing link never costs the visit's data.
-        match state.definitions().resolve(DefinitionKind::Campaign, campaign) {
+        match state
+            .definitions()
+            .resolve(DefinitionKind::Campaign, campaign)
+        {
             Ok(resolved) => {
                 let mut event = TrackedEvent::new(EventKind::Campaign);
                 event.definition = Some(resolved.definition.into());
@@ -49,7 +56,9 @@ pub async fn handle(
         .sessions()
         .track(&super::visitor(&caller), events, now)
         .await?;
-    let session = tracked.session.map_or(SessionCookie::Keep, SessionCookie::Set);
+    let session = tracked
+        .session
+        .map_or(SessionCookie::Keep, SessionCookie::Set);
     tracing::debug!(key = %caller.key_name, count = tracked.count, "batch tracked");
     Ok((
         cookies(&state, &caller, session),

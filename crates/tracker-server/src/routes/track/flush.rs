@@ -21,9 +21,12 @@ pub struct FlushedBody {
 pub async fn handle(
     State(state): State<AppState>,
     caller: TrackingCaller,
-) -> Result<(axum_extra::extract::CookieJar, Json<FlushedBody>), ApiError> {
+) -> Result<(crate::edge::SetCookies, Json<FlushedBody>), ApiError> {
     let now = state.clock().now();
-    let closed = state.sessions().flush(&super::visitor(&caller), now).await?;
+    let closed = state
+        .sessions()
+        .flush(&super::visitor(&caller), now)
+        .await?;
     Ok((
         cookies(&state, &caller, SessionCookie::Clear),
         Json(FlushedBody { closed }),
