@@ -1,0 +1,109 @@
+//! The admin API: token, definitions, contact lookups.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn the_admin_api_requires_the_token() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/v1/contacts",
+        "/api/v1/definitions",
+        "/api/v1/contacts/00000000-0000-0000-0000-000000000000",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        expect_error(response, 401, "unauthorized").await;
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 401, "unauthorized").await;
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/contacts/00000000-0000-0000-0000-000000000000"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn definitions_list_every_kind_with_ids_names_and_points() {
+    let app = TestApp::spawn().await;
+    let defs = app.admin("/api/v1/definitions").await;
+    let names = |kind: &str| -> Vec<String> {
+        defs[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(names("pageEvents").contains(&"Download".to_string()));
+    assert!(names("goals").contains(&"Instant Demo".to_string()));
+    assert!(names("goals").contains(&"Register".to_string()));
+    assert!(names("outcomes").contains(&"Opportunity".to_string()));
+    assert!(names("outcomes").contains(&"Marketing Lead".to_string()));
+    assert!(!names("campaigns").is_empty());
+    for def in defs["goals"].as_array().unwrap() {
+        assert_eq!(def["id"].as_str().unwrap().len(), 36);
+        assert!(def["points"].is_i64());
+    }
+}
+
+#[tokio::test]
+async fn a_custom_definitions_file_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("defs.toml");
+    std::fs::write(
+        &path,
+        "[[goals]]\nid = \"6f2b4e3c-0000-4000-8000-000000000001\"\nname = \"Signup\"\npoints = 7\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(|s| s.definitions.file = Some(path.clone())).await;
+    let mut browser = Browser::new();
+    browser.track_ok(&app, json!([{"goalId": "signup"}])).await;
+    expect_error(
+        browser.track(&app, json!([{"goalId": "Register"}])).await,
+        400,
+        "unknown_definition",
+    )
+    .await;
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(contact["interactions"][0]["engagementValue"], 7);
+}
+
+#[tokio::test]
+async fn contacts_are_found_by_device_and_show_devices_and_identifiers() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    let device = browser.device().unwrap();
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(contact["devices"][0]["id"], device.as_str());
+    assert_eq!(
+        contact["identifiers"][0],
+        json!({"source": "SC_ANALYTICS_GLOBAL_COOKIE", "identifier": device})
+    );
+    assert_eq!(contact["interactionCount"], 1);
+    let none = app
+        .admin("/api/v1/contacts?device=0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(none, json!({"contacts": []}));
+    let response = app
+        .client
+        .get(app.url("/api/v1/contacts?device=xyz"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "invalid_payload").await;
+}

@@ -1,0 +1,223 @@
+//! Every body shape of the wire contract, section 2, and the batch rules.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn every_body_shape_is_accepted() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+
+    assert_eq!(
+        browser.track_ok(&app, json!([])).await,
+        json!({"tracked": 0})
+    );
+    assert_eq!(
+        browser
+            .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
+            .await,
+        json!({"tracked": 1})
+    );
+    assert_eq!(
+        browser.track_ok(&app, json!({"eventId": "Download"})).await,
+        json!({"tracked": 1})
+    );
+    // The request-init wrapper of @sitecore-jss/sitecore-jss 22.5+ with a serialising fetcher.
+    let wrapper = json!({
+        "0": {"goalId": "Register"}, "1": {"eventId": "Download"},
+        "method": "POST", "headers": {"Content-Type": "application/json"},
+        "body": "[{\"goalId\":\"Register\"},{\"eventId\":\"Download\"}]"
+    });
+    assert_eq!(browser.track_ok(&app, wrapper).await, json!({"tracked": 2}));
+    // navigator.sendBeacon: text/plain, no preflight.
+    let url = app.event_url();
+    let response = browser
+        .send(
+            &app,
+            Method::POST,
+            &url,
+            Some(r#"[{"goalId":"Instant Demo"}]"#.into()),
+            "text/plain;charset=UTF-8",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let contact = app.contact_of(&browser).await;
+    let events = &contact["interactions"][0]["events"];
+    let kinds: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["pageView", "pageEvent", "goal", "pageEvent", "goal"]
+    );
+    assert_eq!(events[4]["definitionName"], "Instant Demo");
+}
+
+#[tokio::test]
+async fn events_attach_to_the_latest_page_view_in_order() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}, {"pageId": PAGE, "url": "/home"}, {"eventId": "Download"}]))
+        .await;
+    browser
+        .track_ok(&app, json!([{"goalId": "Instant Demo"}, {"pageId": "110d559fdea542ea9c1c8a5df7e70ef0", "url": "/two"}, {"outcomeId": "Marketing Lead"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    let interaction = &contact["interactions"][0];
+    let events = interaction["events"].as_array().unwrap();
+    assert_eq!(events.len(), 6);
+    assert!(events[0]["pageViewId"].is_null(), "before any page view");
+    assert_eq!(events[2]["pageViewId"], events[1]["id"]);
+    assert_eq!(
+        events[3]["pageViewId"], events[1]["id"],
+        "later batch, same page"
+    );
+    assert_eq!(events[5]["pageViewId"], events[4]["id"]);
+    assert_eq!(events[1]["url"], "/home");
+    assert_eq!(events[1]["pageId"], "110d559f-dea5-42ea-9c1c-8a5df7e70ef9");
+    assert_eq!(interaction["pageViewCount"], 2);
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["id"].as_str().map(str::len),
+            Some(36),
+            "event {i} has an id"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_element_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    let response = browser
+        .track(
+            &app,
+            json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}, {"goalId": "Regster"}]),
+        )
+        .await;
+    let body = expect_error(response, 400, "unknown_definition").await;
+    assert_eq!(body["error"]["index"], 2);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("goal 'Regster' is not defined"));
+    assert_eq!(app.contact_count().await, 0, "no contact was created");
+
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    let response = browser
+        .track(
+            &app,
+            json!([{"eventId": "Download"}, {"outcomeId": "Opportunity", "monetaryValue": "lots"}]),
+        )
+        .await;
+    let body = expect_error(response, 400, "invalid_event").await;
+    assert_eq!(body["error"]["index"], 1);
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(
+        contact["interactions"][0]["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "only the earlier batch"
+    );
+    assert_eq!(contact["interactions"][0]["engagementValue"], 50);
+}
+
+#[tokio::test]
+async fn ids_resolve_by_guid_in_any_spelling_or_by_name() {
+    let app = TestApp::spawn().await;
+    let defs = app.admin("/api/v1/definitions").await;
+    let register = defs["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Register")
+        .unwrap();
+    let id = register["id"].as_str().unwrap().to_string();
+    let mut browser = Browser::new();
+    browser
+        .track_ok(
+            &app,
+            json!([
+                {"goalId": id},
+                {"goalId": format!("{{{}}}", id.to_uppercase())},
+                {"goalId": id.replace('-', "")},
+                {"goalId": "rEgIsTeR"},
+            ]),
+        )
+        .await;
+    let contact = app.contact_of(&browser).await;
+    for event in contact["interactions"][0]["events"].as_array().unwrap() {
+        assert_eq!(event["definitionId"], id.as_str());
+        assert_eq!(event["definitionName"], "Register");
+    }
+}
+
+#[tokio::test]
+async fn every_field_is_stored() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    let url = format!(
+        "{}&sc_site=website&sc_camp=Spring%20Sale&other=ignored",
+        app.event_url()
+    );
+    let body = json!([
+        {"pageId": PAGE, "url": "/products?id=1", "language": "en", "itemVersion": 3, "referrer": "https://google.com/"},
+        {"eventId": "Download", "data": "brochure.pdf", "dataKey": "/media/brochure.pdf", "text": "Brochure", "value": 2.5, "custom1": {"nested": true}},
+        {"outcomeId": "Purchase", "monetaryValue": 1234.5678, "currencyCode": "eur"},
+        {"outcomeId": "Opportunity", "monetaryValue": "19.99"},
+        {"campaignId": "Test Campaign", "timestamp": "2026-03-01T08:30:00Z"},
+    ]);
+    let response = browser
+        .send(
+            &app,
+            Method::POST,
+            &url,
+            Some(body.to_string()),
+            "application/json",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let contact = app.contact_of(&browser).await;
+    let interaction = &contact["interactions"][0];
+    assert_eq!(interaction["siteName"], "website");
+    assert_eq!(
+        interaction["campaign"]["name"], "Test Campaign",
+        "the last campaign triggered"
+    );
+    let events = interaction["events"].as_array().unwrap();
+    assert_eq!(events[0]["type"], "campaign", "sc_camp comes first");
+    assert_eq!(events[0]["definitionName"], "Spring Sale");
+    let page = &events[1];
+    assert_eq!(page["language"], "en");
+    assert_eq!(page["itemVersion"], 3);
+    assert_eq!(page["referrer"], "https://google.com/");
+    assert_eq!(page["url"], "/products?id=1");
+    let download = &events[2];
+    assert_eq!(download["data"], "brochure.pdf");
+    assert_eq!(download["dataKey"], "/media/brochure.pdf");
+    assert_eq!(download["text"], "Brochure");
+    assert_eq!(download["value"], 2.5);
+    assert_eq!(
+        download["customValues"],
+        json!({"custom1": {"nested": true}})
+    );
+    assert_eq!(events[3]["monetaryValue"], "1234.5678");
+    assert_eq!(events[3]["currencyCode"], "EUR");
+    assert_eq!(events[4]["monetaryValue"], "19.99");
+    assert_eq!(events[5]["timestamp"], "2026-03-01T08:30:00.000Z");
+    assert_eq!(
+        events[2]["timestamp"], "2026-03-01T09:00:00.000Z",
+        "time of receipt"
+    );
+}

@@ -1,0 +1,199 @@
+//! Every error code of the wire contract's table, in the envelope.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_disabled_tracker_answers_404_naming_the_setting() {
+    let app = TestApp::spawn_with(|s| s.tracker.enabled = false).await;
+    let mut browser = Browser::new();
+    let body = expect_error(
+        browser.track(&app, json!([{"goalId": "Register"}])).await,
+        404,
+        "tracker_disabled",
+    )
+    .await;
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tracker.enabled"));
+    let url = app.flush_url();
+    expect_error(
+        browser.send(&app, Method::GET, &url, None, "").await,
+        404,
+        "tracker_disabled",
+    )
+    .await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn api_keys_are_required_and_checked() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    for url in [
+        app.url("/sitecore/api/jss/track/event"),
+        app.url("/sitecore/api/jss/track/event?sc_apikey="),
+        app.url("/sitecore/api/jss/track/event?sc_apikey=wrong"),
+    ] {
+        let response = browser
+            .send(
+                &app,
+                Method::POST,
+                &url,
+                Some(r#"[{"goalId":"Register"}]"#.into()),
+                "application/json",
+            )
+            .await;
+        expect_error(response, 400, "invalid_api_key").await;
+    }
+    // The key may also come as a header.
+    let response = app
+        .client
+        .post(app.url("/sitecore/api/jss/track/event"))
+        .header("sc_apikey", KEY)
+        .body(r#"[{"goalId":"Register"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.contact_count().await, 1);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_the_right_code() {
+    let app = TestApp::spawn_with(|s| {
+        s.tracker.limits.max_events = 3;
+        s.tracker.limits.max_body_bytes = 2048;
+    })
+    .await;
+    let mut browser = Browser::new();
+    let url = app.event_url();
+    for bad in [
+        "",
+        "{nope",
+        "42",
+        "\"text\"",
+        r#"{"body": "not json", "method": "POST"}"#,
+    ] {
+        let response = browser
+            .send(
+                &app,
+                Method::POST,
+                &url,
+                Some(bad.into()),
+                "application/json",
+            )
+            .await;
+        expect_error(response, 400, "invalid_payload").await;
+    }
+    let too_many = json!([{"goalId": "Register"}, {"goalId": "Register"}, {"goalId": "Register"}, {"goalId": "Register"}]);
+    expect_error(
+        browser.track(&app, too_many).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    let huge = json!([{"goalId": "Register", "text": "x".repeat(3000)}]);
+    expect_error(browser.track(&app, huge).await, 413, "payload_too_large").await;
+
+    for (element, code) in [
+        (json!({"hello": "world"}), "invalid_event"),
+        (json!("Register"), "invalid_event"),
+        (json!({"pageId": "not-a-guid", "url": "/"}), "invalid_event"),
+        (json!({"pageId": PAGE}), "invalid_event"),
+        (json!({"goalId": 12}), "invalid_event"),
+        (
+            json!({"eventId": "Download", "value": "high"}),
+            "invalid_event",
+        ),
+        (
+            json!({"outcomeId": "Purchase", "currencyCode": "euros"}),
+            "invalid_event",
+        ),
+        (
+            json!({"goalId": "Register", "timestamp": "2030-01-01T00:00:00Z"}),
+            "invalid_event",
+        ),
+        (json!({"eventId": "Downlaod"}), "unknown_definition"),
+        (
+            json!({"outcomeId": "{00000000-0000-0000-0000-000000000001}"}),
+            "unknown_definition",
+        ),
+        (json!({"campaignId": "Winter Sale"}), "unknown_definition"),
+    ] {
+        let response = browser
+            .track(&app, json!([{"goalId": "Register"}, element]))
+            .await;
+        let body = expect_error(response, 400, code).await;
+        assert_eq!(body["error"]["index"], 1, "{body}");
+    }
+    assert_eq!(app.contact_count().await, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn too_many_custom_values_and_long_strings_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    let mut element = serde_json::Map::new();
+    element.insert("goalId".into(), json!("Register"));
+    for i in 0..33 {
+        element.insert(format!("k{i}"), json!(i));
+    }
+    expect_error(
+        browser.track(&app, json!([element])).await,
+        400,
+        "invalid_event",
+    )
+    .await;
+    let long = json!([{"goalId": "Register", "data": "y".repeat(4097)}]);
+    expect_error(browser.track(&app, long).await, 400, "invalid_event").await;
+}
+
+#[tokio::test]
+async fn storage_failure_answers_503_with_a_generic_message_and_keeps_what_was_committed() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    // Break the database under the running server: the next commit fails.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    conn.execute_batch("ALTER TABLE events RENAME TO events_moved")
+        .unwrap();
+    let response = browser
+        .track(&app, json!([{"goalId": "Instant Demo"}]))
+        .await;
+    let body = expect_error(response, 503, "unavailable").await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("events"), "no internals leak: {message}");
+    conn.execute_batch("ALTER TABLE events_moved RENAME TO events")
+        .unwrap();
+    browser
+        .track_ok(&app, json!([{"eventId": "Download"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    let names: Vec<_> = contact["interactions"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["definitionName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Register", "Download"],
+        "the failed batch left nothing, the others are intact"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/nowhere")).send().await.unwrap();
+    expect_error(response, 404, "not_found").await;
+    let response = app.client.delete(app.event_url()).send().await.unwrap();
+    expect_error(response, 405, "method_not_allowed").await;
+}

@@ -1,0 +1,274 @@
+//! `TestApp`: a real server on port 0 with a fresh SQLite file and a clock the test moves.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use chrono::{TimeZone, Utc};
+use reqwest::{header, Method, Response};
+use serde_json::Value;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tracker_core::clock::ManualClock;
+use tracker_server::{config::ApiKeySettings, state::AppState, Application, Settings};
+
+pub const KEY: &str = "test-key-0123456789";
+pub const TOKEN: &str = "test-admin-token";
+pub const APP_ORIGIN: &str = "https://app.example.com";
+pub const PAGE: &str = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
+
+/// Settings for a test: tracker enabled, one key for `APP_ORIGIN`, a database in `dir`.
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.tracker.enabled = true;
+    settings.tracker.sweep_interval = std::time::Duration::from_millis(50);
+    settings.storage.path = dir.join("tracker.db");
+    settings.admin.token = Some(TOKEN.to_string().into());
+    settings.api_keys = vec![ApiKeySettings {
+        name: "test-app".into(),
+        key: KEY.to_string().into(),
+        cors_origins: vec![APP_ORIGIN.into()],
+    }];
+    settings
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    pub dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let mut settings = test_settings(dir.path());
+        configure(&mut settings);
+        let clock = ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+                .single()
+                .expect("date"),
+        );
+        Self::start(settings, dir, clock).await
+    }
+
+    pub async fn start(
+        settings: Settings,
+        dir: Arc<tempfile::TempDir>,
+        clock: ManualClock,
+    ) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_test_writer()
+                .try_init();
+        }
+        let db_path = settings.storage.path.clone();
+        let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+            .await
+            .expect("app builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            state,
+            clock,
+            client: reqwest::Client::new(),
+            db_path,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> (Arc<tempfile::TempDir>, ManualClock) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean stop");
+        }
+        (self.dir.clone(), self.clock.clone())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn event_url(&self) -> String {
+        self.url(&format!("/sitecore/api/jss/track/event?sc_apikey={KEY}"))
+    }
+
+    pub fn flush_url(&self) -> String {
+        self.url(&format!("/sitecore/api/jss/track/flush?sc_apikey={KEY}"))
+    }
+
+    pub async fn admin(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("admin request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    /// The contact of a browser's device, with all its interactions; `Value::Null` if none.
+    pub async fn contact_of(&self, browser: &Browser) -> Value {
+        let Some(device) = browser.device() else {
+            return Value::Null;
+        };
+        let list = self
+            .admin(&format!("/api/v1/contacts?device={device}"))
+            .await;
+        match list["contacts"].as_array().and_then(|c| c.first()) {
+            Some(summary) => {
+                let id = summary["id"].as_str().expect("id").to_string();
+                self.admin(&format!("/api/v1/contacts/{id}")).await
+            }
+            None => Value::Null,
+        }
+    }
+
+    pub async fn contact_count(&self) -> usize {
+        self.admin("/api/v1/contacts").await["contacts"]
+            .as_array()
+            .expect("array")
+            .len()
+    }
+}
+
+/// A visitor's browser: keeps cookies the way a browser would for the tracker's origin.
+#[derive(Debug, Default, Clone)]
+pub struct Browser {
+    pub cookies: BTreeMap<String, String>,
+    pub origin: Option<String>,
+    pub set_cookie_headers: Vec<String>,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            origin: Some(APP_ORIGIN.into()),
+            ..Self::default()
+        }
+    }
+
+    pub fn device(&self) -> Option<String> {
+        self.cookies
+            .get("SC_ANALYTICS_GLOBAL_COOKIE")
+            .and_then(|v| v.split('|').next())
+            .map(str::to_string)
+    }
+
+    pub async fn send(
+        &mut self,
+        app: &TestApp,
+        method: Method,
+        url: &str,
+        body: Option<String>,
+        content_type: &str,
+    ) -> Response {
+        let mut request = app.client.request(method, url);
+        if let Some(origin) = &self.origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request = request.header(header::COOKIE, cookie);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(header::CONTENT_TYPE, content_type)
+                .body(body);
+        }
+        let response = request.send().await.expect("request");
+        self.set_cookie_headers.clear();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().expect("ascii").to_string();
+            let pair = text.split(';').next().expect("pair");
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+            self.set_cookie_headers.push(text);
+        }
+        response
+    }
+
+    pub async fn track(&mut self, app: &TestApp, body: Value) -> Response {
+        let url = app.event_url();
+        self.send(
+            app,
+            Method::POST,
+            &url,
+            Some(body.to_string()),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn track_ok(&mut self, app: &TestApp, body: Value) -> Value {
+        let response = self.track(app, body).await;
+        let status = response.status();
+        let json: Value = response.json().await.expect("json");
+        assert_eq!(status, 200, "{json}");
+        json
+    }
+
+    pub async fn flush(&mut self, app: &TestApp) -> Value {
+        let url = app.flush_url();
+        let response = self
+            .send(
+                app,
+                Method::POST,
+                &url,
+                Some("[]".into()),
+                "application/json",
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("json")
+    }
+}
+
+/// Asserts an error envelope and returns it.
+pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert!(response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/json")));
+    let body: Value = response.json().await.expect("json envelope");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}

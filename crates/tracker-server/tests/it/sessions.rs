@@ -1,0 +1,245 @@
+//! Interactions: engagement value, flush, idle timeout with the injected clock, concurrency.
+
+use chrono::Duration;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Polls the admin API until `check` holds (the sweeper runs every 50 ms in tests).
+async fn eventually(app: &TestApp, browser: &Browser, check: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let contact = app.contact_of(browser).await;
+        if check(&contact) {
+            return contact;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("condition never held: {}", app.contact_of(browser).await);
+}
+
+#[tokio::test]
+async fn engagement_value_adds_up_and_reaches_the_contact_on_close() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    // Download 5, Register 50, Instant Demo 20, Marketing Lead 30, page views and campaigns 0.
+    browser
+        .track_ok(
+            &app,
+            json!([{"pageId": PAGE, "url": "/"}, {"eventId": "Download"}, {"goalId": "Register"}]),
+        )
+        .await;
+    browser
+        .track_ok(&app, json!([{"goalId": "Instant Demo"}, {"outcomeId": "Marketing Lead"}, {"campaignId": "Test Campaign"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(contact["interactions"][0]["engagementValue"], 105);
+    assert_eq!(contact["interactions"][0]["open"], true);
+    assert_eq!(
+        contact["engagementValue"], 0,
+        "not before the interaction closes"
+    );
+
+    assert_eq!(browser.flush(&app).await, json!({"closed": true}));
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(contact["engagementValue"], 105);
+    assert_eq!(contact["interactions"][0]["open"], false);
+    assert_eq!(contact["interactions"][0]["closeReason"], "flush");
+}
+
+#[tokio::test]
+async fn after_flush_the_next_event_opens_a_new_interaction_for_the_same_contact() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    app.clock.advance(Duration::minutes(3));
+    browser.flush(&app).await;
+    assert!(
+        !browser.cookies.contains_key("ASP.NET_SessionId"),
+        "the session cookie is removed"
+    );
+    // A second flush has nothing to close.
+    assert_eq!(browser.flush(&app).await, json!({"closed": false}));
+    // GET works too (the styleguide's "end interaction" link).
+    let url = app.flush_url();
+    assert_eq!(
+        browser
+            .send(&app, Method::GET, &url, None, "")
+            .await
+            .status(),
+        200
+    );
+
+    app.clock.advance(Duration::minutes(1));
+    browser
+        .track_ok(&app, json!([{"goalId": "Instant Demo"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 2);
+    assert_eq!(interactions[0]["open"], false);
+    assert_eq!(interactions[0]["start"], "2026-03-01T09:00:00.000Z");
+    assert_eq!(interactions[0]["end"], "2026-03-01T09:03:00.000Z");
+    assert_eq!(interactions[0]["durationSeconds"], 180);
+    assert_eq!(interactions[1]["open"], true);
+    assert!(interactions[1]["end"].is_null());
+    assert_eq!(
+        interactions[1]["events"][0]["definitionName"],
+        "Instant Demo"
+    );
+    assert_eq!(app.contact_count().await, 1);
+}
+
+#[tokio::test]
+async fn idle_interactions_end_after_the_timeout_by_the_sweeper() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    app.clock.advance(Duration::minutes(19));
+    browser
+        .track_ok(&app, json!([{"eventId": "Download"}]))
+        .await;
+    app.clock.advance(Duration::minutes(19));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(
+        contact["interactions"][0]["open"], true,
+        "19 idle minutes are not 20"
+    );
+
+    app.clock.advance(Duration::minutes(2));
+    let contact = eventually(&app, &browser, |c| c["interactions"][0]["open"] == false).await;
+    let interaction = &contact["interactions"][0];
+    assert_eq!(interaction["closeReason"], "timeout");
+    assert_eq!(
+        interaction["end"], "2026-03-01T09:19:00.000Z",
+        "ends at its last activity"
+    );
+    assert_eq!(contact["engagementValue"], 55);
+    assert_eq!(app.state.sessions().len(), 0);
+
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    assert_eq!(contact["interactions"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_session_timeout_is_configurable() {
+    let app =
+        TestApp::spawn_with(|s| s.tracker.session_timeout = std::time::Duration::from_secs(60))
+            .await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    app.clock.advance(Duration::seconds(61));
+    eventually(&app, &browser, |c| c["interactions"][0]["open"] == false).await;
+}
+
+#[tokio::test]
+async fn a_request_after_the_timeout_but_before_the_sweep_starts_a_new_interaction() {
+    let app =
+        TestApp::spawn_with(|s| s.tracker.sweep_interval = std::time::Duration::from_secs(3600))
+            .await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    app.clock.advance(Duration::minutes(25));
+    browser
+        .track_ok(&app, json!([{"goalId": "Instant Demo"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 2);
+    assert_eq!(interactions[0]["closeReason"], "timeout");
+    assert_eq!(interactions[0]["engagementValue"], 50);
+    assert_eq!(contact["engagementValue"], 50);
+}
+
+#[tokio::test]
+async fn a_session_cookie_from_another_device_never_joins_its_visit() {
+    let app = TestApp::spawn().await;
+    let mut victim = Browser::new();
+    victim.track_ok(&app, json!([{"goalId": "Register"}])).await;
+    let mut other = Browser::new();
+    other.cookies.insert(
+        "ASP.NET_SessionId".into(),
+        victim.cookies["ASP.NET_SessionId"].clone(),
+    );
+    other
+        .track_ok(&app, json!([{"goalId": "Instant Demo"}]))
+        .await;
+    assert_ne!(
+        other.cookies["ASP.NET_SessionId"],
+        victim.cookies["ASP.NET_SessionId"]
+    );
+    let contact = app.contact_of(&victim).await;
+    assert_eq!(
+        contact["interactions"][0]["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(other.flush(&app).await, json!({"closed": true}));
+    assert_eq!(
+        app.contact_of(&victim).await["interactions"][0]["open"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn concurrent_batches_of_one_visitor_are_all_stored_in_sequence() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
+        .await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let b = browser.clone();
+        let url = app.event_url();
+        let client_app = (app.client.clone(), url);
+        tasks.push(tokio::spawn(async move {
+            let (client, url) = client_app;
+            let cookie = b
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let response = client
+                .post(url)
+                .header("cookie", cookie)
+                .body(
+                    json!([{"goalId": "Register", "data": i.to_string()}, {"eventId": "Download"}])
+                        .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let contact = app.contact_of(&browser).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 1);
+    let events = interactions[0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 81);
+    assert_eq!(interactions[0]["engagementValue"], 40 * 55);
+    // Each batch's two events are adjacent: batches apply whole and in some order.
+    for pair in events[1..].chunks(2) {
+        assert_eq!(pair[0]["definitionName"], "Register");
+        assert_eq!(pair[1]["definitionName"], "Download");
+    }
+}

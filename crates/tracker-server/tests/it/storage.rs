@@ -1,0 +1,63 @@
+//! Durability: restart with an open interaction, and what the file holds.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn an_open_interaction_survives_a_restart_and_continues() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(
+            &app,
+            json!([{"pageId": PAGE, "url": "/before"}, {"goalId": "Register"}]),
+        )
+        .await;
+    let settings_dir = app.dir.clone();
+    let before = app.contact_of(&browser).await;
+    let (dir, clock) = app.stop().await;
+
+    let settings = test_settings(settings_dir.path());
+    let app = TestApp::start(settings, dir, clock).await;
+    assert_eq!(
+        app.state.sessions().len(),
+        1,
+        "the open interaction was resumed"
+    );
+    let after = app.contact_of(&browser).await;
+    assert_eq!(after, before, "nothing lost");
+
+    // The same session continues the same interaction, on the same page.
+    browser
+        .track_ok(&app, json!([{"eventId": "Download"}]))
+        .await;
+    let contact = app.contact_of(&browser).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 1);
+    let events = interactions[0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2]["pageViewId"], events[0]["id"]);
+    assert_eq!(interactions[0]["engagementValue"], 55);
+
+    browser.flush(&app).await;
+    assert_eq!(app.contact_of(&browser).await["engagementValue"], 55);
+}
+
+#[tokio::test]
+async fn the_database_is_a_wal_mode_sqlite_file() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let events: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 1);
+}
