@@ -94,16 +94,16 @@ fn main() -> anyhow::Result<()> {
             let definitions = tracker_server::startup::load_definitions(&settings)?;
             tracker_server::startup::build_pipeline(&settings)?;
             print!("{}", toml_string(&settings)?);
-            let kinds = [
-                tracker_core_kinds::GOAL,
-                tracker_core_kinds::PAGE_EVENT,
-                tracker_core_kinds::OUTCOME,
-                tracker_core_kinds::CAMPAIGN,
-            ];
-            let counts: Vec<String> = kinds
-                .iter()
-                .map(|(label, kind)| format!("{} {label}", definitions.list(*kind).len()))
-                .collect();
+            use tracker_server::tracker_core::definitions::DefinitionKind as K;
+            let counts: Vec<String> = [
+                ("goals", K::Goal),
+                ("page events", K::PageEvent),
+                ("outcomes", K::Outcome),
+                ("campaigns", K::Campaign),
+            ]
+            .iter()
+            .map(|(label, kind)| format!("{} {label}", definitions.list(*kind).len()))
+            .collect();
             println!(
                 "# configuration is valid; definitions: {}",
                 counts.join(", ")
@@ -111,16 +111,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-mod tracker_core_kinds {
-    //! Labels for the definition counts `check-config` prints.
-    use tracker_server::tracker_core::definitions::DefinitionKind;
-    pub(crate) const GOAL: (&str, DefinitionKind) = ("goals", DefinitionKind::Goal);
-    pub(crate) const PAGE_EVENT: (&str, DefinitionKind) =
-        ("page events", DefinitionKind::PageEvent);
-    pub(crate) const OUTCOME: (&str, DefinitionKind) = ("outcomes", DefinitionKind::Outcome);
-    pub(crate) const CAMPAIGN: (&str, DefinitionKind) = ("campaigns", DefinitionKind::Campaign);
 }
 
 fn toml_string(settings: &Settings) -> anyhow::Result<String> {
@@ -180,7 +170,17 @@ fn serve(config: Option<&Path>, show_secrets: bool) -> anyhow::Result<()> {
         print!("{}", banner(&settings, app.local_addr(), app.restored()));
         if show_secrets {
             print_keys(&settings);
+            if let Some(key) = settings.api_keys.first() {
+                use secrecy::ExposeSecret;
+                println!(
+                    "  in your JSS app:    trackingApi.trackEvent(events, {{ host: 'http://{}', \
+                     querystringParams: {{ sc_apikey: '{}' }}, fetcher }})",
+                    app.local_addr(),
+                    key.key.expose_secret()
+                );
+            }
         }
+        println!("Press Ctrl-C to stop.");
         use std::io::Write;
         let _ = std::io::stdout().flush();
         app.run_until(shutdown_signal()).await

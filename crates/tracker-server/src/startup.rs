@@ -209,9 +209,12 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
     }
     let _ = writeln!(
         out,
-        "  database:         {} (sqlite, sync = {:?}), {restored} open interaction(s) resumed",
+        "  database:         {} (sqlite, sync = {}), {restored} open interaction(s) resumed",
         settings.storage.path.display(),
-        settings.storage.sync
+        match settings.storage.sync {
+            SyncSetting::Normal => "normal",
+            SyncSetting::Full => "full",
+        }
     );
     let _ = writeln!(
         out,

@@ -16,7 +16,7 @@ async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response
         .unwrap()
 }
 
-fn header_of<'a>(response: &'a reqwest::Response, name: header::HeaderName) -> Option<&'a str> {
+fn header_of(response: &reqwest::Response, name: header::HeaderName) -> Option<&str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
