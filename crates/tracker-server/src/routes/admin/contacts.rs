@@ -4,6 +4,7 @@ use axum::{
     extract::{Path, Query, State},
     Json,
 };
+use axum_extra::extract::WithRejection;
 use serde::Deserialize;
 use tracker_core::{
     ids::{ContactId, DeviceId},
@@ -30,7 +31,7 @@ pub struct ListQuery {
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    WithRejection(Query(query), _): WithRejection<Query<ListQuery>, ApiError>,
 ) -> Result<Json<ContactList>, ApiError> {
     let device = match query.device.as_deref() {
         Some(raw) => Some(DeviceId::parse(raw).ok_or_else(|| {
