@@ -140,6 +140,10 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
     assert_eq!(stored.events[3].timestamp, now + Duration::seconds(5));
     // Contacts get engagement value only when an interaction closes.
     assert_eq!(contact.summary.engagement_value, 0);
+    store
+        .drain()
+        .await
+        .expect("drain answers once the queue is committed");
 }
 
 pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store) {

@@ -164,6 +164,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Commits one change-set atomically and durably (per the configured sync level).
     async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, Error>;
 
+    /// Waits until every change-set submitted before the call is committed (for shutdown).
+    async fn drain(&self) -> Result<(), Error>;
+
     /// The contact of a device, if the device is known.
     async fn contact_for_device(&self, device: DeviceId) -> Result<Option<ContactId>, Error>;
 

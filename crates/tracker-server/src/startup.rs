@@ -122,20 +122,29 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
+        let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sweeper = tokio::spawn(sweep_until(self.state.clone(), sweeper_stopped));
+        let state = self.state.clone();
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await;
-        sweeper.abort();
+        // In-flight requests are answered (so committed); let a running sweep finish, then make
+        // sure nothing queued for the writer is left behind.
+        let _ = stop_sweeper.send(());
+        let _ = sweeper.await;
+        state.store().drain().await.context("draining the writer")?;
         served.context("server error")
     }
 }
 
-async fn sweep_forever(state: AppState) {
+async fn sweep_until(state: AppState, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let mut ticker = tokio::time::interval(state.settings().tracker.sweep_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut stop => return,
+        }
         match state.sessions().sweep(state.clock().now()).await {
             Ok(0) => {}
             Ok(closed) => tracing::debug!(closed, "idle interactions ended"),

@@ -132,10 +132,20 @@ impl Store for SqliteStore {
     async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, tracker_core::Error> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(writer::Job { change, reply })
+            .send(writer::Job::Commit { change, reply })
             .await
             .map_err(|_| Error::WriterGone)?;
         Ok(answer.await.map_err(|_| Error::WriterGone)??)
+    }
+
+    async fn drain(&self) -> Result<(), tracker_core::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job::Barrier(reply))
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        answer.await.map_err(|_| Error::WriterGone)?;
+        Ok(())
     }
 
     async fn contact_for_device(

@@ -13,11 +13,16 @@ use tracker_core::{
 
 use crate::{read::ms, Error};
 
-/// One change-set and where to send its outcome.
+/// What the writer is asked to do.
 #[derive(Debug)]
-pub(crate) struct Job {
-    pub(crate) change: ChangeSet,
-    pub(crate) reply: oneshot::Sender<Result<CommitReceipt, Error>>,
+pub(crate) enum Job {
+    /// Commit one change-set and say how it went.
+    Commit {
+        change: ChangeSet,
+        reply: oneshot::Sender<Result<CommitReceipt, Error>>,
+    },
+    /// Answer once everything queued before it has been committed (for shutdown).
+    Barrier(oneshot::Sender<()>),
 }
 
 pub(crate) fn spawn(
@@ -49,41 +54,51 @@ pub(crate) fn spawn(
 fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
     let started = std::time::Instant::now();
     let size = group.len();
-    let mut outcomes: Vec<Result<CommitReceipt, Error>> = Vec::with_capacity(size);
+    let mut outcomes: Vec<Option<Result<CommitReceipt, Error>>> = Vec::with_capacity(size);
     let committed = (|| -> Result<(), Error> {
         let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for job in group.iter() {
+            let Job::Commit { change, .. } = job else {
+                outcomes.push(None);
+                continue;
+            };
             let mut sp = tx.savepoint()?;
-            match apply(&sp, &job.change) {
+            match apply(&sp, change) {
                 Ok(receipt) => {
                     sp.commit()?;
-                    outcomes.push(Ok(receipt));
+                    outcomes.push(Some(Ok(receipt)));
                 }
                 Err(error) => {
                     sp.rollback()?;
                     drop(sp);
-                    outcomes.push(Err(error));
+                    outcomes.push(Some(Err(error)));
                 }
             }
         }
         tx.commit()?;
         Ok(())
     })();
-    match committed {
-        Ok(()) => {
-            for (job, outcome) in group.drain(..).zip(outcomes) {
+    if let Err(error) = &committed {
+        tracing::error!(%error, size, "group commit failed");
+    }
+    for (job, outcome) in group
+        .drain(..)
+        .zip(outcomes.into_iter().chain(std::iter::repeat_with(|| None)))
+    {
+        match job {
+            Job::Barrier(reply) => {
+                let _ = reply.send(());
+            }
+            Job::Commit { reply, .. } => {
+                let outcome = match (&committed, outcome) {
+                    (Ok(()), Some(outcome)) => outcome,
+                    (Err(error), _) => Err(Error::Corrupt(format!("commit failed: {error}"))),
+                    (Ok(()), None) => Err(Error::Corrupt("change-set was not applied".into())),
+                };
                 if let Err(error) = &outcome {
                     tracing::error!(%error, "change-set rejected by the store");
                 }
-                let _ = job.reply.send(outcome);
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, size, "group commit failed");
-            for job in group.drain(..) {
-                let _ = job
-                    .reply
-                    .send(Err(Error::Corrupt(format!("commit failed: {error}"))));
+                let _ = reply.send(outcome);
             }
         }
     }
