@@ -75,6 +75,37 @@ where
     open_interactions_are_resumable(&make().await).await;
     racing_new_contacts_for_one_device_join_one_contact(&make().await).await;
     lookups_by_device(&make().await).await;
+    contacts_are_listed_most_recent_first(&make().await).await;
+}
+
+pub async fn contacts_are_listed_most_recent_first(store: &dyn Store) {
+    let start = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let mut ids = Vec::new();
+    for minutes in [0, 30, 10] {
+        let at = start + Duration::minutes(minutes);
+        let mut interaction = Interaction::open(opening(DeviceId::new_random()), at);
+        let events = interaction.record(vec![goal("a", 1)], at);
+        store
+            .commit(ChangeSet {
+                new_contact: true,
+                interaction: interaction.clone(),
+                events,
+                close: None,
+            })
+            .await
+            .unwrap();
+        ids.push(interaction.contact_id);
+    }
+    let listed = store
+        .contacts(ContactFilter {
+            device: None,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    let order: Vec<_> = listed.iter().map(|c| c.id).collect();
+    assert_eq!(order, [ids[1], ids[2]], "newest first, limited");
+    assert_eq!(listed[0].last_activity, start + Duration::minutes(30));
 }
 
 pub async fn events_round_trip_in_order(store: &dyn Store) {

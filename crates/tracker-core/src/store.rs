@@ -27,6 +27,14 @@ pub struct ChangeSet {
     pub close: Option<Close>,
 }
 
+impl ChangeSet {
+    /// Whether this change-set creates its interaction: its first batch holds every event the
+    /// interaction has so far (empty batches never open one).
+    pub fn opens_interaction(&self) -> bool {
+        !self.events.is_empty() && self.interaction.event_count == self.events.len() as i64
+    }
+}
+
 /// What a commit settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitReceipt {

@@ -4,8 +4,11 @@
 CREATE TABLE contacts (
     id               TEXT PRIMARY KEY,
     created_at       INTEGER NOT NULL,
+    -- Moved when an interaction opens or closes (not on every event, to keep writes cheap).
+    last_activity    INTEGER NOT NULL,
     engagement_value INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX contacts_by_activity ON contacts (last_activity);
 
 CREATE TABLE devices (
     id         TEXT PRIMARY KEY,

@@ -112,9 +112,12 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
     })
 }
 
+/// Live interactions move `last_activity` on every request, the contact row only on open and
+/// close; the summary shows the later of the two.
 const SUMMARY_SELECT: &str = "SELECT c.id, c.created_at, c.engagement_value,
         (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id),
-        (SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id) AS last
+        max(c.last_activity,
+            coalesce((SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id), 0))
     FROM contacts c";
 
 pub(crate) fn contacts(
@@ -131,7 +134,7 @@ pub(crate) fn contacts(
             .collect::<Result<Vec<_>, _>>()?,
         None => conn
             .prepare_cached(&format!(
-                "{SUMMARY_SELECT} ORDER BY coalesce(last, c.created_at) DESC LIMIT ?1"
+                "{SUMMARY_SELECT} ORDER BY c.last_activity DESC LIMIT ?1"
             ))?
             .query_map(params![limit], summary)?
             .collect::<Result<Vec<_>, _>>()?,

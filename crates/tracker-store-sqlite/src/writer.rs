@@ -225,9 +225,14 @@ fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> 
             close.reason.as_str()
         ])?;
         conn.prepare_cached(
-            "UPDATE contacts SET engagement_value = engagement_value + ?2 WHERE id = ?1",
+            "UPDATE contacts SET engagement_value = engagement_value + ?2,
+                 last_activity = max(last_activity, ?3) WHERE id = ?1",
         )?
-        .execute(params![contact, interaction.engagement_value])?;
+        .execute(params![
+            contact,
+            interaction.engagement_value,
+            ms(close.ended_at)
+        ])?;
     }
     Ok(CommitReceipt { contact_id })
 }
@@ -248,8 +253,10 @@ fn ensure_contact(
         )?
         .execute(params![device_text, contact.to_string(), ms(at)])?;
     if inserted == 1 {
-        conn.prepare_cached("INSERT INTO contacts (id, created_at) VALUES (?1, ?2)")?
-            .execute(params![contact.to_string(), ms(at)])?;
+        conn.prepare_cached(
+            "INSERT INTO contacts (id, created_at, last_activity) VALUES (?1, ?2, ?2)",
+        )?
+        .execute(params![contact.to_string(), ms(at)])?;
         conn.prepare_cached(
             "INSERT INTO identifiers (source, identifier, contact_id) VALUES
              ('SC_ANALYTICS_GLOBAL_COOKIE', ?1, ?2) ON CONFLICT DO NOTHING",
