@@ -122,7 +122,7 @@ impl From<InteractionRecord> for InteractionJson {
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
             event_count: i.events.len(),
-            events: i.events.into_iter().map(Into::into).collect(),
+            events: events_with_pages(i.events),
         }
     }
 }
@@ -151,6 +151,28 @@ struct EventJson {
     text: Option<String>,
     value: Option<f64>,
     custom_values: Map<String, Value>,
+}
+
+/// Events in order, each showing the page (id and url) of the page view it belongs to.
+fn events_with_pages(events: Vec<EventRecord>) -> Vec<EventJson> {
+    let mut pages = std::collections::HashMap::new();
+    for event in &events {
+        if let Some(page) = &event.page {
+            pages.insert(event.id, (page.page_id.to_string(), page.url.clone()));
+        }
+    }
+    events
+        .into_iter()
+        .map(|event| {
+            let page = event.page_view_id.and_then(|id| pages.get(&id)).cloned();
+            let mut json = EventJson::from(event);
+            if let Some((page_id, url)) = page {
+                json.page_id.get_or_insert(page_id);
+                json.url.get_or_insert(url);
+            }
+            json
+        })
+        .collect()
 }
 
 impl From<EventRecord> for EventJson {

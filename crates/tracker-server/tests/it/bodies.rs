@@ -82,6 +82,13 @@ async fn events_attach_to_the_latest_page_view_in_order() {
     assert_eq!(events[5]["pageViewId"], events[4]["id"]);
     assert_eq!(events[1]["url"], "/home");
     assert_eq!(events[1]["pageId"], "110d559f-dea5-42ea-9c1c-8a5df7e70ef9");
+    assert_eq!(
+        events[2]["url"], "/home",
+        "events show the page they happened on"
+    );
+    assert_eq!(events[2]["pageId"], events[1]["pageId"]);
+    assert_eq!(events[5]["url"], "/two");
+    assert!(events[0]["url"].is_null());
     assert_eq!(interaction["pageViewCount"], 2);
     for (i, event) in events.iter().enumerate() {
         assert_eq!(
