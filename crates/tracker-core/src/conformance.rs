@@ -145,9 +145,9 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
     assert_eq!(contact.interactions.len(), 1);
     let stored = &contact.interactions[0];
     assert!(stored.open);
-    assert_eq!(stored.engagement_value, 121);
-    assert_eq!(stored.page_view_count, 1);
-    let kinds: Vec<_> = stored.events.iter().map(|e| e.kind).collect();
+    assert_eq!(stored.interaction.engagement_value, 121);
+    assert_eq!(stored.interaction.page_view_count, 1);
+    let kinds: Vec<_> = stored.events.iter().map(|e| e.event.kind).collect();
     assert_eq!(
         kinds,
         [
@@ -160,15 +160,19 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
     assert_eq!(stored.events[1].page_view_id, Some(events[0].id));
     assert_eq!(stored.events[3].page_view_id, Some(events[0].id));
     assert_eq!(
-        stored.events[2].monetary_value.unwrap().to_string(),
+        stored.events[2].event.monetary_value.unwrap().to_string(),
         "19.99"
     );
     assert_eq!(
-        stored.events[1].custom["extra"],
+        stored.events[1].event.custom["extra"],
         serde_json::json!({"a": [1, 2]})
     );
-    assert_eq!(stored.events[0].page.as_ref().unwrap().url, "/a");
+    assert_eq!(stored.events[0].event.page.as_ref().unwrap().url, "/a");
     assert_eq!(stored.events[3].timestamp, now + Duration::seconds(5));
+    assert_eq!(
+        stored.interaction, interaction,
+        "the live state round-trips"
+    );
     // Contacts get engagement value only when an interaction closes.
     assert_eq!(contact.summary.engagement_value, 0);
     store

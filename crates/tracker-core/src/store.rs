@@ -1,17 +1,13 @@
 //! The store traits every backend implements, the change-set a batch commits, and the read models
 //! the admin API shows.
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use serde_json::{Map, Value};
-
 use crate::{
-    event::{DefinitionRef, EventKind, PageInfo},
-    ids::{ContactId, DeviceId, EventId, InteractionId},
+    ids::{ContactId, DeviceId},
     session::{Close, Interaction, StoredEvent},
     Error,
 };
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 /// Everything one request changes, committed atomically: a 2xx is sent only after it is durable.
 #[derive(Debug, Clone)]
@@ -87,70 +83,19 @@ pub struct IdentifierRecord {
     pub identifier: String,
 }
 
-/// A stored event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRecord {
-    /// Its id.
-    pub id: EventId,
-    /// Position in its interaction.
-    pub seq: i64,
-    /// Its kind.
-    pub kind: EventKind,
-    /// The definition it triggered.
-    pub definition: Option<DefinitionRef>,
-    /// When it happened.
-    pub timestamp: DateTime<Utc>,
-    /// Page views: the page.
-    pub page: Option<PageInfo>,
-    /// The page view it belongs to.
-    pub page_view_id: Option<EventId>,
-    /// Outcomes: monetary value.
-    pub monetary_value: Option<Decimal>,
-    /// Outcomes: currency.
-    pub currency_code: Option<String>,
-    /// `data`.
-    pub data: Option<String>,
-    /// `dataKey`.
-    pub data_key: Option<String>,
-    /// `text`.
-    pub text: Option<String>,
-    /// `value`.
-    pub value: Option<f64>,
-    /// Engagement-value points it added.
-    pub points: i64,
-    /// Custom values.
-    pub custom: Map<String, Value>,
-}
-
-/// A stored interaction with its events.
+/// A stored interaction with its events: the live state it had last, and how it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InteractionRecord {
-    /// Its id.
-    pub id: InteractionId,
+    /// Its state as last stored (totals, campaign, attribution).
+    pub interaction: Interaction,
     /// Whether it is still live.
     pub open: bool,
-    /// Start.
-    pub started_at: DateTime<Utc>,
     /// End, once closed.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Last activity.
-    pub last_activity: DateTime<Utc>,
     /// Why it closed.
     pub close_reason: Option<String>,
-    /// The device.
-    pub device_id: DeviceId,
-    /// `sc_site`.
-    pub site_name: Option<String>,
-    /// The campaign.
-    pub campaign: Option<DefinitionRef>,
-    /// User agent.
-    pub user_agent: Option<String>,
-    /// Engagement value.
-    pub engagement_value: i64,
-    /// Page views.
-    pub page_view_count: i64,
     /// Its events in order.
-    pub events: Vec<EventRecord>,
+    pub events: Vec<StoredEvent>,
 }
 
 /// A contact with everything known of it.

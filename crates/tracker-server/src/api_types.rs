@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use tracker_core::{
     definitions::Definition,
     event::DefinitionRef,
-    store::{ContactRecord, ContactSummary, EventRecord, InteractionRecord},
+    session::StoredEvent,
+    store::{ContactRecord, ContactSummary, InteractionRecord},
 };
 
 fn time(at: DateTime<Utc>) -> String {
@@ -105,24 +106,25 @@ struct InteractionJson {
 }
 
 impl From<InteractionRecord> for InteractionJson {
-    fn from(i: InteractionRecord) -> Self {
-        let end_or_last = i.ended_at.unwrap_or(i.last_activity);
+    fn from(record: InteractionRecord) -> Self {
+        let i = record.interaction;
+        let end_or_last = record.ended_at.unwrap_or(i.last_activity);
         Self {
             id: i.id.to_string(),
-            open: i.open,
+            open: record.open,
             start: time(i.started_at),
-            end: i.ended_at.map(time),
+            end: record.ended_at.map(time),
             last_activity: time(i.last_activity),
             duration_seconds: (end_or_last - i.started_at).num_seconds(),
-            close_reason: i.close_reason,
+            close_reason: record.close_reason,
             device_id: i.device_id.to_string(),
             site_name: i.site_name,
             campaign: i.campaign.map(Into::into),
             user_agent: i.user_agent,
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
-            event_count: i.events.len(),
-            events: events_with_pages(i.events),
+            event_count: record.events.len(),
+            events: events_with_pages(record.events),
         }
     }
 }
@@ -154,11 +156,11 @@ struct EventJson {
 }
 
 /// Events in order, each showing the page (id and url) of the page view it belongs to.
-fn events_with_pages(events: Vec<EventRecord>) -> Vec<EventJson> {
+fn events_with_pages(events: Vec<StoredEvent>) -> Vec<EventJson> {
     let mut pages = std::collections::HashMap::new();
-    for event in &events {
-        if let Some(page) = &event.page {
-            pages.insert(event.id, (page.page_id.to_string(), page.url.clone()));
+    for stored in &events {
+        if let Some(page) = &stored.event.page {
+            pages.insert(stored.id, (page.page_id.to_string(), page.url.clone()));
         }
     }
     events
@@ -175,22 +177,24 @@ fn events_with_pages(events: Vec<EventRecord>) -> Vec<EventJson> {
         .collect()
 }
 
-impl From<EventRecord> for EventJson {
-    fn from(e: EventRecord) -> Self {
+impl From<StoredEvent> for EventJson {
+    fn from(stored: StoredEvent) -> Self {
+        let e = stored.event;
+        let points = e.points();
         let page = e.page;
         Self {
-            id: e.id.to_string(),
+            id: stored.id.to_string(),
             kind: e.kind.as_str(),
             definition_id: e.definition.as_ref().map(|d| d.id.to_string()),
             definition_name: e.definition.map(|d| d.name),
-            points: e.points,
-            timestamp: time(e.timestamp),
+            points,
+            timestamp: time(stored.timestamp),
             page_id: page.as_ref().map(|p| p.page_id.to_string()),
             url: page.as_ref().map(|p| p.url.clone()),
             language: page.as_ref().and_then(|p| p.language.clone()),
             item_version: page.as_ref().and_then(|p| p.item_version),
             referrer: page.and_then(|p| p.referrer),
-            page_view_id: e.page_view_id.map(|id| id.to_string()),
+            page_view_id: stored.page_view_id.map(|id| id.to_string()),
             monetary_value: e.monetary_value.map(|d| d.to_string()),
             currency_code: e.currency_code,
             data: e.data,

@@ -6,11 +6,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
-    event::{DefinitionRef, EventKind, PageInfo},
+    event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, EventId, Guid, InteractionId, SessionId},
-    session::Interaction,
+    session::{Interaction, StoredEvent},
     store::{
-        ContactFilter, ContactRecord, ContactSummary, DeviceRecord, EventRecord, IdentifierRecord,
+        ContactFilter, ContactRecord, ContactSummary, DeviceRecord, IdentifierRecord,
         InteractionRecord,
     },
 };
@@ -142,11 +142,15 @@ pub(crate) fn contacts(
     Ok(rows)
 }
 
-fn event(row: &Row<'_>) -> rusqlite::Result<(String, EventRecord)> {
+fn event(row: &Row<'_>) -> rusqlite::Result<(String, StoredEvent)> {
     let kind_text: String = row.get(3)?;
     let kind =
         EventKind::parse(&kind_text).ok_or_else(|| corrupt(format!("kind '{kind_text}'")))?;
-    let page = match opt_uuid(row.get(9)?)? {
+    let timestamp = time(row.get(7)?)?;
+    let mut event = TrackedEvent::new(kind);
+    event.definition = definition(row.get(4)?, row.get(5)?, row.get(6)?)?;
+    event.timestamp = Some(timestamp);
+    event.page = match opt_uuid(row.get(9)?)? {
         Some(page_id) => Some(PageInfo {
             page_id: Guid(page_id),
             url: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
@@ -157,31 +161,27 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(String, EventRecord)> {
         None => None,
     };
     let money: Option<String> = row.get(14)?;
+    event.monetary_value = money
+        .map(|m| Decimal::from_str(&m).map_err(|_| corrupt(format!("money '{m}'"))))
+        .transpose()?;
+    event.currency_code = row.get(15)?;
+    event.data = row.get(16)?;
+    event.data_key = row.get(17)?;
+    event.text = row.get(18)?;
+    event.value = row.get(19)?;
     let custom: Option<String> = row.get(20)?;
-    let points: i64 = row.get(6)?;
+    event.custom = custom
+        .map(|c| serde_json::from_str(&c).map_err(|_| corrupt("custom values".into())))
+        .transpose()?
+        .unwrap_or_default();
     Ok((
         row.get(0)?,
-        EventRecord {
-            seq: row.get(1)?,
+        StoredEvent {
             id: EventId(uuid(&row.get::<_, String>(2)?)?),
-            kind,
-            definition: definition(row.get(4)?, row.get(5)?, Some(points))?,
-            points,
-            timestamp: time(row.get(7)?)?,
+            seq: row.get(1)?,
+            timestamp,
             page_view_id: opt_uuid(row.get(8)?)?.map(EventId),
-            page,
-            monetary_value: money
-                .map(|m| Decimal::from_str(&m).map_err(|_| corrupt(format!("money '{m}'"))))
-                .transpose()?,
-            currency_code: row.get(15)?,
-            data: row.get(16)?,
-            data_key: row.get(17)?,
-            text: row.get(18)?,
-            value: row.get(19)?,
-            custom: custom
-                .map(|c| serde_json::from_str(&c).map_err(|_| corrupt("custom values".into())))
-                .transpose()?
-                .unwrap_or_default(),
+            event,
         },
     ))
 }
@@ -219,21 +219,11 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
             "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE contact_id = ?1 ORDER BY started_at, id"
         ))?
         .query_map([&id_text], |row| {
-            let live = live_interaction(row)?;
-            let open: bool = row.get(4)?;
             Ok(InteractionRecord {
-                id: live.id,
-                open,
-                started_at: live.started_at,
+                interaction: live_interaction(row)?,
+                open: row.get(4)?,
                 ended_at: row.get::<_, Option<i64>>(7)?.map(time).transpose()?,
-                last_activity: live.last_activity,
                 close_reason: row.get(8)?,
-                device_id: live.device_id,
-                site_name: live.site_name,
-                campaign: live.campaign,
-                user_agent: live.user_agent,
-                engagement_value: live.engagement_value,
-                page_view_count: live.page_view_count,
                 events: Vec::new(),
             })
         })?
@@ -241,7 +231,7 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
     let position: HashMap<String, usize> = interactions
         .iter()
         .enumerate()
-        .map(|(i, interaction)| (interaction.id.to_string(), i))
+        .map(|(i, record)| (record.interaction.id.to_string(), i))
         .collect();
     let mut stmt = conn.prepare_cached(
         "SELECT e.interaction_id, e.seq, e.id, e.kind, e.definition_id, e.definition_name, e.points,

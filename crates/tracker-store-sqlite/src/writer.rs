@@ -14,6 +14,8 @@ use tracker_core::{
 use crate::{read::ms, Error};
 
 /// What the writer is asked to do.
+// Barriers are rare (shutdown); boxing the change-set would cost an allocation per commit.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Job {
     /// Commit one change-set and say how it went.

@@ -3,10 +3,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{apply_common, dispatch};
+use super::{apply_common, dispatch, triggered};
 use crate::{
     definitions::DefinitionKind,
-    event::{EventKind, TrackedEvent},
     pipeline::{Processor, TrackEventArgs},
 };
 
@@ -30,12 +29,7 @@ impl Processor for CampaignProcessor {
 
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "campaignId", |input: Input, args| {
-            let resolved = args
-                .context()
-                .definitions
-                .resolve(DefinitionKind::Campaign, &input.campaign_id)?;
-            let mut event = TrackedEvent::new(EventKind::Campaign);
-            event.definition = Some(resolved.definition.into());
+            let mut event = triggered(args, DefinitionKind::Campaign, &input.campaign_id)?;
             apply_common(&mut event, input.timestamp, input.custom, args)?;
             Ok(event)
         });

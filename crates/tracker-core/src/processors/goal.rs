@@ -2,10 +2,9 @@
 
 use serde::Deserialize;
 
-use super::{dispatch, EventFields};
+use super::{dispatch, triggered, EventFields};
 use crate::{
     definitions::DefinitionKind,
-    event::{EventKind, TrackedEvent},
     pipeline::{Processor, TrackEventArgs},
 };
 
@@ -28,12 +27,7 @@ impl Processor for GoalProcessor {
 
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "goalId", |input: Input, args| {
-            let resolved = args
-                .context()
-                .definitions
-                .resolve(DefinitionKind::Goal, &input.goal_id)?;
-            let mut event = TrackedEvent::new(EventKind::Goal);
-            event.definition = Some(resolved.definition.into());
+            let mut event = triggered(args, DefinitionKind::Goal, &input.goal_id)?;
             input.fields.apply(&mut event, args)?;
             Ok(event)
         });

@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    event::{parse_timestamp, TrackedEvent},
+    definitions::DefinitionKind,
+    event::{parse_timestamp, EventKind, TrackedEvent},
     pipeline::{Processor, TrackEventArgs},
     EventError,
 };
@@ -60,6 +61,24 @@ pub(crate) fn dispatch<T: DeserializeOwned>(
             Err(error) => args.report_error(error),
         },
     }
+}
+
+/// Resolves `raw` as a definition of `kind` and starts the event it triggers. The event's kind
+/// follows the definition found, so an `eventId` that names a goal records a goal.
+pub fn triggered(
+    args: &TrackEventArgs<'_>,
+    kind: DefinitionKind,
+    raw: &str,
+) -> Result<TrackedEvent, EventError> {
+    let resolved = args.context().definitions.resolve(kind, raw)?;
+    let mut event = TrackedEvent::new(match resolved.kind {
+        DefinitionKind::PageEvent => EventKind::PageEvent,
+        DefinitionKind::Goal => EventKind::Goal,
+        DefinitionKind::Outcome => EventKind::Outcome,
+        DefinitionKind::Campaign => EventKind::Campaign,
+    });
+    event.definition = Some(resolved.definition.into());
+    Ok(event)
 }
 
 /// The optional fields page events and goals share, and everything else as custom values.

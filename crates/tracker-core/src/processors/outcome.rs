@@ -6,10 +6,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{apply_common, dispatch};
+use super::{apply_common, dispatch, triggered};
 use crate::{
     definitions::DefinitionKind,
-    event::{EventKind, TrackedEvent},
     pipeline::{Processor, TrackEventArgs},
     EventError,
 };
@@ -36,12 +35,7 @@ impl Processor for OutcomeProcessor {
 
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "outcomeId", |input: Input, args| {
-            let resolved = args
-                .context()
-                .definitions
-                .resolve(DefinitionKind::Outcome, &input.outcome_id)?;
-            let mut event = TrackedEvent::new(EventKind::Outcome);
-            event.definition = Some(resolved.definition.into());
+            let mut event = triggered(args, DefinitionKind::Outcome, &input.outcome_id)?;
             event.monetary_value = input
                 .monetary_value
                 .as_ref()

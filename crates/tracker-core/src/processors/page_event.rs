@@ -2,10 +2,9 @@
 
 use serde::Deserialize;
 
-use super::{dispatch, EventFields};
+use super::{dispatch, triggered, EventFields};
 use crate::{
     definitions::DefinitionKind,
-    event::{EventKind, TrackedEvent},
     pipeline::{Processor, TrackEventArgs},
 };
 
@@ -28,16 +27,7 @@ impl Processor for PageEventProcessor {
 
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "eventId", |input: Input, args| {
-            let resolved = args
-                .context()
-                .definitions
-                .resolve(DefinitionKind::PageEvent, &input.event_id)?;
-            let kind = match resolved.kind {
-                DefinitionKind::Goal => EventKind::Goal,
-                _ => EventKind::PageEvent,
-            };
-            let mut event = TrackedEvent::new(kind);
-            event.definition = Some(resolved.definition.into());
+            let mut event = triggered(args, DefinitionKind::PageEvent, &input.event_id)?;
             input.fields.apply(&mut event, args)?;
             Ok(event)
         });
