@@ -114,10 +114,10 @@ impl Sessions {
         events: Vec<TrackedEvent>,
         now: DateTime<Utc>,
     ) -> Result<Tracked, Error> {
+        let mut wanted = visitor.session;
         loop {
-            let existing = visitor
-                .session
-                .and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
+            let existing =
+                wanted.and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
             let (session_id, slot) = match existing {
                 Some(found) => found,
                 None if events.is_empty() => {
@@ -145,16 +145,8 @@ impl Sessions {
                 .is_some_and(|i| i.device_id != visitor.device)
             {
                 // A session cookie from another device: never join someone else's visit.
-                drop(guard);
-                return Box::pin(self.track(
-                    &Visitor {
-                        session: None,
-                        ..visitor.clone()
-                    },
-                    events,
-                    now,
-                ))
-                .await;
+                wanted = None;
+                continue;
             }
             if let Some(expired) = guard.live.take_if(|i| i.is_expired(now, self.timeout)) {
                 // Idle past the timeout and not yet swept: end it before starting the next one.
