@@ -1,8 +1,9 @@
 //! The single writer: one thread owns the write connection and group-commits change-sets.
 //!
 //! It takes the first queued change-set, then whatever else is already queued (up to the group
-//! size), applies each inside its own savepoint in one transaction, commits once, and only then
-//! answers each request. Under load this turns many fsyncs into one.
+//! size), applies them all in one transaction, commits once, and only then answers each request.
+//! Under load this turns many commits (and fsyncs) into one. Checkpointing the WAL into the main
+//! file is left to a background thread, so it never delays an answer.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
@@ -56,47 +57,32 @@ pub(crate) fn spawn(
 fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
     let started = std::time::Instant::now();
     let size = group.len();
-    let mut outcomes: Vec<Option<Result<CommitReceipt, Error>>> = Vec::with_capacity(size);
-    let committed = (|| -> Result<(), Error> {
-        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for job in group.iter() {
-            let Job::Commit { change, .. } = job else {
-                outcomes.push(None);
-                continue;
-            };
-            let mut sp = tx.savepoint()?;
-            match apply(&sp, change) {
-                Ok(receipt) => {
-                    sp.commit()?;
-                    outcomes.push(Some(Ok(receipt)));
-                }
-                Err(error) => {
-                    sp.rollback()?;
-                    drop(sp);
-                    outcomes.push(Some(Err(error)));
-                }
-            }
+    // The fast path: the whole group in one transaction, no savepoints (they would copy every
+    // touched page to a sub-journal). If any change-set fails, the group is rolled back and
+    // each change-set is retried in a transaction of its own, so one bad change-set never takes
+    // the others down, and never leaves half of itself behind.
+    let outcomes: Vec<Result<Option<CommitReceipt>, Error>> = match apply_all(conn, group) {
+        Ok(receipts) => receipts.into_iter().map(Ok).collect(),
+        Err(error) => {
+            tracing::warn!(%error, size, "group commit failed; committing its change-sets one by one");
+            group
+                .iter()
+                .map(|job| match job {
+                    Job::Commit { change, .. } => apply_alone(conn, change).map(Some),
+                    Job::Barrier(_) => Ok(None),
+                })
+                .collect()
         }
-        tx.commit()?;
-        Ok(())
-    })();
-    if let Err(error) = &committed {
-        tracing::error!(%error, size, "group commit failed");
-    }
-    for (job, outcome) in group
-        .drain(..)
-        .zip(outcomes.into_iter().chain(std::iter::repeat_with(|| None)))
-    {
+    };
+    for (job, outcome) in group.drain(..).zip(outcomes) {
         match job {
             Job::Barrier(reply) => {
                 let _ = reply.send(());
             }
             Job::Commit { reply, .. } => {
-                let outcome = match (&committed, outcome) {
-                    (Ok(()), Some(outcome)) => outcome,
-                    (Err(error), _) => Err(Error::Corrupt(format!("commit failed: {error}"))),
-                    (Ok(()), None) => Err(Error::Corrupt("change-set was not applied".into())),
-                };
+                let outcome = outcome.and_then(|receipt| {
+                    receipt.ok_or_else(|| Error::Corrupt("change-set was not applied".into()))
+                });
                 if let Err(error) = &outcome {
                     tracing::error!(%error, "change-set rejected by the store");
                 }
@@ -111,7 +97,28 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
     );
 }
 
-/// Writes one change-set. Runs inside a savepoint: an error undoes only this change-set.
+/// Applies every change-set of the group in one transaction; `None` stands for a barrier.
+fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitReceipt>>, Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut receipts = Vec::with_capacity(group.len());
+    for job in group {
+        receipts.push(match job {
+            Job::Commit { change, .. } => Some(apply(&tx, change)?),
+            Job::Barrier(_) => None,
+        });
+    }
+    tx.commit()?;
+    Ok(receipts)
+}
+
+fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let receipt = apply(&tx, change)?;
+    tx.commit()?;
+    Ok(receipt)
+}
+
+/// Writes one change-set inside the caller's transaction.
 fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
     let interaction = &change.interaction;
     let contact_id = if change.new_contact {
@@ -275,4 +282,82 @@ fn ensure_contact(
         .and_then(|s| uuid::Uuid::try_parse(s).ok())
         .map(ContactId)
         .ok_or_else(|| Error::Corrupt(format!("device {device} has no contact")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::Utc;
+    use tracker_core::{
+        event::{EventKind, TrackedEvent},
+        ids::{ContactId, DeviceId, SessionId},
+        session::{CloseReason, Interaction, Opening},
+    };
+
+    use super::*;
+
+    fn change(close: bool) -> ChangeSet {
+        let now = Utc::now();
+        let mut interaction = Interaction::open(
+            Opening {
+                contact_id: ContactId::new_random(),
+                device_id: DeviceId::new_random(),
+                session_id: SessionId::new_random(),
+                site_name: None,
+                user_agent: None,
+            },
+            now,
+        );
+        let events = interaction.record(vec![TrackedEvent::new(EventKind::PageView)], now);
+        ChangeSet {
+            new_contact: true,
+            close: close.then(|| interaction.close(CloseReason::Flush, now)),
+            interaction,
+            events,
+        }
+    }
+
+    fn job(change: ChangeSet) -> (Job, oneshot::Receiver<Result<CommitReceipt, Error>>) {
+        let (reply, answer) = oneshot::channel();
+        (Job::Commit { change, reply }, answer)
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn one_bad_change_set_does_not_take_its_group_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        // A closed interaction: a later change-set for it is refused.
+        let closed = change(true);
+        let (first, _) = job(closed.clone());
+        commit_group(&mut conn, &mut vec![first]);
+        let mut late = closed;
+        late.close = None;
+        late.new_contact = false;
+        late.events = late
+            .interaction
+            .record(vec![TrackedEvent::new(EventKind::PageView)], Utc::now());
+
+        let (a, a_answer) = job(change(false));
+        let (b, b_answer) = job(late);
+        let (c, c_answer) = job(change(false));
+        let (barrier, barrier_answer) = oneshot::channel();
+        commit_group(&mut conn, &mut vec![a, b, Job::Barrier(barrier), c]);
+        assert!(a_answer.blocking_recv().unwrap().is_ok());
+        assert!(b_answer.blocking_recv().unwrap().is_err());
+        assert!(c_answer.blocking_recv().unwrap().is_ok());
+        assert!(barrier_answer.blocking_recv().is_ok());
+        assert_eq!(count(&conn, "interactions"), 3);
+        assert_eq!(
+            count(&conn, "events"),
+            3,
+            "the refused change-set left nothing behind"
+        );
+    }
 }
