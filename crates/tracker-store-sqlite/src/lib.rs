@@ -14,7 +14,6 @@ use tracker_core::{
     store::{ChangeSet, CommitReceipt, ContactFilter, ContactRecord, ContactSummary, Store},
 };
 
-mod checkpoint;
 mod error;
 mod read;
 mod schema;
@@ -105,18 +104,12 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&config.path, config.sync)?;
         schema::migrate(&mut conn)?;
-        // Checkpoints run on their own connection (see `checkpoint`), not inside commits.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::channel(4096);
         writer::spawn(conn, rx, config.max_group.max(1))?;
         let readers = Arc::new(ReadPool {
             path: config.path.clone(),
             idle: Mutex::new(Vec::new()),
         });
-        checkpoint::spawn(
-            open_connection(&config.path, config.sync)?,
-            Arc::downgrade(&readers),
-        )?;
         Ok(Self {
             writer: tx,
             readers,

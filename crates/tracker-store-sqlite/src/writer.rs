@@ -2,8 +2,11 @@
 //!
 //! It takes the first queued change-set, then whatever else is already queued (up to the group
 //! size), applies them all in one transaction, commits once, and only then answers each request.
-//! Under load this turns many commits (and fsyncs) into one. Checkpointing the WAL into the main
-//! file is left to a background thread, so it never delays an answer.
+//! Under load this turns many commits (and fsyncs) into one.
+//!
+//! WAL checkpoints stay SQLite's automatic ones, inside the writer: a background checkpointer was
+//! tried and starved under continuous writes (passive checkpoints never caught up, and the WAL
+//! grew to gigabytes in a minute).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
