@@ -288,7 +288,7 @@ impl Settings {
             if key.key.expose_secret().trim().is_empty() {
                 return Err(invalid(&format!("{at}.key"), "is empty"));
             }
-            if !seen.insert(key.key.expose_secret().to_string()) {
+            if !seen.insert(canonical_api_key(key.key.expose_secret())) {
                 return Err(invalid(&format!("{at}.key"), "is used twice"));
             }
             for origin in &key.cors_origins {
@@ -303,6 +303,16 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+/// Sitecore's SSC API keys are item ids, which apps write with or without braces, in any case:
+/// keys that are GUIDs match in any spelling; other keys match exactly.
+pub fn canonical_api_key(key: &str) -> String {
+    let key = key.trim();
+    match tracker_core::ids::Guid::parse(key) {
+        Some(guid) => guid.to_string(),
+        None => key.to_string(),
     }
 }
 

@@ -13,7 +13,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tracker_core::ids::{GlobalCookie, SessionId};
 
-use crate::{config::ApiKeySettings, error::ApiError, state::AppState};
+use crate::{
+    config::{canonical_api_key, ApiKeySettings},
+    error::ApiError,
+    state::AppState,
+};
 
 /// The name of Sitecore's device cookie.
 pub const GLOBAL_COOKIE: &str = "SC_ANALYTICS_GLOBAL_COOKIE";
@@ -56,7 +60,7 @@ impl ApiKeys {
                     any_origin: k.cors_origins.iter().any(|o| o == "*"),
                     origins: k.cors_origins.iter().map(|o| normalise_origin(o)).collect(),
                 };
-                (k.key.expose_secret().to_string(), Arc::new(key))
+                (canonical_api_key(k.key.expose_secret()), Arc::new(key))
             })
             .collect();
         Self { by_key }
@@ -64,7 +68,7 @@ impl ApiKeys {
 
     /// The key with this value.
     pub fn find(&self, key: &str) -> Option<&Arc<ApiKey>> {
-        self.by_key.get(key.trim())
+        self.by_key.get(&canonical_api_key(key))
     }
 
     /// The CORS decision for a request or preflight: the key it names must allow the origin; a
@@ -268,6 +272,35 @@ mod tests {
         for host in ["example.com", "10.0.0.1:80", "localhost.example.com"] {
             assert!(!is_loopback_host(host), "{host}");
         }
+    }
+
+    #[test]
+    fn guid_keys_match_in_any_spelling_other_keys_exactly() {
+        let keys = ApiKeys::new(&[
+            ApiKeySettings {
+                name: "sitecore".into(),
+                key: "{9A3D8B5C-1F2E-4D3C-8B7A-6F5E4D3C2B1A}".to_string().into(),
+                cors_origins: vec![],
+            },
+            ApiKeySettings {
+                name: "plain".into(),
+                key: "AbC123".to_string().into(),
+                cors_origins: vec![],
+            },
+        ]);
+        for spelling in [
+            "9a3d8b5c-1f2e-4d3c-8b7a-6f5e4d3c2b1a",
+            "{9a3d8b5c-1f2e-4d3c-8b7a-6f5e4d3c2b1a}",
+            "9A3D8B5C1F2E4D3C8B7A6F5E4D3C2B1A",
+        ] {
+            assert_eq!(
+                keys.find(spelling).map(|k| k.name.as_str()),
+                Some("sitecore"),
+                "{spelling}"
+            );
+        }
+        assert!(keys.find("AbC123").is_some());
+        assert!(keys.find("abc123").is_none());
     }
 
     #[test]
