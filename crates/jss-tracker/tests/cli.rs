@@ -294,3 +294,46 @@ async fn sigkill_after_200_loses_nothing_with_sync_normal() {
 async fn sigkill_after_200_loses_nothing_with_sync_full() {
     sigkill_right_after_200s_loses_nothing("full").await;
 }
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_the_open_interaction_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["init"]).status.success());
+    let key = secret(dir.path(), "api_key");
+    let mut server = Server::start(dir.path(), &["serve"], &[]);
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/sitecore/api/jss/track/event?sc_apikey={key}",
+            server.url
+        ))
+        .body(r#"[{"goalId":"Register"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(exited) = server.child.try_wait().unwrap() {
+            status = Some(exited);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        status.expect("stopped within 5 s").success(),
+        "clean exit on SIGTERM"
+    );
+    drop(server);
+    let server = Server::start(dir.path(), &["serve"], &[]);
+    assert!(
+        server.banner.contains("1 open interaction(s) resumed"),
+        "{}",
+        server.banner
+    );
+}
