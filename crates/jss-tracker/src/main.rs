@@ -70,11 +70,13 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, init } => {
             if init {
-                if let Some(path) = &config {
-                    if !path.exists() {
-                        write_starter(path, false)?;
-                    }
+                let path = config
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("tracker.toml"));
+                if !path.exists() {
+                    write_starter(&path, false)?;
                 }
+                return serve(Some(&path), false);
             }
             serve(config.as_deref(), false)
         }
