@@ -72,6 +72,20 @@ impl Server {
         Self { child, url, banner }
     }
 
+    /// POSTs a tracking body with the key, and the cookie header if any.
+    async fn track(&self, key: &str, body: String, cookie: &str) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{}/sitecore/api/jss/track/event?sc_apikey={key}",
+                self.url
+            ))
+            .body(body);
+        if !cookie.is_empty() {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
     fn kill(mut self) {
         self.child.kill().unwrap(); // SIGKILL on Unix
         self.child.wait().unwrap();
@@ -168,15 +182,7 @@ async fn environment_variables_override_the_file_and_the_banner_warns() {
         server.banner
     );
     let key = secret(dir.path(), "api_key");
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/sitecore/api/jss/track/event?sc_apikey={key}",
-            server.url
-        ))
-        .body("[]")
-        .send()
-        .await
-        .unwrap();
+    let response = server.track(&key, "[]".to_string(), "").await;
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "tracker_disabled");
@@ -192,15 +198,9 @@ async fn quickstart_on_a_fresh_folder_prints_the_key_and_url_and_tracks() {
         "{}",
         server.banner
     );
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/sitecore/api/jss/track/event?sc_apikey={key}",
-            server.url
-        ))
-        .body(r#"[{"goalId":"Register"}]"#)
-        .send()
-        .await
-        .unwrap();
+    let response = server
+        .track(&key, r#"[{"goalId":"Register"}]"#.to_string(), "")
+        .await;
     assert_eq!(response.status(), 200);
     assert!(dir.path().join("data/tracker.db").exists());
 }
@@ -216,19 +216,8 @@ async fn sigkill_right_after_200s_loses_nothing(sync: &str) {
     let server = Server::start(dir.path(), &["serve"], &env);
     let mut cookie = String::new();
     for i in 0..25 {
-        let mut request = client
-            .post(format!(
-                "{}/sitecore/api/jss/track/event?sc_apikey={key}",
-                server.url
-            ))
-            .body(
-                json!([{"goalId": "Register", "data": i.to_string()}, {"eventId": "Download"}])
-                    .to_string(),
-            );
-        if !cookie.is_empty() {
-            request = request.header("cookie", &cookie);
-        }
-        let response = request.send().await.unwrap();
+        let body = json!([{"goalId": "Register", "data": i.to_string()}, {"eventId": "Download"}]);
+        let response = server.track(&key, body.to_string(), &cookie).await;
         assert_eq!(response.status(), 200);
         if cookie.is_empty() {
             cookie = response
@@ -301,15 +290,9 @@ async fn sigterm_stops_cleanly_and_the_open_interaction_resumes() {
     assert!(run(dir.path(), &["init"]).status.success());
     let key = secret(dir.path(), "api_key");
     let mut server = Server::start(dir.path(), &["serve"], &[]);
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/sitecore/api/jss/track/event?sc_apikey={key}",
-            server.url
-        ))
-        .body(r#"[{"goalId":"Register"}]"#)
-        .send()
-        .await
-        .unwrap();
+    let response = server
+        .track(&key, r#"[{"goalId":"Register"}]"#.to_string(), "")
+        .await;
     assert_eq!(response.status(), 200);
     let pid = server.child.id().to_string();
     assert!(Command::new("kill")

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use crate::{
@@ -63,6 +63,28 @@ fn opening(device: DeviceId) -> Opening {
     }
 }
 
+/// Opens an interaction for a new device's contact at `at` and commits its first batch.
+async fn first_batch(
+    store: &dyn Store,
+    device: DeviceId,
+    at: DateTime<Utc>,
+    events: Vec<TrackedEvent>,
+) -> Interaction {
+    let mut interaction = Interaction::open(opening(device), at);
+    let events = interaction.record(events, at);
+    let receipt = store
+        .commit(ChangeSet {
+            new_contact: true,
+            interaction: interaction.clone(),
+            events,
+            close: None,
+        })
+        .await
+        .unwrap();
+    interaction.contact_id = receipt.contact_id;
+    interaction
+}
+
 /// Runs every check against fresh stores from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
 where
@@ -83,17 +105,7 @@ pub async fn contacts_are_listed_most_recent_first(store: &dyn Store) {
     let mut ids = Vec::new();
     for minutes in [0, 30, 10] {
         let at = start + Duration::minutes(minutes);
-        let mut interaction = Interaction::open(opening(DeviceId::new_random()), at);
-        let events = interaction.record(vec![goal("a", 1)], at);
-        store
-            .commit(ChangeSet {
-                new_contact: true,
-                interaction: interaction.clone(),
-                events,
-                close: None,
-            })
-            .await
-            .unwrap();
+        let interaction = first_batch(store, DeviceId::new_random(), at, vec![goal("a", 1)]).await;
         ids.push(interaction.contact_id);
     }
     let listed = store
@@ -228,17 +240,8 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
 
 pub async fn open_interactions_are_resumable(store: &dyn Store) {
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
-    let mut interaction = Interaction::open(opening(DeviceId::new_random()), now);
-    let events = interaction.record(vec![page_view("/x"), goal("G", 3)], now);
-    store
-        .commit(ChangeSet {
-            new_contact: true,
-            interaction: interaction.clone(),
-            events,
-            close: None,
-        })
-        .await
-        .unwrap();
+    let events = vec![page_view("/x"), goal("G", 3)];
+    let interaction = first_batch(store, DeviceId::new_random(), now, events).await;
     let open = store.open_interactions().await.unwrap();
     assert_eq!(open, vec![interaction]);
 }
@@ -246,19 +249,10 @@ pub async fn open_interactions_are_resumable(store: &dyn Store) {
 pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Store) {
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
     let device = DeviceId::new_random();
-    let mut first = Interaction::open(opening(device), now);
+    let first = first_batch(store, device, now, vec![goal("a", 1)]).await;
+    // The second request also believed the device new, and made up its own contact id.
     let mut second = Interaction::open(opening(device), now);
-    let e1 = first.record(vec![goal("a", 1)], now);
     let e2 = second.record(vec![goal("b", 1)], now);
-    let r1 = store
-        .commit(ChangeSet {
-            new_contact: true,
-            interaction: first.clone(),
-            events: e1,
-            close: None,
-        })
-        .await
-        .unwrap();
     let r2 = store
         .commit(ChangeSet {
             new_contact: true,
@@ -268,8 +262,8 @@ pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Sto
         })
         .await
         .unwrap();
-    assert_eq!(r1.contact_id, r2.contact_id);
-    let contact = store.contact(r1.contact_id).await.unwrap().unwrap();
+    assert_eq!(first.contact_id, r2.contact_id);
+    let contact = store.contact(first.contact_id).await.unwrap().unwrap();
     assert_eq!(contact.interactions.len(), 2);
     assert!(store.contact(second.contact_id).await.unwrap().is_none());
 }
@@ -278,17 +272,7 @@ pub async fn lookups_by_device(store: &dyn Store) {
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
     let device = DeviceId::new_random();
     assert_eq!(store.contact_for_device(device).await.unwrap(), None);
-    let mut interaction = Interaction::open(opening(device), now);
-    let events = interaction.record(vec![goal("a", 1)], now);
-    store
-        .commit(ChangeSet {
-            new_contact: true,
-            interaction: interaction.clone(),
-            events,
-            close: None,
-        })
-        .await
-        .unwrap();
+    let interaction = first_batch(store, device, now, vec![goal("a", 1)]).await;
     assert_eq!(
         store.contact_for_device(device).await.unwrap(),
         Some(interaction.contact_id)
