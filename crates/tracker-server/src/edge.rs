@@ -75,7 +75,7 @@ impl ApiKeys {
     /// preflight that carries its key only in a header (which preflights do not send) is allowed
     /// when any key allows the origin, and the real request is checked again.
     pub fn cors_allows(&self, origin: &str, parts: &Parts) -> bool {
-        match key_of(parts) {
+        match key_of(query(parts).sc_apikey, parts) {
             Some(key) => self.find(&key).is_some_and(|k| k.allows(origin)),
             None => self.by_key.values().any(|k| k.allows(origin)),
         }
@@ -95,17 +95,15 @@ fn query(parts: &Parts) -> TrackQuery {
         .unwrap_or_default()
 }
 
-fn key_of(parts: &Parts) -> Option<String> {
-    query(parts)
-        .sc_apikey
-        .filter(|k| !k.is_empty())
-        .or_else(|| {
-            parts
-                .headers
-                .get("sc_apikey")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
+/// The API key: `sc_apikey` in the query, else in a header.
+fn key_of(in_query: Option<String>, parts: &Parts) -> Option<String> {
+    in_query.filter(|k| !k.is_empty()).or_else(|| {
+        parts
+            .headers
+            .get("sc_apikey")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    })
 }
 
 /// Who is calling a tracking endpoint, established at the edge.
@@ -135,8 +133,8 @@ impl FromRequestParts<AppState> for TrackingCaller {
         if !settings.tracker.enabled {
             return Err(ApiError::TrackerDisabled);
         }
-        let q = query(parts);
-        let key = key_of(parts).ok_or(ApiError::InvalidApiKey(
+        let mut q = query(parts);
+        let key = key_of(q.sc_apikey.take(), parts).ok_or(ApiError::InvalidApiKey(
             "sc_apikey is missing: pass it in the query string or an sc_apikey header",
         ))?;
         let key = state.api_keys().find(&key).ok_or(ApiError::InvalidApiKey(
