@@ -81,7 +81,8 @@ function fetchWithJar(jar) {
     const headers = new Headers(init.headers);
     if (jar.header()) headers.set('Cookie', jar.header());
     const response = await fetch(url, { ...init, headers });
-    jar.store(response.headers.getSetCookie());
+    // getSetCookie() is Node 19.7+; older runtimes fold the headers into one.
+    jar.store(response.headers.getSetCookie ? response.headers.getSetCookie() : [response.headers.get('set-cookie')].filter(Boolean));
     return response;
   };
 }
