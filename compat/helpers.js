@@ -81,8 +81,7 @@ function fetchWithJar(jar) {
     const headers = new Headers(init.headers);
     if (jar.header()) headers.set('Cookie', jar.header());
     const response = await fetch(url, { ...init, headers });
-    // getSetCookie() is Node 19.7+; older runtimes fold the headers into one.
-    jar.store(response.headers.getSetCookie ? response.headers.getSetCookie() : [response.headers.get('set-cookie')].filter(Boolean));
+    jar.store(response.headers.getSetCookie());
     return response;
   };
 }
