@@ -86,6 +86,19 @@ impl Server {
         request.send().await.unwrap()
     }
 
+    /// GETs an admin API path with the token.
+    async fn admin(&self, token: &str, path: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn kill(mut self) {
         self.child.kill().unwrap(); // SIGKILL on Unix
         self.child.wait().unwrap();
@@ -211,7 +224,6 @@ async fn sigkill_right_after_200s_loses_nothing(sync: &str) {
     let env = [("JSS_TRACKER__STORAGE__SYNC", sync)];
     let key = secret(dir.path(), "api_key");
     let token = secret(dir.path(), "admin_token");
-    let client = reqwest::Client::new();
 
     let server = Server::start(dir.path(), &["serve"], &env);
     let mut cookie = String::new();
@@ -245,25 +257,13 @@ async fn sigkill_right_after_200s_loses_nothing(sync: &str) {
         .next()
         .unwrap()
         .to_string();
-    let list: Value = client
-        .get(format!("{}/api/v1/contacts?device={device}", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = server
+        .admin(&token, &format!("/api/v1/contacts?device={device}"))
+        .await;
     let id = list["contacts"][0]["id"].as_str().unwrap();
-    let contact: Value = client
-        .get(format!("{}/api/v1/contacts/{id}", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let contact = server
+        .admin(&token, &format!("/api/v1/contacts/{id}"))
+        .await;
     let events = contact["interactions"][0]["events"].as_array().unwrap();
     assert_eq!(
         events.len(),
