@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+
+mod demo;
 use clap::{Parser, Subcommand};
 use tracker_server::{
     config::{random_token, starter_config},
@@ -37,6 +39,16 @@ enum Command {
         /// The configuration file to use or create.
         #[arg(long, short, default_value = "tracker.toml")]
         config: PathBuf,
+    },
+    /// Try it: a throwaway tracker (temporary database, tracker enabled, a demo API key) and, on
+    /// a second port, a page that tracks into it with the real JSS `trackingApi`.
+    Demo {
+        /// The tracker's port (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The demo page's port, a different origin from the tracker's (0: any free port).
+        #[arg(long, default_value_t = 3000)]
+        app_port: u16,
     },
     /// Write a starter tracker.toml (fresh API key and admin token, tracker enabled) and
     /// definitions.toml (the default definitions).
@@ -86,6 +98,13 @@ fn main() -> anyhow::Result<()> {
             }
             serve(Some(&config), true)
         }
+        Command::Demo { port, app_port } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(demo::run(demo::DemoPorts {
+                tracker: port,
+                app: app_port,
+            })),
         Command::Init { config, force } => {
             write_starter(&config, force)?;
             let settings = Settings::load(Some(&config))?;
@@ -176,9 +195,9 @@ fn serve(config: Option<&Path>, show_secrets: bool) -> anyhow::Result<()> {
             if let Some(key) = settings.api_keys.first() {
                 use secrecy::ExposeSecret;
                 println!(
-                    "  in your JSS app:    trackingApi.trackEvent(events, {{ host: 'http://{}', \
+                    "  in your JSS app:    trackingApi.trackEvent(events, {{ host: '{}', \
                      querystringParams: {{ sc_apikey: '{}' }}, fetcher }})",
-                    app.local_addr(),
+                    tracker_server::startup::browser_host(app.local_addr()),
                     key.key.expose_secret()
                 );
             }

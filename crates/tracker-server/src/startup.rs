@@ -176,6 +176,16 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The host a JSS app in a browser should use: `localhost` for a loopback address, since apps
+/// in development run on `localhost` and cookies only flow between same-site origins.
+pub fn browser_host(addr: SocketAddr) -> String {
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
 /// The start-up banner: where to point `trackingApi`, and what needs attention.
 pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String {
     use std::fmt::Write;
@@ -185,6 +195,10 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
         addr.to_string()
     };
     let url = format!("http://{host}");
+    // Browsers treat `localhost` and `127.0.0.1` as different sites, and block the tracker's
+    // cookies when the app's origin and the tracker's host are not the same site. Apps in
+    // development run on `localhost`, so that is the host to give `trackingApi`.
+    let browser_url = browser_host(addr);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -193,7 +207,7 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
     );
     let _ = writeln!(
         out,
-        "  tracking service: {url}{}/event  (JSS trackingApi host: {url})",
+        "  tracking service: {url}{}/event  (JSS trackingApi host: {browser_url})",
         settings.tracker.service_prefix
     );
     let _ = writeln!(
