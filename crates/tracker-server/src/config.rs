@@ -43,6 +43,11 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Trust `X-Forwarded-Proto` (set when a TLS-terminating proxy is in front).
     pub trust_forwarded_proto: bool,
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub metrics: bool,
+    /// Serve `POST /bench/noop`: the same HTTP stack as `/event` (layers, body read with the same
+    /// limit, a JSON 200) and no tracking work; the load harness's baseline. Off by default.
+    pub bench_noop: bool,
 }
 
 impl Default for ServerSettings {
@@ -50,6 +55,8 @@ impl Default for ServerSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             trust_forwarded_proto: false,
+            metrics: true,
+            bench_noop: false,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod api_types;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod sessions;
 pub mod startup;

@@ -87,6 +87,7 @@ impl Sessions {
                 Arc::new(tokio::sync::Mutex::new(slot)),
             );
         }
+        metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
         Ok(count)
     }
 
@@ -103,7 +104,9 @@ impl Sessions {
     fn retire(&self, id: SessionId, slot: &mut Slot) {
         slot.retired = true;
         slot.live = None;
-        self.map().remove(&id);
+        let mut map = self.map();
+        map.remove(&id);
+        metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
     }
 
     /// Stores a batch in the visitor's live interaction, opening one if needed. Answers only after
@@ -131,7 +134,10 @@ impl Sessions {
                 None => {
                     let id = SessionId::new_random();
                     let slot: SlotRef = Arc::default();
-                    self.map().insert(id, slot.clone());
+                    let mut map = self.map();
+                    map.insert(id, slot.clone());
+                    metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
+                    drop(map);
                     (id, slot)
                 }
             };
@@ -213,6 +219,8 @@ impl Sessions {
                 close: Some(close),
             })
             .await?;
+        metrics::counter!(crate::metrics::SESSIONS_CLOSED, "reason" => close.reason.as_str())
+            .increment(1);
         tracing::info!(
             interaction = %interaction.id,
             contact = %interaction.contact_id,

@@ -79,6 +79,7 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let definitions = load_definitions(&settings)?;
         let pipeline = build_pipeline(&settings)?;
         let store = build_store(&settings)?;

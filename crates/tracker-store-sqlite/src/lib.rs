@@ -20,6 +20,13 @@ mod schema;
 mod writer;
 
 pub use error::Error;
+/// Names of the metrics the writer records (through the `metrics` facade; the server exports
+/// them).
+pub mod metric_names {
+    pub use crate::writer::{
+        WRITER_CHANGE_SETS_PER_COMMIT, WRITER_COMMIT_SECONDS, WRITER_EVENTS_PER_COMMIT,
+    };
+}
 
 /// How hard a commit pushes data to disk (`storage.sync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -60,6 +60,13 @@ pub(crate) fn spawn(
 fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
     let started = std::time::Instant::now();
     let size = group.len();
+    let events: usize = group
+        .iter()
+        .map(|job| match job {
+            Job::Commit { change, .. } => change.events.len(),
+            Job::Barrier(_) => 0,
+        })
+        .sum();
     // The fast path: the whole group in one transaction, no savepoints (they would copy every
     // touched page to a sub-journal). If any change-set fails, the group is rolled back and
     // each change-set is retried in a transaction of its own, so one bad change-set never takes
@@ -93,12 +100,24 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
             }
         }
     }
+    let elapsed = started.elapsed();
+    metrics::histogram!(WRITER_COMMIT_SECONDS).record(elapsed.as_secs_f64());
+    metrics::histogram!(WRITER_CHANGE_SETS_PER_COMMIT).record(size as f64);
+    metrics::histogram!(WRITER_EVENTS_PER_COMMIT).record(events as f64);
     tracing::trace!(
         size,
-        elapsed_us = started.elapsed().as_micros() as u64,
+        events,
+        elapsed_us = elapsed.as_micros() as u64,
         "group committed"
     );
 }
+
+/// Seconds one group commit took (apply + COMMIT, fsync included), from the writer thread.
+pub const WRITER_COMMIT_SECONDS: &str = "jss_tracker_writer_commit_seconds";
+/// Change-sets (one per tracking request or close) in one commit.
+pub const WRITER_CHANGE_SETS_PER_COMMIT: &str = "jss_tracker_writer_change_sets_per_commit";
+/// Event rows inserted by one commit.
+pub const WRITER_EVENTS_PER_COMMIT: &str = "jss_tracker_writer_events_per_commit";
 
 /// Applies every change-set of the group in one transaction; `None` stands for a barrier.
 fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitReceipt>>, Error> {

@@ -10,6 +10,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{error::ApiError, state::AppState};
 
 pub mod admin;
+pub mod bench;
 pub mod health;
 pub mod track;
 
@@ -27,12 +28,17 @@ pub fn router(state: AppState) -> Router {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("sc_apikey")]);
-    let tracking = Router::new()
+    let mut tracking = Router::new()
         .route(&format!("{prefix}/event"), post(track::event::handle))
         .route(
             &format!("{prefix}/flush"),
             get(track::flush::handle).post(track::flush::handle),
-        )
+        );
+    if state.settings().server.bench_noop {
+        // Beside the tracking routes, so that it goes through the same layers.
+        tracking = tracking.route("/bench/noop", post(bench::noop));
+    }
+    let tracking = tracking
         // Before the CORS layer, so that preflights reach it instead of this fallback.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
@@ -40,16 +46,20 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             refuse_foreign_preflight,
         ));
-    let admin = Router::new()
+    let mut admin = Router::new()
         .route("/api/v1/contacts", get(admin::contacts::list))
         .route("/api/v1/contacts/{id}", get(admin::contacts::show))
         .route("/api/v1/definitions", get(admin::definitions::list))
-        .route("/healthz", get(health::handle))
-        .method_not_allowed_fallback(method_not_allowed);
+        .route("/healthz", get(health::handle));
+    if state.settings().server.metrics {
+        admin = admin.route("/metrics", get(crate::metrics::render));
+    }
+    let admin = admin.method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .merge(tracking)
         .merge(admin)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::metrics::record_request))
         .with_state(state)
 }
 

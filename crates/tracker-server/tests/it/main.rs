@@ -8,5 +8,6 @@ mod admin;
 mod bodies;
 mod cors_cookies;
 mod errors;
+mod metrics;
 mod sessions;
 mod storage;

@@ -52,10 +52,15 @@ pub async fn handle(
             Err(error) => tracing::warn!(%error, "sc_camp names no campaign; ignored"),
         }
     }
+    let kinds: Vec<&'static str> = events.iter().map(|e| e.kind.as_str()).collect();
     let tracked = state
         .sessions()
         .track(&super::visitor(&caller), events, now)
         .await?;
+    for kind in kinds {
+        metrics::counter!(crate::metrics::EVENTS, "kind" => kind).increment(1);
+    }
+    metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
     let session = tracked
         .session
         .map_or(SessionCookie::Keep, SessionCookie::Set);

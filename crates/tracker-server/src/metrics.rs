@@ -1,0 +1,136 @@
+//! `/metrics` in the Prometheus text format, through the `metrics` facade and
+//! `metrics-exporter-prometheus`. What is recorded: requests by endpoint and status (and their
+//! latency), events by kind, batch sizes, the SQLite writer's commit latency and rows per
+//! commit, open sessions, and sessions closed by reason.
+//!
+//! The recorder is process-global (that is how the facade works); every `Application` in a
+//! process shares it, which only matters to tests that start several servers.
+
+use std::sync::OnceLock;
+
+use axum::{
+    extract::{MatchedPath, Request},
+    http::{header, HeaderValue},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracker_store_sqlite::metric_names as writer;
+
+/// Requests answered, by `endpoint` (the route pattern) and `status`.
+pub const HTTP_REQUESTS: &str = "jss_tracker_http_requests_total";
+/// Time to answer, by `endpoint`.
+pub const HTTP_SECONDS: &str = "jss_tracker_http_request_duration_seconds";
+/// Events stored, by `kind`.
+pub const EVENTS: &str = "jss_tracker_events_total";
+/// Events per accepted tracking request.
+pub const BATCH_SIZE: &str = "jss_tracker_batch_size";
+/// Interactions live in memory.
+pub const OPEN_SESSIONS: &str = "jss_tracker_open_sessions";
+/// Interactions ended, by `reason` (`flush`, `timeout`).
+pub const SESSIONS_CLOSED: &str = "jss_tracker_sessions_closed_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder once per process and returns the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let latency = [
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                0.5, 1.0, 2.5,
+            ];
+            let sizes = [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 1000.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_SECONDS.into()), &latency)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(writer::WRITER_COMMIT_SECONDS.into()),
+                        &latency,
+                    )
+                })
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &sizes))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(writer::WRITER_CHANGE_SETS_PER_COMMIT.into()),
+                        &sizes,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(writer::WRITER_EVENTS_PER_COMMIT.into()),
+                        &sizes,
+                    )
+                });
+            let recorder = match builder {
+                Ok(builder) => builder.build_recorder(),
+                // Only an empty bucket list fails, and the lists above are not empty.
+                Err(error) => {
+                    tracing::error!(%error, "metrics buckets; using summaries");
+                    PrometheusBuilder::new().build_recorder()
+                }
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(HTTP_REQUESTS, "Requests answered, by endpoint and status.");
+    metrics::describe_histogram!(
+        HTTP_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to answer a request, by endpoint."
+    );
+    metrics::describe_counter!(EVENTS, "Events stored, by kind.");
+    metrics::describe_histogram!(BATCH_SIZE, "Events per accepted tracking request.");
+    metrics::describe_gauge!(OPEN_SESSIONS, "Interactions live in memory.");
+    metrics::describe_counter!(SESSIONS_CLOSED, "Interactions ended, by reason.");
+    metrics::describe_histogram!(
+        writer::WRITER_COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "Time one SQLite group commit took."
+    );
+    metrics::describe_histogram!(
+        writer::WRITER_CHANGE_SETS_PER_COMMIT,
+        "Change-sets (requests or closes) in one SQLite commit."
+    );
+    metrics::describe_histogram!(
+        writer::WRITER_EVENTS_PER_COMMIT,
+        "Event rows in one SQLite commit."
+    );
+}
+
+/// Counts and times every request by its route pattern (never the raw path: ids and junk URLs
+/// would explode the label set).
+pub async fn record_request(request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(HTTP_SECONDS, "endpoint" => endpoint.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(HTTP_REQUESTS, "endpoint" => endpoint, "status" => status).increment(1);
+    response
+}
+
+/// `GET /metrics`.
+pub async fn render() -> Response {
+    let body = install().render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
