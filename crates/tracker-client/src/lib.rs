@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+mod batcher;
+mod client;
+mod error;
+mod event;
+
+pub use batcher::{BatchConfig, BatchStats, Batcher, QueueFull, RetryPolicy};
+pub use client::{Client, ClientBuilder, Tracked, Visitor};
+pub use error::Error;
+pub use event::Event;

@@ -1,0 +1,201 @@
+//! The client against a real jss-tracker on a real socket.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tracker_client::{BatchConfig, Batcher, Client, Error, Event, RetryPolicy};
+use tracker_server::{config::ApiKeySettings, Application, Settings};
+
+const KEY: &str = "client-test-key";
+const TOKEN: &str = "client-test-token";
+
+struct Tracker {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
+    let mut settings = Settings::default();
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], port));
+    settings.tracker.enabled = true;
+    settings.storage.path = dir.path().join("tracker.db");
+    settings.admin.token = Some(TOKEN.to_string().into());
+    settings.api_keys = vec![ApiKeySettings {
+        name: "client".into(),
+        key: KEY.to_string().into(),
+        cors_origins: vec![],
+    }];
+    let app = Application::build(settings).await.unwrap();
+    let url = format!("http://127.0.0.1:{}", app.local_addr().port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    Tracker {
+        url,
+        stop,
+        task,
+        _dir: dir,
+    }
+}
+
+impl Tracker {
+    async fn admin(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn contact_of(&self, device: &str) -> serde_json::Value {
+        let list = self
+            .admin(&format!("/api/v1/contacts?device={device}"))
+            .await;
+        let id = list["contacts"][0]["id"].as_str().unwrap().to_string();
+        self.admin(&format!("/api/v1/contacts/{id}")).await
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_visit_keeps_its_cookies_and_flush_starts_a_new_interaction() {
+    let tracker = start_on(0, Arc::new(tempfile::tempdir().unwrap())).await;
+    let client = Client::new(&tracker.url, KEY).unwrap();
+    let visitor = client.visitor();
+    let page = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
+    assert_eq!(
+        visitor
+            .track(&[Event::page_view(page, "/a")])
+            .await
+            .unwrap()
+            .tracked,
+        1
+    );
+    let device = visitor.device_id().expect("device cookie");
+    assert_eq!(device.len(), 32);
+    let tracked = visitor
+        .track(&[
+            Event::page_event("Download"),
+            Event::goal("Instant Demo"),
+            Event::outcome("Opportunity").monetary_value(12.5, "EUR"),
+            Event::campaign("Spring Sale"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(tracked.tracked, 4);
+    let refused = visitor.track(&[Event::goal("Nope")]).await.unwrap_err();
+    match &refused {
+        Error::Refused {
+            status,
+            code,
+            index,
+            ..
+        } => {
+            assert_eq!(
+                (*status, code.as_str(), *index),
+                (400, "unknown_definition", Some(0))
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!refused.is_retryable());
+    assert!(visitor.flush().await.unwrap(), "an interaction was open");
+    assert!(!visitor.flush().await.unwrap(), "nothing open any more");
+    visitor.track(&[Event::goal("Register")]).await.unwrap();
+    assert_eq!(visitor.device_id().unwrap(), device, "same device");
+
+    let contact = tracker.contact_of(&device).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 2);
+    assert_eq!(interactions[0]["events"].as_array().unwrap().len(), 5);
+    assert_eq!(interactions[0]["closeReason"], "flush");
+    assert_eq!(interactions[0]["events"][3]["monetaryValue"], "12.5");
+
+    // Another visitor on the same client: its own cookies, its own contact.
+    let other = client.visitor();
+    other.track(&[Event::goal("Register")]).await.unwrap();
+    assert_ne!(other.device_id().unwrap(), device);
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn the_batcher_groups_events_and_retries_until_the_tracker_is_up_keeping_event_times() {
+    // A port with nothing on it yet: the first attempts fail to connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = Client::new(&url, KEY).unwrap();
+    let visitor = client.visitor();
+    let batcher = Batcher::spawn(
+        visitor.clone(),
+        BatchConfig {
+            max_batch: 3,
+            queue_capacity: 8,
+            linger: Duration::from_millis(50),
+            retry: RetryPolicy {
+                max_retries: 40,
+                initial_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(200),
+            },
+        },
+    );
+    let queued_at = chrono::Utc::now();
+    batcher
+        .try_track(Event::page_view(
+            "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}",
+            "/q",
+        ))
+        .unwrap();
+    for _ in 0..4 {
+        batcher.try_track(Event::page_event("Download")).unwrap();
+    }
+    // Bounded: the queue refuses beyond its capacity instead of growing.
+    let mut refused = 0;
+    for _ in 0..20 {
+        if batcher.try_track(Event::goal("Register")).is_err() {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "a full queue refuses");
+    let accepted = 5 + (20 - refused);
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let tracker = start_on(port, Arc::new(tempfile::tempdir().unwrap())).await;
+    let stats = batcher.close().await;
+    assert_eq!(stats.events_sent, accepted as u64, "{stats:?}");
+    assert_eq!(stats.events_dropped, 0);
+    assert!(stats.retries > 0, "it had to retry: {stats:?}");
+    assert!(
+        stats.batches_sent >= (accepted as u64).div_ceil(3),
+        "batches of at most 3"
+    );
+
+    let contact = tracker.contact_of(&visitor.device_id().unwrap()).await;
+    let events = contact["interactions"][0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), accepted);
+    for event in events {
+        let at: chrono::DateTime<chrono::Utc> =
+            event["timestamp"].as_str().unwrap().parse().unwrap();
+        let waited = at - queued_at;
+        assert!(
+            waited < chrono::Duration::milliseconds(500),
+            "events keep the time they were queued (before the tracker was up), not the delivery time: {at}"
+        );
+    }
+    tracker.stop().await;
+}
