@@ -45,7 +45,7 @@ pub struct ServerSettings {
     pub trust_forwarded_proto: bool,
     /// Serve `GET /metrics` (Prometheus text format).
     pub metrics: bool,
-    /// Serve `POST /bench/noop`: the same HTTP stack as `/event` (layers, body read with the same
+    /// Serve `POST /bench/noop/{event,flush}`: the same HTTP stack as `/event` (layers, body read with the same
     /// limit, a JSON 200) and no tracking work; the load harness's baseline. Off by default.
     pub bench_noop: bool,
 }

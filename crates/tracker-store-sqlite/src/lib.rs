@@ -14,6 +14,7 @@ use tracker_core::{
     store::{ChangeSet, CommitReceipt, ContactFilter, ContactRecord, ContactSummary, Store},
 };
 
+pub mod bulk;
 mod error;
 mod read;
 mod schema;

@@ -141,7 +141,7 @@ fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceip
 }
 
 /// Writes one change-set inside the caller's transaction.
-fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
     let interaction = &change.interaction;
     let contact_id = if change.new_contact {
         ensure_contact(

@@ -1,19 +1,30 @@
-//! `POST /bench/noop` (only with `server.bench_noop`): the load harness's baseline. It costs
-//! what the HTTP stack costs and nothing more: the same layers as `/event`, the body read under
-//! the same limit, a small JSON 200; no API key, cookie, pipeline or storage work.
+//! `POST /bench/noop/event` and `/bench/noop/flush` (only with `server.bench_noop`): the load
+//! harness's baseline. It costs what the HTTP stack costs and nothing more: the same layers as
+//! `/event`, the body read under the same limit, the same small JSON 200 as the real endpoint
+//! gives; no API key, cookie, pipeline or storage work.
 
-use axum::{body::Body, extract::State, Json};
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    Json,
+};
+use serde_json::{json, Value};
 
-use crate::{error::ApiError, routes::track::event::TrackedBody, state::AppState};
+use crate::{error::ApiError, state::AppState};
 
-/// Reads the body and answers `{"tracked": 0}`.
+/// Reads the body and answers `{"tracked": 0}` (`event`) or `{"closed": false}` (`flush`).
 pub async fn noop(
     State(state): State<AppState>,
+    Path(action): Path<String>,
     body: Body,
-) -> Result<Json<TrackedBody>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = state.settings().tracker.limits.max_body_bytes;
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::PayloadTooLarge(format!("body is larger than the limit of {limit} bytes"))
     })?;
-    Ok(Json(TrackedBody { tracked: 0 }))
+    match action.as_str() {
+        "event" => Ok(Json(json!({"tracked": 0}))),
+        "flush" => Ok(Json(json!({"closed": false}))),
+        _ => Err(ApiError::NotFound("no such endpoint".into())),
+    }
 }

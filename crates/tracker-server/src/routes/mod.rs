@@ -36,7 +36,9 @@ pub fn router(state: AppState) -> Router {
         );
     if state.settings().server.bench_noop {
         // Beside the tracking routes, so that it goes through the same layers.
-        tracking = tracking.route("/bench/noop", post(bench::noop));
+        // `/bench/noop/event` and `/flush`: a client pointed at the `/bench/noop` prefix does
+        // the same requests as a real visit.
+        tracking = tracking.route("/bench/noop/{action}", post(bench::noop));
     }
     let tracking = tracking
         // Before the CORS layer, so that preflights reach it instead of this fallback.

@@ -84,7 +84,7 @@ async fn metrics_count_requests_events_batches_commits_and_sessions() {
 async fn bench_noop_is_off_by_default_and_does_no_tracking_work_when_on() {
     let app = TestApp::spawn().await;
     let mut browser = Browser::new();
-    let url = app.url("/bench/noop");
+    let url = app.url("/bench/noop/event");
     let response = browser
         .send(
             &app,
@@ -99,7 +99,7 @@ async fn bench_noop_is_off_by_default_and_does_no_tracking_work_when_on() {
 
     let app = TestApp::spawn_with(|s| s.server.bench_noop = true).await;
     let mut browser = Browser::new();
-    let url = app.url("/bench/noop");
+    let url = app.url("/bench/noop/event");
     let body = json!([{"pageId": PAGE, "url": "/n"}, {"goalId": "Register"}]).to_string();
     let response = browser
         .send(&app, Method::POST, &url, Some(body), "application/json")

@@ -1,0 +1,344 @@
+#![doc = include_str!("../README.md")]
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+mod load;
+mod prefill;
+mod report;
+mod server;
+
+use load::{LoadConfig, Target};
+use report::Row;
+use server::{Server, ServerOptions};
+
+#[derive(Debug, Parser)]
+#[command(name = "tracker-bench", about = "jss-tracker's load harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+struct Common {
+    /// The jss-tracker binary to start (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/jss-tracker")]
+    server: PathBuf,
+    /// Concurrent virtual visitors.
+    #[arg(long, default_value_t = 64)]
+    visitors: usize,
+    /// Length of each run.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Seed of the visits.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Baseline (no-op), tracking with sync=normal and full, and tracking at half the maximum.
+    Suite {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One run.
+    Load {
+        #[command(flatten)]
+        common: Common,
+        /// What to hit.
+        #[arg(long, value_enum, default_value = "track")]
+        target: Target,
+        /// storage.sync of the server.
+        #[arg(long, default_value = "normal")]
+        sync: String,
+        /// Pace to this many requests/s in total (open loop); default: as fast as it answers.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Use this database file instead of a fresh one.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Write N synthetic events into a database file (bulk path, not HTTP).
+    Prefill {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// How many events.
+        #[arg(long)]
+        events: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Ingest on an empty database, then on one pre-filled with N events.
+    Scale {
+        #[command(flatten)]
+        common: Common,
+        /// Events already stored in the second run.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Keep the pre-filled database here (reused if it exists).
+        #[arg(long, default_value = "target/bench/scale.db")]
+        db: PathBuf,
+    },
+    /// Open N interactions (one page view each, never flushed) and report the server's RSS.
+    Sessions {
+        #[command(flatten)]
+        common: Common,
+        /// Interactions to open.
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Suite { common } => runtime.block_on(suite(&common)),
+        Command::Load {
+            common,
+            target,
+            sync,
+            rate,
+            db,
+        } => runtime.block_on(async {
+            let dir = tempfile::tempdir()?;
+            let db = db.unwrap_or_else(|| dir.path().join("tracker.db"));
+            let row = measure(&common, "load", target, &sync, rate, &db).await?;
+            finish(&common, vec![row])
+        }),
+        Command::Prefill { db, events, seed } => {
+            let (stats, seconds) = prefill::prefill(&db, events, seed)?;
+            println!(
+                "prefilled {}: {} events in {} interactions, {seconds:.1} s ({:.0} events/s), {:.0} MiB",
+                db.display(),
+                stats.events,
+                stats.change_sets,
+                stats.events as f64 / seconds,
+                file_mib(&db)
+            );
+            Ok(())
+        }
+        Command::Scale { common, events, db } => runtime.block_on(scale(&common, events, &db)),
+        Command::Sessions { common, count } => runtime.block_on(sessions(&common, count)),
+    }
+}
+
+fn file_mib(path: &std::path::Path) -> f64 {
+    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1_048_576.0)
+}
+
+/// Starts a server on `db`, runs the load, reads the server, stops it.
+async fn measure(
+    common: &Common,
+    label: &str,
+    target: Target,
+    sync: &str,
+    rate: Option<f64>,
+    db: &std::path::Path,
+) -> anyhow::Result<Row> {
+    let server = Server::start(&ServerOptions {
+        binary: common.server.clone(),
+        db: db.to_path_buf(),
+        sync: sync.to_string(),
+        session_timeout: "20m".into(),
+    })?;
+    server::wait_healthy(&server.url).await?;
+    eprintln!("  running {label} for {:?} ...", common.duration);
+    let result = load::run(&LoadConfig {
+        url: server.url.clone(),
+        target,
+        visitors: common.visitors,
+        duration: common.duration,
+        rate,
+        seed: common.seed,
+    })
+    .await?;
+    let memory = server::memory(server.pid());
+    let metrics = server.metrics().await?;
+    server.stop();
+    Ok(Row::new(
+        label,
+        target,
+        sync,
+        common.visitors,
+        rate,
+        &result,
+        memory,
+        &metrics,
+    ))
+}
+
+fn finish(common: &Common, rows: Vec<Row>) -> anyhow::Result<()> {
+    println!("{}", report::table(&rows));
+    if let Some(path) = &common.json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("JSON: {}", path.display());
+    }
+    Ok(())
+}
+
+async fn suite(common: &Common) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    let baseline = measure(
+        common,
+        "no-op baseline",
+        Target::Noop,
+        "normal",
+        None,
+        &dir.path().join("noop.db"),
+    )
+    .await?;
+    let base_rps = baseline.requests_per_s;
+    rows.push(baseline);
+    let normal = measure(
+        common,
+        "track, sync=normal",
+        Target::Track,
+        "normal",
+        None,
+        &dir.path().join("normal.db"),
+    )
+    .await?;
+    let half = normal.requests_per_s / 2.0;
+    rows.push(normal);
+    rows.push(
+        measure(
+            common,
+            "track, sync=full",
+            Target::Track,
+            "full",
+            None,
+            &dir.path().join("full.db"),
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            common,
+            &format!("track, sync=normal, paced at half max ({half:.0} req/s)"),
+            Target::Track,
+            "normal",
+            Some(half),
+            &dir.path().join("half.db"),
+        )
+        .await?,
+    );
+    for row in &mut rows {
+        row.ratio_to_baseline = Some(row.requests_per_s / base_rps);
+    }
+    finish(common, rows)
+}
+
+async fn scale(common: &Common, events: u64, db: &std::path::Path) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let empty = measure(
+        common,
+        "track, empty database",
+        Target::Track,
+        "normal",
+        None,
+        &dir.path().join("empty.db"),
+    )
+    .await?;
+    if !db.exists() {
+        eprintln!("  prefilling {} with {events} events ...", db.display());
+        let (stats, seconds) = prefill::prefill(db, events, 7)?;
+        eprintln!(
+            "  prefilled {} events in {seconds:.0} s ({:.0} events/s)",
+            stats.events,
+            stats.events as f64 / seconds
+        );
+    }
+    // The pre-filled file is reused between runs: copy it so that this run's writes do not pile up.
+    let work = dir.path().join("scaled.db");
+    std::fs::copy(db, &work).with_context(|| format!("copying {}", db.display()))?;
+    let label = format!(
+        "track, {} events already stored ({:.0} MiB)",
+        events,
+        file_mib(&work)
+    );
+    let mut scaled = measure(common, &label, Target::Track, "normal", None, &work).await?;
+    scaled.ratio_to_baseline = Some(scaled.requests_per_s / empty.requests_per_s);
+    let mut empty = empty;
+    empty.ratio_to_baseline = Some(1.0);
+    println!("(ratio column: to the empty-database run)");
+    finish(common, vec![empty, scaled])
+}
+
+async fn sessions(common: &Common, count: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&ServerOptions {
+        binary: common.server.clone(),
+        db: dir.path().join("sessions.db"),
+        sync: "normal".into(),
+        session_timeout: "2h".into(),
+    })?;
+    server::wait_healthy(&server.url).await?;
+    let before = server::memory(server.pid());
+    let client = load::client(&server.url, Target::Track, common.visitors)?;
+    let started = std::time::Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..common.visitors {
+        let client = client.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut failed = 0u64;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                let visitor = client.visitor();
+                let page =
+                    tracker_client::Event::page_view("{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "/");
+                if visitor.track(&[page]).await.is_err() {
+                    failed += 1;
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = 0;
+    for task in tasks {
+        failed += task.await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let after = server::memory(server.pid());
+    let metrics = server.metrics().await?;
+    server.stop();
+    let open = metrics.value("jss_tracker_open_sessions");
+    let grown = after.rss_kib.saturating_sub(before.rss_kib) as f64 / 1024.0;
+    let report = serde_json::json!({
+        "interactions_opened": count,
+        "failed": failed,
+        "seconds": seconds,
+        "open_sessions": open,
+        "rss_before_mib": before.rss_kib as f64 / 1024.0,
+        "rss_after_mib": after.rss_kib as f64 / 1024.0,
+        "peak_rss_mib": after.peak_rss_kib as f64 / 1024.0,
+        "rss_growth_mib": grown,
+        "bytes_per_session": if open > 0.0 { grown * 1_048_576.0 / open } else { 0.0 },
+    });
+    println!(
+        "| open sessions | RSS before MiB | RSS after MiB | peak RSS MiB | bytes per session | failed |\n|---|---|---|---|---|---|\n| {open:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {failed} |",
+        report["rss_before_mib"].as_f64().unwrap_or(0.0),
+        report["rss_after_mib"].as_f64().unwrap_or(0.0),
+        report["peak_rss_mib"].as_f64().unwrap_or(0.0),
+        report["bytes_per_session"].as_f64().unwrap_or(0.0),
+    );
+    if let Some(path) = &common.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The server under test: the real `jss-tracker` binary, started on port 0 with a generated
+//! configuration, and what can be read off it (peak RSS from /proc, `/metrics`).
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{bail, Context};
+
+/// The API key the harness configures.
+pub(crate) const KEY: &str = "bench-key";
+
+/// How to start it.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerOptions {
+    pub(crate) binary: PathBuf,
+    pub(crate) db: PathBuf,
+    pub(crate) sync: String,
+    pub(crate) session_timeout: String,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) url: String,
+    _config_dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub(crate) fn start(options: &ServerOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("tracker.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"[server]
+listen = "127.0.0.1:0"
+bench_noop = true
+
+[tracker]
+enabled = true
+session_timeout = "{timeout}"
+
+[storage]
+path = "{db}"
+sync = "{sync}"
+
+[admin]
+token = "bench"
+
+[[api_keys]]
+name = "bench"
+key = "{KEY}"
+cors_origins = ["http://localhost:3000"]
+"#,
+                timeout = options.session_timeout,
+                db = options.db.display(),
+                sync = options.sync,
+            ),
+        )?;
+        let mut child = Command::new(&options.binary)
+            .args(["serve", "--config"])
+            .arg(&config)
+            // Per-interaction info lines would measure the terminal; warnings still show.
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", options.binary.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut url = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                url = Some(rest.trim().to_string());
+            }
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        let Some(url) = url else {
+            let _ = child.kill();
+            bail!("the server did not say where it listens");
+        };
+        Ok(Self {
+            child,
+            url,
+            _config_dir: dir,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `/metrics`, parsed.
+    pub(crate) async fn metrics(&self) -> anyhow::Result<Metrics> {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await?
+            .text()
+            .await?;
+        Ok(Metrics { text })
+    }
+
+    pub(crate) fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process's memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub(crate) struct Memory {
+    /// Resident now, KiB.
+    pub(crate) rss_kib: u64,
+    /// Peak resident, KiB.
+    pub(crate) peak_rss_kib: u64,
+}
+
+pub(crate) fn memory(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
+        .unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        peak_rss_kib: field("VmHWM:"),
+    }
+}
+
+/// The Prometheus text of `/metrics`.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    text: String,
+}
+
+impl Metrics {
+    /// The value of one series (`name{labels}` exactly as exported), or 0.
+    pub(crate) fn value(&self, series: &str) -> f64 {
+        self.text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok()).flatten()
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// `sum / count` of a histogram.
+    pub(crate) fn mean(&self, histogram: &str) -> f64 {
+        let count = self.value(&format!("{histogram}_count"));
+        if count == 0.0 {
+            0.0
+        } else {
+            self.value(&format!("{histogram}_sum")) / count
+        }
+    }
+}
+
+/// Waits until the server answers `/healthz`.
+pub(crate) async fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} never became healthy")
+}
