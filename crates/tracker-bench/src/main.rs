@@ -165,16 +165,14 @@ async fn measure(
     let memory = server::memory(server.pid());
     let metrics = server.metrics().await?;
     server.stop();
-    Ok(Row::new(
+    let run = report::Run {
         label,
         target,
         sync,
-        common.visitors,
+        visitors: common.visitors,
         rate,
-        &result,
-        memory,
-        &metrics,
-    ))
+    };
+    Ok(Row::new(run, &result, memory, &metrics))
 }
 
 fn finish(common: &Common, rows: Vec<Row>) -> anyhow::Result<()> {

@@ -38,17 +38,30 @@ pub(crate) struct Row {
     pub(crate) ratio_to_baseline: Option<f64>,
 }
 
+/// What a run was asked to do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) target: Target,
+    pub(crate) sync: &'a str,
+    pub(crate) visitors: usize,
+    pub(crate) rate: Option<f64>,
+}
+
 impl Row {
     pub(crate) fn new(
-        label: &str,
-        target: Target,
-        sync: &str,
-        visitors: usize,
-        rate: Option<f64>,
+        run: Run<'_>,
         result: &LoadResult,
         memory: Memory,
         metrics: &Metrics,
     ) -> Self {
+        let Run {
+            label,
+            target,
+            sync,
+            visitors,
+            rate,
+        } = run;
         let seconds = result.elapsed.as_secs_f64();
         let ms = |q: f64| result.latency.value_at_quantile(q) as f64 / 1000.0;
         Self {
