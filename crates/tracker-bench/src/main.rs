@@ -153,6 +153,7 @@ async fn measure(
     })?;
     server::wait_healthy(&server.url).await?;
     eprintln!("  running {label} for {:?} ...", common.duration);
+    let cpu_before = server::cpu_seconds(server.pid());
     let result = load::run(&LoadConfig {
         url: server.url.clone(),
         target,
@@ -162,6 +163,7 @@ async fn measure(
         seed: common.seed,
     })
     .await?;
+    let cpu = server::cpu_seconds(server.pid()) - cpu_before;
     let memory = server::memory(server.pid());
     let metrics = server.metrics().await?;
     server.stop();
@@ -172,7 +174,9 @@ async fn measure(
         visitors: common.visitors,
         rate,
     };
-    Ok(Row::new(run, &result, memory, &metrics))
+    let mut row = Row::new(run, &result, memory, &metrics);
+    row.server_cpu_us_per_request = cpu * 1e6 / result.requests.max(1) as f64;
+    Ok(row)
 }
 
 fn finish(common: &Common, rows: Vec<Row>) -> anyhow::Result<()> {

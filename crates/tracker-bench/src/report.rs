@@ -26,6 +26,9 @@ pub(crate) struct Row {
     pub(crate) errors: u64,
     pub(crate) error_kinds: std::collections::BTreeMap<String, u64>,
     pub(crate) server_peak_rss_mib: f64,
+    /// Server CPU time (user + system) per request, µs: what the server spends, whoever else
+    /// shares the machine.
+    pub(crate) server_cpu_us_per_request: f64,
     /// From the server's `/metrics`.
     pub(crate) commits: f64,
     pub(crate) commit_mean_ms: f64,
@@ -80,6 +83,7 @@ impl Row {
             errors: result.errors.values().sum(),
             error_kinds: result.errors.clone(),
             server_peak_rss_mib: memory.peak_rss_kib as f64 / 1024.0,
+            server_cpu_us_per_request: 0.0,
             commits: metrics.value("jss_tracker_writer_commit_seconds_count"),
             commit_mean_ms: metrics.mean("jss_tracker_writer_commit_seconds") * 1000.0,
             change_sets_per_commit: metrics.mean("jss_tracker_writer_change_sets_per_commit"),
@@ -95,12 +99,12 @@ impl Row {
 /// The Markdown table.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | commits | ms/commit | req/commit | events/commit | open sessions |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | server CPU µs/req | commits | ms/commit | req/commit | events/commit | open sessions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0} |\n",
+            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0} |\n",
             r.label,
             r.requests_per_s,
             r.events_per_s,
@@ -110,6 +114,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.p999_ms,
             r.errors,
             r.server_peak_rss_mib,
+            r.server_cpu_us_per_request,
             r.commits,
             r.commit_mean_ms,
             r.change_sets_per_commit,

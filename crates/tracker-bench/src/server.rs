@@ -112,6 +112,23 @@ cors_origins = ["http://localhost:3000"]
     }
 }
 
+/// CPU time a process has used (user + system), in seconds, from `/proc/<pid>/stat`.
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
+        .unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on Linux for every architecture this runs on.
+    ticks as f64 / 100.0
+}
+
 /// A process's memory, from `/proc/<pid>/status`.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub(crate) struct Memory {

@@ -103,6 +103,17 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, Error> {
     Ok(conn)
 }
 
+/// The writer's connection, tuned after profiling ingest (perf, 64 visitors): with SQLite's
+/// 2 MiB default page cache the writer re-read index pages from the OS on most inserts, and a
+/// checkpoint every 1000 pages copied the hot pages (the tail of `events`, open interactions)
+/// back to the database file again and again. A 64 MiB cache and checkpoints every 16 MiB of
+/// WAL keep the hot set in memory and copy each hot page once per checkpoint.
+fn tune_writer(conn: &Connection) -> Result<(), Error> {
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 4_096)?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database, and starts the writer thread. The
     /// thread ends when the last handle is dropped, after answering every queued change-set.
@@ -112,6 +123,7 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&config.path, config.sync)?;
         schema::migrate(&mut conn)?;
+        tune_writer(&conn)?;
         let (tx, rx) = mpsc::channel(4096);
         writer::spawn(conn, rx, config.max_group.max(1))?;
         let readers = Arc::new(ReadPool {
