@@ -7,15 +7,18 @@ use uuid::Uuid;
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
+        uuid_id!($(#[$doc])* $name, "A fresh random id (UUIDv4).", Uuid::new_v4);
+    };
+    ($(#[$doc:meta])* $name:ident, $new_doc:literal, $new:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A fresh random id.
+            #[doc = $new_doc]
             pub fn new_random() -> Self {
-                Self(Uuid::new_v4())
+                Self($new())
             }
         }
 
@@ -29,15 +32,21 @@ macro_rules! uuid_id {
 
 uuid_id!(
     /// A contact: the person behind one or more devices.
-    ContactId
+    ContactId,
+    "A fresh id, time-ordered (UUIDv7: 48 bits of milliseconds, then 74 random bits). Still a GUID to every client; new rows land at the end of the store's indexes instead of at random places, so ingest stays as cheap with ten million rows as with none.",
+    Uuid::now_v7
 );
 uuid_id!(
     /// An interaction (a visit): the events of one session.
-    InteractionId
+    InteractionId,
+    "A fresh id, time-ordered (UUIDv7: 48 bits of milliseconds, then 74 random bits). Still a GUID to every client; new rows land at the end of the store's indexes instead of at random places, so ingest stays as cheap with ten million rows as with none.",
+    Uuid::now_v7
 );
 uuid_id!(
     /// One stored event.
-    EventId
+    EventId,
+    "A fresh id, time-ordered (UUIDv7: 48 bits of milliseconds, then 74 random bits). Still a GUID to every client; new rows land at the end of the store's indexes instead of at random places, so ingest stays as cheap with ten million rows as with none.",
+    Uuid::now_v7
 );
 uuid_id!(
     /// A live session, as named by the session cookie.

@@ -33,20 +33,12 @@ fn corrupt(what: String) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(Error::Corrupt(what)))
 }
 
-fn uuid(text: &str) -> rusqlite::Result<Uuid> {
-    Uuid::try_parse(text).map_err(|_| corrupt(format!("id '{text}'")))
-}
-
-fn opt_uuid(text: Option<String>) -> rusqlite::Result<Option<Uuid>> {
-    text.as_deref().map(uuid).transpose()
-}
-
 fn definition(
-    id: Option<String>,
+    id: Option<Uuid>,
     name: Option<String>,
     points: Option<i64>,
 ) -> rusqlite::Result<Option<DefinitionRef>> {
-    Ok(match (opt_uuid(id)?, name) {
+    Ok(match (id, name) {
         (Some(id), Some(name)) => Some(DefinitionRef {
             id: Guid(id),
             name,
@@ -60,11 +52,11 @@ pub(crate) fn contact_for_device(
     conn: &Connection,
     device: DeviceId,
 ) -> Result<Option<ContactId>, Error> {
-    let found: Option<String> = conn
+    let found: Option<Uuid> = conn
         .prepare_cached("SELECT contact_id FROM devices WHERE id = ?1")?
-        .query_row([device.to_string()], |row| row.get(0))
+        .query_row([device.0], |row| row.get(0))
         .optional()?;
-    Ok(found.as_deref().map(uuid).transpose()?.map(ContactId))
+    Ok(found.map(ContactId))
 }
 
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
@@ -73,10 +65,10 @@ const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, 
 
 fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
     Ok(Interaction {
-        id: InteractionId(uuid(&row.get::<_, String>(0)?)?),
-        contact_id: ContactId(uuid(&row.get::<_, String>(1)?)?),
-        device_id: DeviceId(uuid(&row.get::<_, String>(2)?)?),
-        session_id: SessionId(uuid(&row.get::<_, String>(3)?)?),
+        id: InteractionId(row.get(0)?),
+        contact_id: ContactId(row.get(1)?),
+        device_id: DeviceId(row.get(2)?),
+        session_id: SessionId(row.get(3)?),
         started_at: time(row.get(5)?)?,
         last_activity: time(row.get(6)?)?,
         site_name: row.get(9)?,
@@ -85,7 +77,7 @@ fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
         engagement_value: row.get(14)?,
         page_view_count: row.get(15)?,
         event_count: row.get(16)?,
-        current_page_view: opt_uuid(row.get(17)?)?.map(EventId),
+        current_page_view: row.get::<_, Option<Uuid>>(17)?.map(EventId),
     })
 }
 
@@ -100,7 +92,7 @@ pub(crate) fn open_interactions(conn: &Connection) -> Result<Vec<Interaction>, E
 fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
     let created_at = time(row.get(1)?)?;
     Ok(ContactSummary {
-        id: ContactId(uuid(&row.get::<_, String>(0)?)?),
+        id: ContactId(row.get(0)?),
         created_at,
         engagement_value: row.get(2)?,
         interaction_count: row.get(3)?,
@@ -130,7 +122,7 @@ pub(crate) fn contacts(
             .prepare_cached(&format!(
                 "{SUMMARY_SELECT} JOIN devices d ON d.contact_id = c.id WHERE d.id = ?1 LIMIT ?2"
             ))?
-            .query_map(params![device.to_string(), limit], summary)?
+            .query_map(params![device.0, limit], summary)?
             .collect::<Result<Vec<_>, _>>()?,
         None => conn
             .prepare_cached(&format!(
@@ -142,7 +134,7 @@ pub(crate) fn contacts(
     Ok(rows)
 }
 
-fn event(row: &Row<'_>) -> rusqlite::Result<(String, StoredEvent)> {
+fn event(row: &Row<'_>) -> rusqlite::Result<(Uuid, StoredEvent)> {
     let kind_text: String = row.get(3)?;
     let kind =
         EventKind::parse(&kind_text).ok_or_else(|| corrupt(format!("kind '{kind_text}'")))?;
@@ -150,7 +142,7 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(String, StoredEvent)> {
     let mut event = TrackedEvent::new(kind);
     event.definition = definition(row.get(4)?, row.get(5)?, row.get(6)?)?;
     event.timestamp = Some(timestamp);
-    event.page = match opt_uuid(row.get(9)?)? {
+    event.page = match row.get::<_, Option<Uuid>>(9)? {
         Some(page_id) => Some(PageInfo {
             page_id: Guid(page_id),
             url: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
@@ -177,29 +169,29 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(String, StoredEvent)> {
     Ok((
         row.get(0)?,
         StoredEvent {
-            id: EventId(uuid(&row.get::<_, String>(2)?)?),
+            id: EventId(row.get(2)?),
             seq: row.get(1)?,
             timestamp,
-            page_view_id: opt_uuid(row.get(8)?)?.map(EventId),
+            page_view_id: row.get::<_, Option<Uuid>>(8)?.map(EventId),
             event,
         },
     ))
 }
 
 pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<ContactRecord>, Error> {
-    let id_text = id.to_string();
+    let id_blob = id.0;
     let Some(summary) = conn
         .prepare_cached(&format!("{SUMMARY_SELECT} WHERE c.id = ?1"))?
-        .query_row([&id_text], summary)
+        .query_row([id_blob], summary)
         .optional()?
     else {
         return Ok(None);
     };
     let devices = conn
         .prepare_cached("SELECT id, first_seen, last_seen FROM devices WHERE contact_id = ?1 ORDER BY first_seen")?
-        .query_map([&id_text], |row| {
+        .query_map([id_blob], |row| {
             Ok(DeviceRecord {
-                id: DeviceId(uuid(&row.get::<_, String>(0)?)?),
+                id: DeviceId(row.get(0)?),
                 first_seen: time(row.get(1)?)?,
                 last_seen: time(row.get(2)?)?,
             })
@@ -207,7 +199,7 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
         .collect::<Result<Vec<_>, _>>()?;
     let identifiers = conn
         .prepare_cached("SELECT source, identifier FROM identifiers WHERE contact_id = ?1 ORDER BY source, identifier")?
-        .query_map([&id_text], |row| {
+        .query_map([id_blob], |row| {
             Ok(IdentifierRecord {
                 source: row.get(0)?,
                 identifier: row.get(1)?,
@@ -218,7 +210,7 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
         .prepare_cached(&format!(
             "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE contact_id = ?1 ORDER BY started_at, id"
         ))?
-        .query_map([&id_text], |row| {
+        .query_map([id_blob], |row| {
             Ok(InteractionRecord {
                 interaction: live_interaction(row)?,
                 open: row.get(4)?,
@@ -228,10 +220,10 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let position: HashMap<String, usize> = interactions
+    let position: HashMap<Uuid, usize> = interactions
         .iter()
         .enumerate()
-        .map(|(i, record)| (record.interaction.id.to_string(), i))
+        .map(|(i, record)| (record.interaction.id.0, i))
         .collect();
     let mut stmt = conn.prepare_cached(
         "SELECT e.interaction_id, e.seq, e.id, e.kind, e.definition_id, e.definition_name, e.points,
@@ -241,7 +233,7 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
          FROM interactions i JOIN events e ON e.interaction_id = i.id
          WHERE i.contact_id = ?1 ORDER BY e.interaction_id, e.seq",
     )?;
-    for row in stmt.query_map([&id_text], event)? {
+    for row in stmt.query_map([id_blob], event)? {
         let (interaction_id, record) = row?;
         if let Some(&i) = position.get(&interaction_id) {
             interactions[i].events.push(record);

@@ -6,7 +6,10 @@ use rusqlite_migration::{Migrations, M};
 use crate::Error;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/0001_initial.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_initial.sql")),
+        M::up(include_str!("../migrations/0002_blob_ids.sql")),
+    ])
 }
 
 /// Brings the database to the latest schema.
@@ -17,8 +20,86 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+    use tracker_core::ids::{ContactId, DeviceId};
+    use uuid::Uuid;
+
     #[test]
     fn migrations_are_valid() {
         assert!(super::migrations().validate().is_ok());
+    }
+
+    /// A database written by the first release (text ids) reads the same after the BLOB
+    /// migration.
+    #[test]
+    fn text_ids_from_version_1_become_blobs_with_nothing_lost() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::migrations().to_version(&mut conn, 1).expect("v1");
+        conn.execute_batch(
+            "INSERT INTO contacts VALUES ('0d1c2b3a-4f5e-4d6c-8b7a-695847362514', 1000, 2000, 35);
+             INSERT INTO devices VALUES ('00112233445566778899aabbccddeeff',
+                 '0d1c2b3a-4f5e-4d6c-8b7a-695847362514', 1000, 2000);
+             INSERT INTO identifiers VALUES ('SC_ANALYTICS_GLOBAL_COOKIE',
+                 '00112233445566778899aabbccddeeff', '0d1c2b3a-4f5e-4d6c-8b7a-695847362514');
+             INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
+                 last_activity, ended_at, close_reason, campaign_id, campaign_name,
+                 campaign_points, engagement_value, page_view_count, event_count,
+                 current_page_view)
+             VALUES ('aaaaaaaa-0000-4000-8000-000000000001', '0d1c2b3a-4f5e-4d6c-8b7a-695847362514',
+                 '00112233445566778899aabbccddeeff', 'bbbbbbbb-0000-4000-8000-000000000002', 0,
+                 1000, 2000, 2000, 'flush', 'cccccccc-0000-4000-8000-000000000003', 'Spring Sale',
+                 0, 35, 1, 2, 'dddddddd-0000-4000-8000-000000000004');
+             INSERT INTO events (interaction_id, seq, id, kind, points, timestamp, page_id, url)
+             VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 0,
+                 'dddddddd-0000-4000-8000-000000000004', 'pageView', 0, 1000,
+                 '110d559f-dea5-42ea-9c1c-8a5df7e70ef9', '/');
+             INSERT INTO events (interaction_id, seq, id, kind, definition_id, definition_name,
+                 points, timestamp, page_view_id, monetary_value, currency_code)
+             VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 1,
+                 'eeeeeeee-0000-4000-8000-000000000005', 'outcome',
+                 'ffffffff-0000-4000-8000-000000000006', 'Purchase', 35, 1500,
+                 'dddddddd-0000-4000-8000-000000000004', '99.95', 'USD');",
+        )
+        .expect("v1 rows");
+        super::migrate(&mut conn).expect("migrates");
+
+        let contact =
+            ContactId(Uuid::parse_str("0d1c2b3a-4f5e-4d6c-8b7a-695847362514").expect("id"));
+        let device = DeviceId(Uuid::parse_str("00112233445566778899aabbccddeeff").expect("id"));
+        assert_eq!(
+            crate::read::contact_for_device(&conn, device).expect("read"),
+            Some(contact)
+        );
+        let record = crate::read::contact(&conn, contact)
+            .expect("read")
+            .expect("contact");
+        assert_eq!(record.summary.engagement_value, 35);
+        assert_eq!(record.devices[0].id, device);
+        assert_eq!(
+            record.identifiers[0].identifier,
+            "00112233445566778899aabbccddeeff"
+        );
+        let visit = &record.interactions[0];
+        assert_eq!(visit.close_reason.as_deref(), Some("flush"));
+        assert_eq!(
+            visit.interaction.campaign.as_ref().map(|c| c.name.as_str()),
+            Some("Spring Sale")
+        );
+        assert_eq!(visit.events.len(), 2);
+        let page_view = &visit.events[0];
+        assert_eq!(
+            page_view.event.page.as_ref().map(|p| p.page_id.to_string()),
+            Some("110d559f-dea5-42ea-9c1c-8a5df7e70ef9".to_string())
+        );
+        assert_eq!(visit.events[1].page_view_id, Some(page_view.id));
+        assert_eq!(visit.interaction.current_page_view, Some(page_view.id));
+        assert_eq!(
+            visit.events[1].event.monetary_value.map(|m| m.to_string()),
+            Some("99.95".to_string())
+        );
+        let stored_type: String = conn
+            .query_row("SELECT typeof(id) FROM events LIMIT 1", [], |r| r.get(0))
+            .expect("typeof");
+        assert_eq!(stored_type, "blob");
     }
 }

@@ -153,14 +153,10 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
     } else {
         interaction.contact_id
     };
-    let contact = contact_id.to_string();
-    let interaction_id = interaction.id.to_string();
+    let contact = contact_id.0;
+    let interaction_id = interaction.id.0;
     let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
-        Some(c) => (
-            Some(c.id.to_string()),
-            Some(c.name.as_str()),
-            Some(c.points),
-        ),
+        Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
         None => (None, None, None),
     };
     let inserted = conn
@@ -180,8 +176,8 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
         .execute(params![
             interaction_id,
             contact,
-            interaction.device_id.to_string(),
-            interaction.session_id.to_string(),
+            interaction.device_id.0,
+            interaction.session_id.0,
             ms(interaction.started_at),
             ms(interaction.last_activity),
             interaction.site_name,
@@ -192,7 +188,7 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
             interaction.engagement_value,
             interaction.page_view_count,
             interaction.event_count,
-            interaction.current_page_view.map(|id| id.to_string()),
+            interaction.current_page_view.map(|id| id.0),
         ])?;
     if inserted != 1 {
         return Err(Error::Corrupt(format!(
@@ -203,7 +199,7 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
         // A new interaction: the device was seen now.
         conn.prepare_cached("UPDATE devices SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
             .execute(params![
-                interaction.device_id.to_string(),
+                interaction.device_id.0,
                 ms(interaction.last_activity)
             ])?;
     }
@@ -225,14 +221,14 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
         insert.execute(params![
             interaction_id,
             stored.seq,
-            stored.id.to_string(),
+            stored.id.0,
             event.kind.as_str(),
-            event.definition.as_ref().map(|d| d.id.to_string()),
+            event.definition.as_ref().map(|d| d.id.0),
             event.definition.as_ref().map(|d| d.name.as_str()),
             event.points(),
             ms(stored.timestamp),
-            stored.page_view_id.map(|id| id.to_string()),
-            page.map(|p| p.page_id.to_string()),
+            stored.page_view_id.map(|id| id.0),
+            page.map(|p| p.page_id.0),
             page.map(|p| p.url.as_str()),
             page.and_then(|p| p.language.as_deref()),
             page.and_then(|p| p.item_version),
@@ -276,32 +272,29 @@ fn ensure_contact(
     contact: ContactId,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<ContactId, Error> {
-    let device_text = device.to_string();
     let inserted = conn
         .prepare_cached(
             "INSERT INTO devices (id, contact_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
              ON CONFLICT (id) DO NOTHING",
         )?
-        .execute(params![device_text, contact.to_string(), ms(at)])?;
+        .execute(params![device.0, contact.0, ms(at)])?;
     if inserted == 1 {
         conn.prepare_cached(
             "INSERT INTO contacts (id, created_at, last_activity) VALUES (?1, ?2, ?2)",
         )?
-        .execute(params![contact.to_string(), ms(at)])?;
+        .execute(params![contact.0, ms(at)])?;
         conn.prepare_cached(
             "INSERT INTO identifiers (source, identifier, contact_id) VALUES
              ('SC_ANALYTICS_GLOBAL_COOKIE', ?1, ?2) ON CONFLICT DO NOTHING",
         )?
-        .execute(params![device_text, contact.to_string()])?;
+        .execute(params![device.to_string(), contact.0])?;
         return Ok(contact);
     }
-    let existing: Option<String> = conn
+    let existing: Option<uuid::Uuid> = conn
         .prepare_cached("SELECT contact_id FROM devices WHERE id = ?1")?
-        .query_row([device_text], |row| row.get(0))
+        .query_row([device.0], |row| row.get(0))
         .optional()?;
     existing
-        .as_deref()
-        .and_then(|s| uuid::Uuid::try_parse(s).ok())
         .map(ContactId)
         .ok_or_else(|| Error::Corrupt(format!("device {device} has no contact")))
 }
