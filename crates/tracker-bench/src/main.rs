@@ -35,6 +35,9 @@ struct Common {
     /// Where to write the JSON report.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Save the server's final `/metrics` of each run in this folder.
+    #[arg(long)]
+    metrics_dir: Option<PathBuf>,
     /// Seed of the visits.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -167,6 +170,14 @@ async fn measure(
     let memory = server::memory(server.pid());
     let metrics = server.metrics().await?;
     server.stop();
+    if let Some(dir) = &common.metrics_dir {
+        std::fs::create_dir_all(dir)?;
+        let name: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        std::fs::write(dir.join(format!("{name}.prom")), metrics.text())?;
+    }
     let run = report::Run {
         label,
         target,

@@ -162,6 +162,11 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
+    /// The text as scraped.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The value of one series (`name{labels}` exactly as exported), or 0.
     pub(crate) fn value(&self, series: &str) -> f64 {
         self.text
@@ -172,6 +177,34 @@ impl Metrics {
                 (name == series).then(|| value.parse().ok()).flatten()
             })
             .unwrap_or(0.0)
+    }
+
+    /// The upper bound of the bucket holding quantile `q` of a histogram (Prometheus style:
+    /// an upper estimate), or 0 when it is empty.
+    pub(crate) fn quantile(&self, histogram: &str, q: f64) -> f64 {
+        let prefix = format!("{histogram}_bucket{{le=\"");
+        let buckets: Vec<(f64, f64)> = self
+            .text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|rest| {
+                let (le, count) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.parse().ok()?))
+            })
+            .collect();
+        let total = buckets.last().map_or(0.0, |b| b.1);
+        if total == 0.0 {
+            return 0.0;
+        }
+        buckets
+            .iter()
+            .find(|(_, count)| *count >= q * total)
+            .map_or(0.0, |(le, _)| *le)
     }
 
     /// `sum / count` of a histogram.

@@ -66,6 +66,8 @@ impl SqliteConfig {
 pub struct SqliteStore {
     writer: mpsc::Sender<writer::Job>,
     readers: Arc<ReadPool>,
+    /// Dropping the last one stops the checkpointer thread.
+    _checkpointer: Arc<std::sync::mpsc::Sender<()>>,
 }
 
 #[derive(Debug)]
@@ -104,14 +106,42 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, Error> {
 }
 
 /// The writer's connection, tuned after profiling ingest (perf, 64 visitors): with SQLite's
-/// 2 MiB default page cache the writer re-read index pages from the OS on most inserts, and a
-/// checkpoint every 1000 pages copied the hot pages (the tail of `events`, open interactions)
-/// back to the database file again and again. A 64 MiB cache and checkpoints every 16 MiB of
-/// WAL keep the hot set in memory and copy each hot page once per checkpoint.
+/// 2 MiB default page cache the writer re-read index pages from the OS on most inserts. Its own
+/// automatic checkpoint is only the safety net (every 32 MiB of WAL); the checkpointer thread
+/// does the regular work.
 fn tune_writer(conn: &Connection) -> Result<(), Error> {
     conn.pragma_update(None, "cache_size", -65_536)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 4_096)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 65_536)?;
     Ok(())
+}
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The checkpointer: a thread with its own connection that runs PASSIVE checkpoints, so that
+/// copying WAL pages into the database and their fsyncs happen beside the writer, not inside a
+/// commit. Measured: with the writer checkpointing alone, every checkpoint stalled all commits
+/// (p99 of paced ingest ~20 ms). A passive checkpoint alone can never reset the WAL under
+/// continuous writes (new frames keep arriving, so it never finishes a pass): that is what the
+/// writer's own, rarer checkpoint is for, and by then this thread has already copied and synced
+/// most pages, so it is short. Stops when the store is dropped.
+fn spawn_checkpointer(path: &Path, sync: SyncMode) -> Result<std::sync::mpsc::Sender<()>, Error> {
+    let conn = open_connection(path, sync)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpointer".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "background checkpoint failed; the writer's will do");
+                }
+            }
+        })
+        .map_err(|e| Error::Io("sqlite-checkpointer thread".into(), e))?;
+    Ok(stop)
 }
 
 impl SqliteStore {
@@ -126,6 +156,7 @@ impl SqliteStore {
         tune_writer(&conn)?;
         let (tx, rx) = mpsc::channel(4096);
         writer::spawn(conn, rx, config.max_group.max(1))?;
+        let checkpointer = Arc::new(spawn_checkpointer(&config.path, config.sync)?);
         let readers = Arc::new(ReadPool {
             path: config.path.clone(),
             idle: Mutex::new(Vec::new()),
@@ -133,6 +164,7 @@ impl SqliteStore {
         Ok(Self {
             writer: tx,
             readers,
+            _checkpointer: checkpointer,
         })
     }
 
