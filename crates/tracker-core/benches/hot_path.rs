@@ -1,0 +1,119 @@
+//! The tracking hot path without I/O: body parsing (each shape the JSS clients send),
+//! definition resolution, and the whole of parse + resolve + pipeline for a 5-element batch.
+//! Run: `cargo bench -p tracker-core`.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use chrono::{Duration, Utc};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tracker_core::{
+    body::{parse_elements, Limits},
+    definitions::{DefinitionKind, Definitions},
+    pipeline::{BatchContext, PipelineBuilder},
+};
+
+const BATCH: &str = r#"[
+  {"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/products/42"},
+  {"eventId": "Download", "data": "brochure.pdf"},
+  {"goalId": "Instant Demo"},
+  {"outcomeId": "Opportunity", "currencyCode": "USD", "monetaryValue": 99.95},
+  {"campaignId": "Spring Sale"}
+]"#;
+
+fn bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let wrapper = serde_json::json!({
+        "0": {"goalId": "Register"},
+        "method": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "body": BATCH,
+    });
+    vec![
+        ("array of 5", BATCH.as_bytes().to_vec()),
+        ("empty array", b"[]".to_vec()),
+        ("single object", br#"{"goalId": "Register"}"#.to_vec()),
+        (
+            "22.5+ request-init wrapper",
+            wrapper.to_string().into_bytes(),
+        ),
+    ]
+}
+
+fn parse(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut group = c.benchmark_group("body parse");
+    for (name, body) in bodies() {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| parse_elements(black_box(&body), &limits).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn resolve(c: &mut Criterion) {
+    let definitions = Definitions::defaults();
+    let goal = definitions.list(DefinitionKind::Goal)[0].clone();
+    let hyphenated = goal.id.to_string();
+    let braced = format!("{{{}}}", hyphenated.to_uppercase());
+    let mut group = c.benchmark_group("definition resolve");
+    group.bench_function("goal by name", |b| {
+        b.iter(|| {
+            definitions
+                .resolve(DefinitionKind::Goal, black_box("instant demo"))
+                .unwrap()
+        })
+    });
+    group.bench_function("goal by hyphenated GUID", |b| {
+        b.iter(|| {
+            definitions
+                .resolve(DefinitionKind::Goal, black_box(&hyphenated))
+                .unwrap()
+        })
+    });
+    group.bench_function("goal by braced upper-case GUID", |b| {
+        b.iter(|| {
+            definitions
+                .resolve(DefinitionKind::Goal, black_box(&braced))
+                .unwrap()
+        })
+    });
+    group.bench_function("eventId naming a goal (fallback)", |b| {
+        b.iter(|| {
+            definitions
+                .resolve(DefinitionKind::PageEvent, black_box("Register"))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let definitions = Definitions::defaults();
+    let limits = Limits::default();
+    let pipeline = PipelineBuilder::with_defaults().build();
+    let context = BatchContext {
+        definitions: &definitions,
+        now: Utc::now(),
+        max_clock_skew: Duration::minutes(2),
+        limits: &limits,
+    };
+    let elements = parse_elements(BATCH.as_bytes(), &limits).unwrap();
+    assert_eq!(pipeline.run(&elements, &context).unwrap().len(), 5);
+    let mut group = c.benchmark_group("pipeline, 5-element batch");
+    group.throughput(Throughput::Elements(5));
+    group.bench_function("pipeline only (parsed elements)", |b| {
+        b.iter(|| pipeline.run(black_box(&elements), &context).unwrap())
+    });
+    group.bench_function("parse + resolve + pipeline", |b| {
+        b.iter(|| {
+            let elements = parse_elements(black_box(BATCH.as_bytes()), &limits).unwrap();
+            pipeline.run(&elements, &context).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, resolve, pipeline);
+criterion_main!(benches);
