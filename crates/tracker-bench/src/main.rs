@@ -49,6 +49,9 @@ enum Command {
     Suite {
         #[command(flatten)]
         common: Common,
+        /// Rounds; the summary reports the median.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
     /// One run.
     Load {
@@ -105,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Suite { common } => runtime.block_on(suite(&common)),
+        Command::Suite { common, repeat } => runtime.block_on(suite(&common, repeat)),
         Command::Load {
             common,
             target,
@@ -203,57 +206,85 @@ fn finish(common: &Common, rows: Vec<Row>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn suite(common: &Common) -> anyhow::Result<()> {
+async fn suite(common: &Common, repeat: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
-    let baseline = measure(
-        common,
-        "no-op baseline",
-        Target::Noop,
-        "normal",
-        None,
-        &dir.path().join("noop.db"),
-    )
-    .await?;
-    let base_rps = baseline.requests_per_s;
-    rows.push(baseline);
-    let normal = measure(
-        common,
-        "track, sync=normal",
-        Target::Track,
-        "normal",
-        None,
-        &dir.path().join("normal.db"),
-    )
-    .await?;
-    let half = normal.requests_per_s / 2.0;
-    rows.push(normal);
-    rows.push(
-        measure(
+    // Each round measures the baseline and both sync modes back to back, so that each ratio
+    // compares runs made under the same conditions; the summary takes the median round.
+    let mut ratios = (Vec::new(), Vec::new());
+    let mut maxima = Vec::new();
+    for round in 1..=repeat.max(1) {
+        let db = |name: &str| dir.path().join(format!("{name}-{round}.db"));
+        let baseline = measure(
             common,
-            "track, sync=full",
+            &format!("#{round} no-op baseline"),
+            Target::Noop,
+            "normal",
+            None,
+            &db("noop"),
+        )
+        .await?;
+        let normal = measure(
+            common,
+            &format!("#{round} track, sync=normal"),
+            Target::Track,
+            "normal",
+            None,
+            &db("normal"),
+        )
+        .await?;
+        let full = measure(
+            common,
+            &format!("#{round} track, sync=full"),
             Target::Track,
             "full",
             None,
-            &dir.path().join("full.db"),
+            &db("full"),
         )
-        .await?,
-    );
-    rows.push(
-        measure(
+        .await?;
+        let base = baseline.requests_per_s;
+        ratios.0.push(normal.requests_per_s / base);
+        ratios.1.push(full.requests_per_s / base);
+        maxima.push(normal.requests_per_s);
+        for mut row in [baseline, normal, full] {
+            row.ratio_to_baseline = Some(row.requests_per_s / base);
+            rows.push(row);
+        }
+    }
+    let half = median(&mut maxima) / 2.0;
+    let mut p99s = Vec::new();
+    for round in 1..=repeat.max(1) {
+        let row = measure(
             common,
-            &format!("track, sync=normal, paced at half max ({half:.0} req/s)"),
+            &format!("#{round} track, sync=normal, paced at half max ({half:.0} req/s)"),
             Target::Track,
             "normal",
             Some(half),
-            &dir.path().join("half.db"),
+            &dir.path().join(format!("half-{round}.db")),
         )
-        .await?,
-    );
-    for row in &mut rows {
-        row.ratio_to_baseline = Some(row.requests_per_s / base_rps);
+        .await?;
+        p99s.push(row.p99_ms);
+        rows.push(row);
     }
-    finish(common, rows)
+    finish(common, rows)?;
+    println!(
+        "summary (median of {} round(s)): sync=normal {:.2} of the no-op baseline (target >= 0.6), \
+         sync=full {:.2} (target >= 0.3), p99 at half max ({half:.0} req/s) {:.2} ms (target < 10)",
+        repeat.max(1),
+        median(&mut ratios.0),
+        median(&mut ratios.1),
+        median(&mut p99s)
+    );
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 async fn scale(common: &Common, events: u64, db: &std::path::Path) -> anyhow::Result<()> {
