@@ -220,3 +220,35 @@ async fn virtual_visitor(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visits_start_with_a_page_view_and_send_batches_of_one_to_five() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut flushed = 0;
+        let mut walked_away = 0;
+        for _ in 0..500 {
+            let visit = plan_visit(&mut rng);
+            let Request::Track(first) = &visit[0] else {
+                panic!("a visit starts with a page view")
+            };
+            assert!(first[0].as_json().contains_key("pageId"));
+            for request in &visit[1..] {
+                if let Request::Track(batch) = request {
+                    assert!((1..=5).contains(&batch.len()));
+                }
+            }
+            match visit.last() {
+                Some(Request::Flush) => flushed += 1,
+                _ => walked_away += 1,
+            }
+        }
+        assert!(
+            flushed > 200 && walked_away > 100,
+            "{flushed} / {walked_away}"
+        );
+    }
+}

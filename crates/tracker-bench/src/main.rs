@@ -38,6 +38,9 @@ struct Common {
     /// Save the server's final `/metrics` of each run in this folder.
     #[arg(long)]
     metrics_dir: Option<PathBuf>,
+    /// Exit with an error if any request failed (for CI smoke runs).
+    #[arg(long)]
+    fail_on_errors: bool,
     /// Seed of the visits.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -195,6 +198,14 @@ async fn measure(
 
 fn finish(common: &Common, rows: Vec<Row>) -> anyhow::Result<()> {
     println!("{}", report::table(&rows));
+    let failed: u64 = rows.iter().map(|r| r.errors).sum();
+    if common.fail_on_errors && failed > 0 {
+        let kinds: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.error_kinds.iter().map(|(k, n)| format!("{k}: {n}")))
+            .collect();
+        anyhow::bail!("{failed} request(s) failed: {}", kinds.join(", "));
+    }
     if let Some(path) = &common.json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
