@@ -80,6 +80,7 @@ pub(crate) fn synthetic(events: u64, seed: u64) -> impl Iterator<Item = ChangeSe
             interaction,
             events: stored,
             close: Some(close),
+            refresh_interaction: true,
         }
     })
 }

@@ -78,6 +78,7 @@ async fn first_batch(
             interaction: interaction.clone(),
             events,
             close: None,
+            refresh_interaction: true,
         })
         .await
         .unwrap();
@@ -95,6 +96,8 @@ where
     events_round_trip_in_order(&make().await).await;
     closing_writes_totals_and_freezes_the_interaction(&make().await).await;
     open_interactions_are_resumable(&make().await).await;
+    totals_left_behind_are_replayed_from_events(&make().await).await;
+    events_only_changes_refuse_a_closed_interaction(&make().await).await;
     racing_new_contacts_for_one_device_join_one_contact(&make().await).await;
     lookups_by_device(&make().await).await;
     contacts_are_listed_most_recent_first(&make().await).await;
@@ -131,6 +134,7 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
             interaction: interaction.clone(),
             events: events.clone(),
             close: None,
+            refresh_interaction: true,
         })
         .await
         .unwrap();
@@ -142,6 +146,7 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
             interaction: interaction.clone(),
             events: later,
             close: None,
+            refresh_interaction: true,
         })
         .await
         .unwrap();
@@ -204,6 +209,7 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
             interaction: interaction.clone(),
             events,
             close: Some(close),
+            refresh_interaction: true,
         })
         .await
         .unwrap();
@@ -227,6 +233,7 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
             interaction: interaction.clone(),
             events: late,
             close: None,
+            refresh_interaction: true,
         })
         .await;
     assert!(refused.is_err());
@@ -246,6 +253,70 @@ pub async fn open_interactions_are_resumable(store: &dyn Store) {
     assert_eq!(open, vec![interaction]);
 }
 
+/// Change-sets that do not refresh the running totals still store their events, and every
+/// reader (the contact view, the resumable open interactions) shows the totals as they are.
+pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let mut live = first_batch(store, DeviceId::new_random(), now, vec![page_view("/a")]).await;
+    for (seconds, batch) in [
+        (10, vec![goal("G", 20), page_view("/b")]),
+        (25, vec![goal("H", 5)]),
+    ] {
+        let at = now + Duration::seconds(seconds);
+        let events = live.record(batch, at);
+        store
+            .commit(ChangeSet {
+                new_contact: false,
+                interaction: live.clone(),
+                events,
+                close: None,
+                refresh_interaction: false,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(live.engagement_value, 25);
+    assert_eq!(store.open_interactions().await.unwrap(), vec![live.clone()]);
+    let contact = store.contact(live.contact_id).await.unwrap().unwrap();
+    assert_eq!(contact.interactions[0].interaction, live);
+    assert_eq!(contact.interactions[0].events.len(), 4);
+}
+
+pub async fn events_only_changes_refuse_a_closed_interaction(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let mut live = first_batch(store, DeviceId::new_random(), now, vec![goal("a", 1)]).await;
+    store
+        .commit(ChangeSet {
+            new_contact: false,
+            interaction: live.clone(),
+            events: Vec::new(),
+            close: Some(live.close(crate::session::CloseReason::Flush, now)),
+            refresh_interaction: true,
+        })
+        .await
+        .unwrap();
+    let late = live.record(vec![goal("b", 1)], now);
+    let refused = store
+        .commit(ChangeSet {
+            new_contact: false,
+            interaction: live.clone(),
+            events: late,
+            close: None,
+            refresh_interaction: false,
+        })
+        .await;
+    assert!(
+        refused.is_err(),
+        "events for a closed interaction are refused"
+    );
+    let contact = store.contact(live.contact_id).await.unwrap().unwrap();
+    assert_eq!(
+        contact.interactions[0].events.len(),
+        1,
+        "nothing of it was stored"
+    );
+}
+
 pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Store) {
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
     let device = DeviceId::new_random();
@@ -259,6 +330,7 @@ pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Sto
             interaction: second.clone(),
             events: e2,
             close: None,
+            refresh_interaction: true,
         })
         .await
         .unwrap();

@@ -151,6 +151,38 @@ impl Interaction {
         stored
     }
 
+    /// Brings the running totals up to date from the interaction's stored events (all of them,
+    /// in order): counts, engagement value, current page view and campaign are recomputed, and
+    /// the last activity becomes the latest of the stored one and the events' times. The store
+    /// keeps these totals only now and then (see `ChangeSet::refresh_interaction`); the events
+    /// are the truth.
+    pub fn replay(&mut self, events: &[StoredEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        self.event_count = 0;
+        self.page_view_count = 0;
+        self.engagement_value = 0;
+        self.current_page_view = None;
+        let mut campaign = None;
+        for stored in events {
+            self.event_count = self.event_count.max(stored.seq + 1);
+            match stored.event.kind {
+                EventKind::PageView => {
+                    self.page_view_count += 1;
+                    self.current_page_view = Some(stored.id);
+                }
+                EventKind::Campaign => campaign.clone_from(&stored.event.definition),
+                _ => {}
+            }
+            self.engagement_value += stored.event.points();
+            self.last_activity = self.last_activity.max(stored.timestamp);
+        }
+        if campaign.is_some() {
+            self.campaign = campaign;
+        }
+    }
+
     /// Whether no request has touched it for `timeout`.
     pub fn is_expired(&self, now: DateTime<Utc>, timeout: Duration) -> bool {
         now - self.last_activity >= timeout
@@ -215,6 +247,29 @@ mod tests {
         assert_eq!(second[0].seq, 3);
         assert_eq!(interaction.engagement_value, 16);
         assert_eq!(interaction.page_view_count, 1);
+    }
+
+    #[test]
+    fn replaying_the_stored_events_restores_the_running_totals() {
+        let start = Utc::now();
+        let mut live = Interaction::open(opening(), start);
+        let mut campaign = TrackedEvent::new(EventKind::Campaign);
+        campaign.definition = Some(DefinitionRef {
+            id: Guid::new_random(),
+            name: "Spring Sale".into(),
+            points: 0,
+        });
+        let mut stored = live.record(vec![page_view(), goal(5)], start);
+        let stale = live.clone();
+        stored.extend(live.record(vec![campaign, page_view()], start + Duration::seconds(40)));
+        stored.extend(live.record(vec![goal(10)], start + Duration::seconds(90)));
+
+        let mut replayed = stale;
+        replayed.replay(&stored);
+        assert_eq!(replayed, live);
+        assert_eq!(replayed.engagement_value, 15);
+        assert_eq!(replayed.current_page_view, Some(stored[3].id));
+        assert_eq!(replayed.last_activity, start + Duration::seconds(90));
     }
 
     #[test]

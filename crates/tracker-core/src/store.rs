@@ -21,6 +21,13 @@ pub struct ChangeSet {
     pub events: Vec<StoredEvent>,
     /// Set when the change ends the interaction.
     pub close: Option<Close>,
+    /// Whether to store the interaction's running totals (last activity, counts, engagement
+    /// value, current page view, campaign) with this change. A store always does when the
+    /// change opens or closes the interaction; otherwise it may leave them behind, and readers
+    /// bring them up to date from the events ([`Interaction::replay`]). The tracker refreshes
+    /// them only now and then: rewriting the interaction's row on every request was most of the
+    /// database's write volume under load.
+    pub refresh_interaction: bool,
 }
 
 impl ChangeSet {
@@ -28,6 +35,11 @@ impl ChangeSet {
     /// interaction has so far (empty batches never open one).
     pub fn opens_interaction(&self) -> bool {
         !self.events.is_empty() && self.interaction.event_count == self.events.len() as i64
+    }
+
+    /// Whether the interaction's running totals must be stored: asked for, or an open or close.
+    pub fn writes_interaction(&self) -> bool {
+        self.refresh_interaction || self.close.is_some() || self.opens_interaction()
     }
 }
 

@@ -20,7 +20,16 @@ struct Slot {
     live: Option<Interaction>,
     /// Set once the slot has left the map: a request that still holds it must start afresh.
     retired: bool,
+    /// When the store last got the interaction's running totals (`None`: not since start).
+    refreshed_at: Option<DateTime<Utc>>,
 }
+
+/// How often a live interaction's running totals (last activity, counts, engagement value)
+/// are written with its events. In between only the events are written and readers replay the
+/// totals from them: rewriting the interaction's row on every request was most of the
+/// database's write volume (one run, 64 visitors: ~150 MB/s of WAL and checkpoint writes at
+/// 21k requests/s). What lags is only the contact list's "last activity", by at most this.
+const REFRESH_EVERY: Duration = Duration::seconds(30);
 
 type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
 
@@ -81,6 +90,7 @@ impl Sessions {
             let slot = Slot {
                 live: Some(interaction.clone()),
                 retired: false,
+                refreshed_at: None,
             };
             map.insert(
                 interaction.session_id,
@@ -190,6 +200,9 @@ impl Sessions {
             };
             let count = events.len();
             let stored = interaction.record(events, now);
+            let refresh = guard
+                .refreshed_at
+                .is_none_or(|at| now - at >= REFRESH_EVERY);
             let receipt = self
                 .store
                 .commit(ChangeSet {
@@ -197,8 +210,12 @@ impl Sessions {
                     interaction: interaction.clone(),
                     events: stored,
                     close: None,
+                    refresh_interaction: refresh,
                 })
                 .await?;
+            if refresh || new_contact {
+                guard.refreshed_at = Some(now);
+            }
             interaction.contact_id = receipt.contact_id;
             let contact = interaction.contact_id;
             guard.live = Some(interaction);
@@ -221,6 +238,7 @@ impl Sessions {
                 interaction: interaction.clone(),
                 events: Vec::new(),
                 close: Some(close),
+                refresh_interaction: true,
             })
             .await?;
         metrics::counter!(crate::metrics::SESSIONS_CLOSED, "reason" => close.reason.as_str())

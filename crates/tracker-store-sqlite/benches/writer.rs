@@ -47,6 +47,7 @@ fn change_set(definitions: &Definitions) -> ChangeSet {
         interaction,
         events,
         close: None,
+        refresh_interaction: true,
     }
 }
 

@@ -81,13 +81,41 @@ fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
     })
 }
 
+/// The open interactions, with their running totals replayed from their events (the rows keep
+/// them only now and then).
 pub(crate) fn open_interactions(conn: &Connection) -> Result<Vec<Interaction>, Error> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE open = 1"
     ))?;
-    let rows = stmt.query_map([], live_interaction)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut open: Vec<Interaction> = stmt
+        .query_map([], live_interaction)?
+        .collect::<Result<_, _>>()?;
+    let position: HashMap<Uuid, usize> = open
+        .iter()
+        .enumerate()
+        .map(|(i, interaction)| (interaction.id.0, i))
+        .collect();
+    let mut events: Vec<Vec<StoredEvent>> = vec![Vec::new(); open.len()];
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM interactions i JOIN events e ON e.interaction_id = i.id
+         WHERE i.open = 1 ORDER BY e.interaction_id, e.seq"
+    ))?;
+    for row in stmt.query_map([], event)? {
+        let (interaction_id, stored) = row?;
+        if let Some(&i) = position.get(&interaction_id) {
+            events[i].push(stored);
+        }
+    }
+    for (interaction, events) in open.iter_mut().zip(&events) {
+        interaction.replay(events);
+    }
+    Ok(open)
 }
+
+const EVENT_COLUMNS: &str = "e.interaction_id, e.seq, e.id, e.kind, e.definition_id,
+    e.definition_name, e.points, e.timestamp, e.page_view_id, e.page_id, e.url, e.language,
+    e.item_version, e.referrer, e.monetary_value, e.currency_code, e.data, e.data_key, e.text,
+    e.value, e.custom";
 
 fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
     let created_at = time(row.get(1)?)?;
@@ -225,19 +253,20 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
         .enumerate()
         .map(|(i, record)| (record.interaction.id.0, i))
         .collect();
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.interaction_id, e.seq, e.id, e.kind, e.definition_id, e.definition_name, e.points,
-                e.timestamp, e.page_view_id, e.page_id, e.url, e.language, e.item_version,
-                e.referrer, e.monetary_value, e.currency_code, e.data, e.data_key, e.text, e.value,
-                e.custom
-         FROM interactions i JOIN events e ON e.interaction_id = i.id
-         WHERE i.contact_id = ?1 ORDER BY e.interaction_id, e.seq",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM interactions i JOIN events e ON e.interaction_id = i.id
+         WHERE i.contact_id = ?1 ORDER BY e.interaction_id, e.seq"
+    ))?;
     for row in stmt.query_map([id_blob], event)? {
         let (interaction_id, record) = row?;
         if let Some(&i) = position.get(&interaction_id) {
             interactions[i].events.push(record);
         }
+    }
+    let mut summary = summary;
+    for record in interactions.iter_mut().filter(|r| r.open) {
+        record.interaction.replay(&record.events);
+        summary.last_activity = summary.last_activity.max(record.interaction.last_activity);
     }
     Ok(Some(ContactRecord {
         summary,

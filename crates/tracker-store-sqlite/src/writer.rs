@@ -159,6 +159,22 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
         Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
         None => (None, None, None),
     };
+    if !change.writes_interaction() {
+        // Events only: the running totals stay behind until the next refresh, and readers
+        // replay them from the events. The interaction must still be open.
+        let open: Option<bool> = conn
+            .prepare_cached("SELECT open FROM interactions WHERE id = ?1")?
+            .query_row([interaction_id], |row| row.get(0))
+            .optional()?;
+        if open != Some(true) {
+            return Err(Error::Corrupt(format!(
+                "interaction {} is closed or unknown",
+                interaction.id
+            )));
+        }
+        insert_events(conn, interaction_id, &change.events)?;
+        return Ok(CommitReceipt { contact_id });
+    }
     let inserted = conn
         .prepare_cached(
             "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
@@ -203,6 +219,35 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
                 ms(interaction.last_activity)
             ])?;
     }
+    insert_events(conn, interaction_id, &change.events)?;
+    if let Some(close) = change.close {
+        conn.prepare_cached(
+            "UPDATE interactions SET open = 0, ended_at = ?2, close_reason = ?3 WHERE id = ?1",
+        )?
+        .execute(params![
+            interaction_id,
+            ms(close.ended_at),
+            close.reason.as_str()
+        ])?;
+        conn.prepare_cached(
+            "UPDATE contacts SET engagement_value = engagement_value + ?2,
+                 last_activity = max(last_activity, ?3) WHERE id = ?1",
+        )?
+        .execute(params![
+            contact,
+            interaction.engagement_value,
+            ms(close.ended_at)
+        ])?;
+    }
+    Ok(CommitReceipt { contact_id })
+}
+
+/// Inserts a change-set's events.
+fn insert_events(
+    conn: &Connection,
+    interaction_id: uuid::Uuid,
+    events: &[tracker_core::session::StoredEvent],
+) -> Result<(), Error> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (interaction_id, seq, id, kind, definition_id, definition_name, points,
              timestamp, page_view_id, page_id, url, language, item_version, referrer,
@@ -210,7 +255,7 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
              ?19, ?20, ?21)",
     )?;
-    for stored in &change.events {
+    for stored in events {
         let event = &stored.event;
         let page = event.page.as_ref();
         let custom = if event.custom.is_empty() {
@@ -242,26 +287,7 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
             custom,
         ])?;
     }
-    if let Some(close) = change.close {
-        conn.prepare_cached(
-            "UPDATE interactions SET open = 0, ended_at = ?2, close_reason = ?3 WHERE id = ?1",
-        )?
-        .execute(params![
-            interaction_id,
-            ms(close.ended_at),
-            close.reason.as_str()
-        ])?;
-        conn.prepare_cached(
-            "UPDATE contacts SET engagement_value = engagement_value + ?2,
-                 last_activity = max(last_activity, ?3) WHERE id = ?1",
-        )?
-        .execute(params![
-            contact,
-            interaction.engagement_value,
-            ms(close.ended_at)
-        ])?;
-    }
-    Ok(CommitReceipt { contact_id })
+    Ok(())
 }
 
 /// Creates the contact of a new device, unless another change-set already did: then that
@@ -328,6 +354,7 @@ mod tests {
         ChangeSet {
             new_contact: true,
             close: close.then(|| interaction.close(CloseReason::Flush, now)),
+            refresh_interaction: true,
             interaction,
             events,
         }
