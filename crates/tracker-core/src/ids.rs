@@ -91,9 +91,12 @@ impl SessionId {
 pub struct DeviceId(pub Uuid);
 
 impl DeviceId {
-    /// A fresh random device id.
+    /// A fresh device id, time-ordered (UUIDv7: 74 random bits after the millisecond), so that
+    /// new visitors' device and identifier rows append to their indexes instead of landing on
+    /// random pages (each new visitor cost two random page writes). 74 random bits stay far
+    /// beyond guessing; to the client it is 32 hex digits like any other.
     pub fn new_random() -> Self {
-        Self(Uuid::new_v4())
+        Self(Uuid::now_v7())
     }
 
     /// Parses a 32-hex-digit device id (any case), as used in the cookie and the admin API.
