@@ -237,3 +237,45 @@ async fn a_malformed_global_cookie_is_replaced() {
         "0123456789abcdef0123456789abcdef|True"
     );
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_sent_when_it_changes_and_the_device_cookie_every_time() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    let names = |b: &Browser| -> Vec<String> {
+        b.set_cookie_headers
+            .iter()
+            .map(|h| h.split('=').next().unwrap().to_string())
+            .collect()
+    };
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    assert_eq!(
+        names(&browser),
+        ["SC_ANALYTICS_GLOBAL_COOKIE", "ASP.NET_SessionId"]
+    );
+    let session = browser.cookies["ASP.NET_SessionId"].clone();
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    assert_eq!(
+        names(&browser),
+        ["SC_ANALYTICS_GLOBAL_COOKIE"],
+        "same session: not re-sent"
+    );
+    assert_eq!(browser.cookies["ASP.NET_SessionId"], session);
+    browser.flush(&app).await;
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    assert_eq!(
+        names(&browser),
+        ["SC_ANALYTICS_GLOBAL_COOKIE", "ASP.NET_SessionId"]
+    );
+    assert_ne!(
+        browser.cookies["ASP.NET_SessionId"], session,
+        "a new interaction, a new session"
+    );
+    app.stop().await;
+}

@@ -61,9 +61,12 @@ pub async fn handle(
         metrics::counter!(crate::metrics::EVENTS, "kind" => kind).increment(1);
     }
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
-    let session = tracked
-        .session
-        .map_or(SessionCookie::Keep, SessionCookie::Set);
+    // The session cookie is a browser-session cookie (no expiry): set it only when it names a
+    // different session than the one the browser sent.
+    let session = match tracked.session {
+        Some(id) if caller.session != Some(id) => SessionCookie::Set(id),
+        _ => SessionCookie::Keep,
+    };
     tracing::debug!(key = %caller.key_name, count = tracked.count, "batch tracked");
     Ok((
         cookies(&state, &caller, session),
