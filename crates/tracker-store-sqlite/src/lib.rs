@@ -132,6 +132,15 @@ fn spawn_checkpointer(path: &Path, sync: SyncMode) -> Result<std::sync::mpsc::Se
     std::thread::Builder::new()
         .name("sqlite-checkpointer".into())
         .spawn(move || {
+            // Background work: at the lowest priority it gets the CPU when the request path
+            // does not need it. Measured, paced at half the maximum on 2 cores: p99 12.0 / 51.7
+            // / 9.5 ms at normal priority, 9.3 / 8.4 / 7.3 ms at the lowest (the WAL stays
+            // bounded by the writer's own checkpoint either way).
+            if let Err(error) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::debug!(%error, "could not lower the checkpointer's priority");
+            }
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(CHECKPOINT_EVERY)
             {
