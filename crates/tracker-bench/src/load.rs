@@ -141,13 +141,7 @@ pub(crate) async fn run(config: &LoadConfig) -> anyhow::Result<LoadResult> {
             virtual_visitor(&client, seed, started + offset, deadline, period).await
         }));
     }
-    let mut result = LoadResult {
-        requests: 0,
-        events: 0,
-        errors: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-    };
+    let mut result = LoadResult::empty();
     for task in tasks {
         let part = task.await?;
         result.requests += part.requests;
@@ -161,9 +155,17 @@ pub(crate) async fn run(config: &LoadConfig) -> anyhow::Result<LoadResult> {
     Ok(result)
 }
 
-/// Latencies in microseconds, 1 µs to 60 s, 3 significant figures.
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+impl LoadResult {
+    fn empty() -> Self {
+        Self {
+            requests: 0,
+            events: 0,
+            errors: BTreeMap::new(),
+            elapsed: Duration::ZERO,
+            // Latencies in microseconds, 1 µs to 60 s, 3 significant figures.
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+        }
+    }
 }
 
 async fn virtual_visitor(
@@ -174,13 +176,7 @@ async fn virtual_visitor(
     period: Option<Duration>,
 ) -> LoadResult {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut result = LoadResult {
-        requests: 0,
-        events: 0,
-        errors: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-    };
+    let mut result = LoadResult::empty();
     let mut next = first;
     'visits: loop {
         let visitor: Visitor = client.visitor();
