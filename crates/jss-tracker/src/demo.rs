@@ -124,7 +124,6 @@ pub(crate) async fn run(ports: DemoPorts) -> anyhow::Result<()> {
     let tracked = tracker.await;
     signal.abort();
     page.await.context("demo page server")??;
-    drop(settings);
     dir.close()
         .context("removing the demo's temporary folder")?;
     tracked

@@ -132,9 +132,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Waits until every change-set submitted before the call is committed (for shutdown).
     async fn drain(&self) -> Result<(), Error>;
 
-    /// The contact of a device, if the device is known.
-    async fn contact_for_device(&self, device: DeviceId) -> Result<Option<ContactId>, Error>;
-
     /// Every interaction still open, to resume them after a restart.
     async fn open_interactions(&self) -> Result<Vec<Interaction>, Error>;
 

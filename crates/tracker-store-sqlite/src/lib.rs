@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
-    ids::{ContactId, DeviceId},
+    ids::ContactId,
     session::Interaction,
     store::{ChangeSet, CommitReceipt, ContactFilter, ContactRecord, ContactSummary, Store},
 };
@@ -209,14 +209,6 @@ impl Store for SqliteStore {
             .map_err(|_| Error::WriterGone)?;
         answer.await.map_err(|_| Error::WriterGone)?;
         Ok(())
-    }
-
-    async fn contact_for_device(
-        &self,
-        device: DeviceId,
-    ) -> Result<Option<ContactId>, tracker_core::Error> {
-        self.read(move |conn| read::contact_for_device(conn, device))
-            .await
     }
 
     async fn open_interactions(&self) -> Result<Vec<Interaction>, tracker_core::Error> {

@@ -48,17 +48,6 @@ fn definition(
     })
 }
 
-pub(crate) fn contact_for_device(
-    conn: &Connection,
-    device: DeviceId,
-) -> Result<Option<ContactId>, Error> {
-    let found: Option<Uuid> = conn
-        .prepare_cached("SELECT contact_id FROM devices WHERE id = ?1")?
-        .query_row([device.0], |row| row.get(0))
-        .optional()?;
-    Ok(found.map(ContactId))
-}
-
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
     user_agent, engagement_value, page_view_count, event_count, current_page_view";

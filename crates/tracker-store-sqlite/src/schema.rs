@@ -66,9 +66,17 @@ mod tests {
         let contact =
             ContactId(Uuid::parse_str("0d1c2b3a-4f5e-4d6c-8b7a-695847362514").expect("id"));
         let device = DeviceId(Uuid::parse_str("00112233445566778899aabbccddeeff").expect("id"));
+        let by_device = crate::read::contacts(
+            &conn,
+            &tracker_core::store::ContactFilter {
+                device: Some(device),
+                limit: 10,
+            },
+        )
+        .expect("read");
         assert_eq!(
-            crate::read::contact_for_device(&conn, device).expect("read"),
-            Some(contact)
+            by_device.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [contact]
         );
         let record = crate::read::contact(&conn, contact)
             .expect("read")
