@@ -117,6 +117,8 @@ pub struct TrackingCaller {
     pub campaign: Option<String>,
     /// The device cookie as sent, if valid; a new one otherwise.
     pub device: GlobalCookie,
+    /// Whether the browser sent a valid device cookie (`device` is then its value).
+    pub device_known: bool,
     /// The session cookie as sent, if well formed.
     pub session: Option<SessionId>,
     /// Whether cookies must be `SameSite=None; Secure`.
@@ -147,10 +149,11 @@ impl FromRequestParts<AppState> for TrackingCaller {
             }
         }
         let jar = CookieJar::from_headers(&parts.headers);
-        let device = jar
+        let sent = jar
             .get(GLOBAL_COOKIE)
-            .and_then(|c| GlobalCookie::parse(c.value()))
-            .unwrap_or_else(GlobalCookie::new_random);
+            .and_then(|c| GlobalCookie::parse(c.value()));
+        let device_known = sent.is_some();
+        let device = sent.unwrap_or_else(GlobalCookie::new_random);
         let session = jar
             .get(&settings.tracker.session_cookie)
             .and_then(|c| SessionId::from_cookie(c.value()));
@@ -159,6 +162,7 @@ impl FromRequestParts<AppState> for TrackingCaller {
             site: q.sc_site.filter(|s| !s.is_empty()),
             campaign: q.sc_camp.filter(|s| !s.is_empty()),
             device,
+            device_known,
             session,
             secure: is_secure(&parts.headers, settings.server.trust_forwarded_proto),
             user_agent: parts
@@ -219,12 +223,18 @@ pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie
         }
         cookie
     };
-    let mut device = style(Cookie::new(GLOBAL_COOKIE, caller.device.to_string()));
-    let max_age =
-        i64::try_from(settings.tracker.device_cookie_max_age.as_secs()).unwrap_or(i64::MAX);
-    device.set_max_age(cookie::time::Duration::seconds(max_age));
+    let mut set = Vec::with_capacity(2);
+    // The device cookie is written when the browser has none (or a malformed one) and renewed
+    // once per visit, when a new session starts: its expiry slides with every visit, and the
+    // requests in between carry no `Set-Cookie` for it.
+    if !caller.device_known || matches!(session, SessionCookie::Set(_)) {
+        let mut device = style(Cookie::new(GLOBAL_COOKIE, caller.device.to_string()));
+        let max_age =
+            i64::try_from(settings.tracker.device_cookie_max_age.as_secs()).unwrap_or(i64::MAX);
+        device.set_max_age(cookie::time::Duration::seconds(max_age));
+        set.push(device);
+    }
     let name = settings.tracker.session_cookie.clone();
-    let mut set = vec![device];
     match session {
         SessionCookie::Keep => {}
         SessionCookie::Set(id) => set.push(style(Cookie::new(name, id.to_cookie()))),

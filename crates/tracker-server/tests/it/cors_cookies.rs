@@ -239,7 +239,7 @@ async fn a_malformed_global_cookie_is_replaced() {
 }
 
 #[tokio::test]
-async fn the_session_cookie_is_sent_when_it_changes_and_the_device_cookie_every_time() {
+async fn cookies_are_written_when_new_or_changed_and_the_device_cookie_renewed_per_visit() {
     let app = TestApp::spawn().await;
     let mut browser = Browser::new();
     let names = |b: &Browser| -> Vec<String> {
@@ -255,27 +255,34 @@ async fn the_session_cookie_is_sent_when_it_changes_and_the_device_cookie_every_
         names(&browser),
         ["SC_ANALYTICS_GLOBAL_COOKIE", "ASP.NET_SessionId"]
     );
+    let device = browser.cookies["SC_ANALYTICS_GLOBAL_COOKIE"].clone();
     let session = browser.cookies["ASP.NET_SessionId"].clone();
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
+    assert!(names(&browser).is_empty(), "same visit: nothing to write");
+    browser.flush(&app).await;
     assert_eq!(
         names(&browser),
-        ["SC_ANALYTICS_GLOBAL_COOKIE"],
-        "same session: not re-sent"
+        ["ASP.NET_SessionId"],
+        "the session cookie is cleared"
     );
-    assert_eq!(browser.cookies["ASP.NET_SessionId"], session);
-    browser.flush(&app).await;
+    assert!(!browser.cookies.contains_key("ASP.NET_SessionId"));
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
     assert_eq!(
         names(&browser),
-        ["SC_ANALYTICS_GLOBAL_COOKIE", "ASP.NET_SessionId"]
+        ["SC_ANALYTICS_GLOBAL_COOKIE", "ASP.NET_SessionId"],
+        "a new visit: new session, device cookie renewed"
     );
-    assert_ne!(
-        browser.cookies["ASP.NET_SessionId"], session,
-        "a new interaction, a new session"
-    );
+    assert_eq!(browser.cookies["SC_ANALYTICS_GLOBAL_COOKIE"], device);
+    assert_ne!(browser.cookies["ASP.NET_SessionId"], session);
+    let renewed = browser
+        .set_cookie_headers
+        .iter()
+        .find(|h| h.starts_with("SC_ANALYTICS_GLOBAL_COOKIE="))
+        .unwrap();
+    assert!(renewed.contains("Max-Age="), "{renewed}");
     app.stop().await;
 }
