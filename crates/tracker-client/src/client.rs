@@ -64,19 +64,21 @@ impl ClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
-        let base = Url::parse(&self.base).map_err(|e| Error::Url(format!("{}: {e}", self.base)))?;
+        let base = Url::parse(&self.base)
+            .map_err(|e| Error::Config(format!("base URL {}: {e}", self.base)))?;
         let prefix = self.service_prefix.trim_end_matches('/');
         let endpoint = |action: &str| -> Result<Url, Error> {
             let mut url = base
                 .join(&format!("{prefix}/{action}"))
-                .map_err(|e| Error::Url(format!("{}: {e}", self.base)))?;
+                .map_err(|e| Error::Config(format!("base URL {}: {e}", self.base)))?;
             url.query_pairs_mut()
                 .append_pair("sc_apikey", &self.api_key);
             Ok(url)
         };
         let origin = match self.origin {
             Some(origin) => Some(
-                HeaderValue::from_str(&origin).map_err(|e| Error::Url(format!("{origin}: {e}")))?,
+                HeaderValue::from_str(&origin)
+                    .map_err(|e| Error::Config(format!("Origin {origin}: {e}")))?,
             ),
             None => None,
         };

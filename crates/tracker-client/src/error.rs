@@ -3,9 +3,9 @@
 /// What can go wrong talking to the tracker.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The base URL does not parse.
-    #[error("invalid tracker URL: {0}")]
-    Url(String),
+    /// A setting of the client is invalid: the base URL, the service prefix or the `Origin`.
+    #[error("invalid client setting: {0}")]
+    Config(String),
     /// The batch could not be encoded as JSON.
     #[error("cannot encode the batch: {0}")]
     Encode(#[from] serde_json::Error),
@@ -32,7 +32,7 @@ impl Error {
         match self {
             Error::Transport(_) => true,
             Error::Refused { status, .. } => *status == 429 || *status >= 500,
-            Error::Url(_) | Error::Encode(_) => false,
+            Error::Config(_) | Error::Encode(_) => false,
         }
     }
 }
