@@ -25,6 +25,15 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order (so `kind as usize` indexes it).
+    pub const ALL: [EventKind; 5] = [
+        Self::PageView,
+        Self::Goal,
+        Self::PageEvent,
+        Self::Outcome,
+        Self::Campaign,
+    ];
+
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,15 +47,7 @@ impl EventKind {
 
     /// The inverse of [`EventKind::as_str`].
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::PageView,
-            Self::Goal,
-            Self::PageEvent,
-            Self::Outcome,
-            Self::Campaign,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 }
 
@@ -180,6 +181,14 @@ pub fn parse_timestamp(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn all_kinds_are_listed_in_discriminant_order() {
+        for (i, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i);
+            assert_eq!(EventKind::parse(kind.as_str()), Some(*kind));
+        }
+    }
 
     #[test]
     fn timestamps_parse_both_forms_and_refuse_the_future() {

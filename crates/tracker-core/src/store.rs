@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 /// Everything one request changes, committed atomically: a 2xx is sent only after it is durable.
 #[derive(Debug, Clone)]
 pub struct ChangeSet {
-    /// Set when the device has no contact yet: create one (or join the contact another request
-    /// created for the same device meanwhile; see [`CommitReceipt`]).
+    /// Set when the interaction is new and its contact is not settled: the store attaches it to
+    /// the contact it has for the device, or creates the contact (with the interaction's
+    /// `contact_id`) when the device is new. Racing first requests of one device end up in one
+    /// contact; the receipt says which ([`CommitReceipt`]).
     pub new_contact: bool,
     /// The interaction's state after the change.
     pub interaction: Interaction,

@@ -52,13 +52,19 @@ pub async fn handle(
             Err(error) => tracing::warn!(%error, "sc_camp names no campaign; ignored"),
         }
     }
-    let kinds: Vec<&'static str> = events.iter().map(|e| e.kind.as_str()).collect();
+    // Counted by kind before the events move into the session; recorded once committed.
+    let mut by_kind = [0u64; EventKind::ALL.len()];
+    for event in &events {
+        by_kind[event.kind as usize] += 1;
+    }
     let tracked = state
         .sessions()
         .track(&super::visitor(&caller), events, now)
         .await?;
-    for kind in kinds {
-        metrics::counter!(crate::metrics::EVENTS, "kind" => kind).increment(1);
+    for (kind, count) in EventKind::ALL.iter().zip(by_kind) {
+        if count > 0 {
+            metrics::counter!(crate::metrics::EVENTS, "kind" => kind.as_str()).increment(count);
+        }
     }
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
     // The session cookie is a browser-session cookie (no expiry): set it only when it names a
