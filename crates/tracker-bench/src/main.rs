@@ -163,6 +163,8 @@ async fn measure(
     server::wait_healthy(&server.url).await?;
     eprintln!("  running {label} for {:?} ...", common.duration);
     let cpu_before = server::cpu_seconds(server.pid());
+    let generator_before = server::cpu_seconds(std::process::id());
+    let idle_before = server::idle_seconds();
     let result = load::run(&LoadConfig {
         url: server.url.clone(),
         target,
@@ -173,6 +175,8 @@ async fn measure(
     })
     .await?;
     let cpu = server::cpu_seconds(server.pid()) - cpu_before;
+    let generator_cpu = server::cpu_seconds(std::process::id()) - generator_before;
+    let idle = server::idle_seconds() - idle_before;
     let memory = server::memory(server.pid());
     let metrics = server.metrics().await?;
     server.stop();
@@ -192,7 +196,10 @@ async fn measure(
         rate,
     };
     let mut row = Row::new(run, &result, memory, &metrics);
-    row.server_cpu_us_per_request = cpu * 1e6 / result.requests.max(1) as f64;
+    let per_request = |seconds: f64| seconds * 1e6 / result.requests.max(1) as f64;
+    row.server_cpu_us_per_request = per_request(cpu);
+    row.generator_cpu_us_per_request = per_request(generator_cpu);
+    row.idle_cpu_us_per_request = per_request(idle);
     Ok(row)
 }
 
@@ -220,8 +227,9 @@ fn finish(common: &Common, rows: Vec<Row>) -> anyhow::Result<()> {
 async fn suite(common: &Common, repeat: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
-    // Each round measures the baseline and both sync modes back to back, so that each ratio
-    // compares runs made under the same conditions; the summary takes the median round.
+    // Each round measures the baseline, both sync modes and the baseline again back to back, so
+    // that each ratio compares runs made under the same conditions; the summary takes the
+    // median round.
     let mut ratios = (Vec::new(), Vec::new());
     let mut maxima = Vec::new();
     for round in 1..=repeat.max(1) {
@@ -253,11 +261,23 @@ async fn suite(common: &Common, repeat: usize) -> anyhow::Result<()> {
             &db("full"),
         )
         .await?;
-        let base = baseline.requests_per_s;
+        // The baseline again after the tracking runs: the machine's speed drifts (other
+        // tenants), and the mean of a baseline before and one after is a fairer reference for
+        // the runs in between than either alone.
+        let baseline_after = measure(
+            common,
+            &format!("#{round} no-op baseline (after)"),
+            Target::Noop,
+            "normal",
+            None,
+            &db("noop-after"),
+        )
+        .await?;
+        let base = (baseline.requests_per_s + baseline_after.requests_per_s) / 2.0;
         ratios.0.push(normal.requests_per_s / base);
         ratios.1.push(full.requests_per_s / base);
         maxima.push(normal.requests_per_s);
-        for mut row in [baseline, normal, full] {
+        for mut row in [baseline, normal, full, baseline_after] {
             row.ratio_to_baseline = Some(row.requests_per_s / base);
             rows.push(row);
         }
@@ -277,6 +297,19 @@ async fn suite(common: &Common, repeat: usize) -> anyhow::Result<()> {
         p99s.push(row.p99_ms);
         rows.push(row);
     }
+    let cpu = |pick: &dyn Fn(&Row) -> bool, of: fn(&Row) -> f64| {
+        median(&mut rows.iter().filter(|r| pick(r)).map(of).collect::<Vec<_>>())
+    };
+    let noop = |r: &Row| r.target == Target::Noop;
+    let normal = |r: &Row| r.target == Target::Track && r.sync == "normal" && r.rate.is_none();
+    let costs = [
+        cpu(&noop, |r| r.server_cpu_us_per_request),
+        cpu(&noop, |r| r.generator_cpu_us_per_request),
+        cpu(&noop, |r| r.idle_cpu_us_per_request),
+        cpu(&normal, |r| r.server_cpu_us_per_request),
+        cpu(&normal, |r| r.generator_cpu_us_per_request),
+        cpu(&normal, |r| r.idle_cpu_us_per_request),
+    ];
     finish(common, rows)?;
     println!(
         "summary (median of {} round(s)): sync=normal {:.2} of the no-op baseline (target >= 0.6), \
@@ -285,6 +318,11 @@ async fn suite(common: &Common, repeat: usize) -> anyhow::Result<()> {
         median(&mut ratios.0),
         median(&mut ratios.1),
         median(&mut p99s)
+    );
+    println!(
+        "per request, µs of processor time (median): no-op: server {:.1}, generator {:.1}, idle \
+         {:.1}; sync=normal: server {:.1}, generator {:.1}, idle {:.1}",
+        costs[0], costs[1], costs[2], costs[3], costs[4], costs[5]
     );
     Ok(())
 }

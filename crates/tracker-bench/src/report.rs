@@ -29,6 +29,12 @@ pub(crate) struct Row {
     /// Server CPU time (user + system) per request, µs: what the server spends, whoever else
     /// shares the machine.
     pub(crate) server_cpu_us_per_request: f64,
+    /// The load generator's own CPU time per request, µs (it shares the processors with the
+    /// server, so what it spends is not available to the server).
+    pub(crate) generator_cpu_us_per_request: f64,
+    /// Processor time nobody used, per request, µs (idle + iowait over all processors). With
+    /// server + generator + idle, a request's whole cost on this machine.
+    pub(crate) idle_cpu_us_per_request: f64,
     /// From the server's `/metrics`.
     pub(crate) commits: f64,
     pub(crate) commit_mean_ms: f64,
@@ -87,6 +93,8 @@ impl Row {
             error_kinds: result.errors.clone(),
             server_peak_rss_mib: memory.peak_rss_kib as f64 / 1024.0,
             server_cpu_us_per_request: 0.0,
+            generator_cpu_us_per_request: 0.0,
+            idle_cpu_us_per_request: 0.0,
             commits: metrics.value("jss_tracker_writer_commit_seconds_count"),
             commit_mean_ms: metrics.mean("jss_tracker_writer_commit_seconds") * 1000.0,
             commit_p99_ms: metrics.quantile("jss_tracker_writer_commit_seconds", 0.99) * 1000.0,
@@ -105,12 +113,12 @@ impl Row {
 /// The Markdown table.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | server CPU µs/req | commits | ms/commit | commit p99 ≤ ms | req/commit | events/commit | open sessions |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | server CPU µs/req | generator CPU µs/req | idle CPU µs/req | commits | ms/commit | commit p99 ≤ ms | req/commit | events/commit | open sessions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
+            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
             r.label,
             r.requests_per_s,
             r.events_per_s,
@@ -121,6 +129,8 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.errors,
             r.server_peak_rss_mib,
             r.server_cpu_us_per_request,
+            r.generator_cpu_us_per_request,
+            r.idle_cpu_us_per_request,
             r.commits,
             r.commit_mean_ms,
             r.commit_p99_ms,

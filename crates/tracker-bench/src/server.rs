@@ -129,6 +129,26 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / 100.0
 }
 
+/// CPU time the machine's processors spent idle (idle + iowait, all processors summed), in
+/// seconds, from `/proc/stat`. With the load generator and the server on the same processors,
+/// idle time during a closed-loop run means neither had work: requests were waiting on
+/// something other than the CPU.
+pub(crate) fn idle_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .find(|line| line.starts_with("cpu "))
+        .map_or(0, |line| {
+            // cpu user nice system idle iowait ...
+            line.split_whitespace()
+                .skip(4)
+                .take(2)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        });
+    ticks as f64 / 100.0
+}
+
 /// A process's memory, from `/proc/<pid>/status`.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub(crate) struct Memory {
