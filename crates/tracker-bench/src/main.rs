@@ -164,6 +164,7 @@ async fn measure(
     eprintln!("  running {label} for {:?} ...", common.duration);
     let cpu_before = server::cpu_seconds(server.pid());
     let generator_before = server::cpu_seconds(std::process::id());
+    let writer_before = server::thread_cpu_seconds(server.pid(), "sqlite-writer");
     let idle_before = server::idle_seconds();
     let result = load::run(&LoadConfig {
         url: server.url.clone(),
@@ -176,6 +177,7 @@ async fn measure(
     .await?;
     let cpu = server::cpu_seconds(server.pid()) - cpu_before;
     let generator_cpu = server::cpu_seconds(std::process::id()) - generator_before;
+    let writer_cpu = server::thread_cpu_seconds(server.pid(), "sqlite-writer") - writer_before;
     let idle = server::idle_seconds() - idle_before;
     let memory = server::memory(server.pid());
     let metrics = server.metrics().await?;
@@ -199,6 +201,7 @@ async fn measure(
     let per_request = |seconds: f64| seconds * 1e6 / result.requests.max(1) as f64;
     row.server_cpu_us_per_request = per_request(cpu);
     row.generator_cpu_us_per_request = per_request(generator_cpu);
+    row.writer_cpu_us_per_request = per_request(writer_cpu);
     row.idle_cpu_us_per_request = per_request(idle);
     Ok(row)
 }

@@ -29,6 +29,9 @@ pub(crate) struct Row {
     /// Server CPU time (user + system) per request, µs: what the server spends, whoever else
     /// shares the machine.
     pub(crate) server_cpu_us_per_request: f64,
+    /// The store writer thread's share of the server's CPU time per request, µs: the part
+    /// that runs on one thread, one commit after another.
+    pub(crate) writer_cpu_us_per_request: f64,
     /// The load generator's own CPU time per request, µs (it shares the processors with the
     /// server, so what it spends is not available to the server).
     pub(crate) generator_cpu_us_per_request: f64,
@@ -93,6 +96,7 @@ impl Row {
             error_kinds: result.errors.clone(),
             server_peak_rss_mib: memory.peak_rss_kib as f64 / 1024.0,
             server_cpu_us_per_request: 0.0,
+            writer_cpu_us_per_request: 0.0,
             generator_cpu_us_per_request: 0.0,
             idle_cpu_us_per_request: 0.0,
             commits: metrics.value("jss_tracker_writer_commit_seconds_count"),
@@ -113,12 +117,12 @@ impl Row {
 /// The Markdown table.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | server CPU µs/req | generator CPU µs/req | idle CPU µs/req | commits | ms/commit | commit p99 ≤ ms | req/commit | events/commit | open sessions |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | server CPU µs/req | of which writer | generator CPU µs/req | idle CPU µs/req | commits | ms/commit | commit p99 ≤ ms | req/commit | events/commit | open sessions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
+            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
             r.label,
             r.requests_per_s,
             r.events_per_s,
@@ -129,6 +133,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.errors,
             r.server_peak_rss_mib,
             r.server_cpu_us_per_request,
+            r.writer_cpu_us_per_request,
             r.generator_cpu_us_per_request,
             r.idle_cpu_us_per_request,
             r.commits,

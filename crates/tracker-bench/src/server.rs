@@ -114,8 +114,12 @@ cors_origins = ["http://localhost:3000"]
 
 /// CPU time a process has used (user + system), in seconds, from `/proc/<pid>/stat`.
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
-        .unwrap_or_default();
+    stat_cpu_seconds(&Path::new("/proc").join(pid.to_string()).join("stat"))
+}
+
+/// utime + stime of a `/proc/.../stat` file, in seconds.
+fn stat_cpu_seconds(path: &Path) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -127,6 +131,23 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
         .sum();
     // USER_HZ is 100 on Linux for every architecture this runs on.
     ticks as f64 / 100.0
+}
+
+/// CPU time used by a process's threads of one name (`/proc/<pid>/task/*/comm`), in seconds:
+/// `sqlite-writer` is the store's single writer, whose time is the storage cost that cannot be
+/// spread over processors.
+pub(crate) fn thread_cpu_seconds(pid: u32, name: &str) -> f64 {
+    let tasks = Path::new("/proc").join(pid.to_string()).join("task");
+    let Ok(entries) = std::fs::read_dir(&tasks) else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .map(|task| stat_cpu_seconds(&task.path().join("stat")))
+        .sum()
 }
 
 /// CPU time the machine's processors spent idle (idle + iowait, all processors summed), in
