@@ -215,7 +215,12 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let identifiers = conn
-        .prepare_cached("SELECT source, identifier FROM identifiers WHERE contact_id = ?1 ORDER BY source, identifier")?
+        .prepare_cached(
+            "SELECT source, identifier FROM identifiers WHERE contact_id = ?1
+             UNION
+             SELECT 'SC_ANALYTICS_GLOBAL_COOKIE', lower(hex(id)) FROM devices WHERE contact_id = ?1
+             ORDER BY 1, 2",
+        )?
         .query_map([id_blob], |row| {
             Ok(IdentifierRecord {
                 source: row.get(0)?,

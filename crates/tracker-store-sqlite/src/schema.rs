@@ -9,6 +9,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/0001_initial.sql")),
         M::up(include_str!("../migrations/0002_blob_ids.sql")),
+        M::up(include_str!("../migrations/0003_device_identifiers.sql")),
     ])
 }
 
@@ -23,6 +24,60 @@ mod tests {
     use rusqlite::Connection;
     use tracker_core::ids::{ContactId, DeviceId};
     use uuid::Uuid;
+
+    /// Migration 3 removes only the identifiers that repeat a device of the same contact.
+    #[test]
+    fn only_device_copies_leave_identifiers() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::migrations().to_version(&mut conn, 2).expect("v2");
+        conn.execute_batch(
+            "INSERT INTO contacts VALUES (x'0d1c2b3a4f5e4d6c8b7a695847362514', 1000, 2000, 0);
+             INSERT INTO devices VALUES (x'00112233445566778899aabbccddeeff',
+                 x'0d1c2b3a4f5e4d6c8b7a695847362514', 1000, 2000);
+             INSERT INTO identifiers VALUES
+                 ('SC_ANALYTICS_GLOBAL_COOKIE', '00112233445566778899aabbccddeeff',
+                  x'0d1c2b3a4f5e4d6c8b7a695847362514'),
+                 ('SC_ANALYTICS_GLOBAL_COOKIE', 'ffeeddccbbaa99887766554433221100',
+                  x'0d1c2b3a4f5e4d6c8b7a695847362514'),
+                 ('email', 'ada@example.com', x'0d1c2b3a4f5e4d6c8b7a695847362514');",
+        )
+        .expect("v2 rows");
+        super::migrate(&mut conn).expect("migrates");
+        let left: Vec<(String, String)> = conn
+            .prepare("SELECT source, identifier FROM identifiers ORDER BY 1, 2")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            left,
+            [
+                (
+                    "SC_ANALYTICS_GLOBAL_COOKIE".to_string(),
+                    "ffeeddccbbaa99887766554433221100".to_string()
+                ),
+                ("email".to_string(), "ada@example.com".to_string()),
+            ]
+        );
+        let contact =
+            ContactId(Uuid::parse_str("0d1c2b3a-4f5e-4d6c-8b7a-695847362514").expect("id"));
+        let record = crate::read::contact(&conn, contact)
+            .expect("read")
+            .expect("contact");
+        assert_eq!(
+            record
+                .identifiers
+                .iter()
+                .map(|i| i.identifier.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "00112233445566778899aabbccddeeff",
+                "ffeeddccbbaa99887766554433221100",
+                "ada@example.com"
+            ]
+        );
+    }
 
     #[test]
     fn migrations_are_valid() {
@@ -84,9 +139,21 @@ mod tests {
         assert_eq!(record.summary.engagement_value, 35);
         assert_eq!(record.devices[0].id, device);
         assert_eq!(
-            record.identifiers[0].identifier,
-            "00112233445566778899aabbccddeeff"
+            record
+                .identifiers
+                .iter()
+                .map(|i| (i.source.as_str(), i.identifier.as_str()))
+                .collect::<Vec<_>>(),
+            [(
+                "SC_ANALYTICS_GLOBAL_COOKIE",
+                "00112233445566778899aabbccddeeff"
+            )],
+            "listed once, from the device"
         );
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM identifiers", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(stored, 0, "the copy of the device in identifiers is gone");
         let visit = &record.interactions[0];
         assert_eq!(visit.close_reason.as_deref(), Some("flush"));
         assert_eq!(
