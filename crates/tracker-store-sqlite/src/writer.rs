@@ -4,9 +4,9 @@
 //! size), applies them all in one transaction, commits once, and only then answers each request.
 //! Under load this turns many commits (and fsyncs) into one.
 //!
-//! WAL checkpoints stay SQLite's automatic ones, inside the writer: a background checkpointer was
-//! tried and starved under continuous writes (passive checkpoints never caught up, and the WAL
-//! grew to gigabytes in a minute).
+//! WAL checkpoints are the checkpointer thread's (see `spawn_checkpointer`); the writer's own
+//! automatic checkpoint is only the safety net. The writer holds the [`WriteGate`] while it
+//! works on a group, so that the checkpointer can pause it between two groups.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
@@ -15,7 +15,7 @@ use tracker_core::{
     store::{ChangeSet, CommitReceipt},
 };
 
-use crate::{read::ms, Error};
+use crate::{read::ms, Error, WriteGate};
 
 /// What the writer is asked to do.
 // Barriers are rare (shutdown); boxing the change-set would cost an allocation per commit.
@@ -35,6 +35,7 @@ pub(crate) fn spawn(
     conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     max_group: usize,
+    gate: WriteGate,
 ) -> Result<(), Error> {
     std::thread::Builder::new()
         .name("sqlite-writer".into())
@@ -49,6 +50,7 @@ pub(crate) fn spawn(
                         Err(_) => break,
                     }
                 }
+                let _working = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 commit_group(&mut conn, &mut group);
             }
             tracing::debug!("sqlite writer stopped");
