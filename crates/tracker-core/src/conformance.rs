@@ -63,6 +63,21 @@ fn opening(device: DeviceId) -> Opening {
     }
 }
 
+/// A visit's first request as the session engine hands it to the store: `device`'s new
+/// contact, a new open interaction at `at`, and `events`. Also used by the backends' tests and
+/// benchmarks.
+pub fn new_visit(device: DeviceId, at: DateTime<Utc>, events: Vec<TrackedEvent>) -> ChangeSet {
+    let mut interaction = Interaction::open(opening(device), at);
+    let events = interaction.record(events, at);
+    ChangeSet {
+        new_contact: true,
+        interaction,
+        events,
+        close: None,
+        refresh_interaction: true,
+    }
+}
+
 /// Opens an interaction for a new device's contact at `at` and commits its first batch.
 async fn first_batch(
     store: &dyn Store,
@@ -70,18 +85,9 @@ async fn first_batch(
     at: DateTime<Utc>,
     events: Vec<TrackedEvent>,
 ) -> Interaction {
-    let mut interaction = Interaction::open(opening(device), at);
-    let events = interaction.record(events, at);
-    let receipt = store
-        .commit(ChangeSet {
-            new_contact: true,
-            interaction: interaction.clone(),
-            events,
-            close: None,
-            refresh_interaction: true,
-        })
-        .await
-        .unwrap();
+    let change = new_visit(device, at, events);
+    let mut interaction = change.interaction.clone();
+    let receipt = store.commit(change).await.unwrap();
     interaction.contact_id = receipt.contact_id;
     interaction
 }

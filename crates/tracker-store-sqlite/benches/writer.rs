@@ -10,27 +10,16 @@ use std::{sync::Arc, time::Instant};
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tracker_core::{
+    conformance,
     definitions::{DefinitionKind, Definitions},
     event::{EventKind, PageInfo, TrackedEvent},
-    ids::{ContactId, DeviceId, Guid, SessionId},
-    session::{Interaction, Opening},
+    ids::{DeviceId, Guid},
     store::{ChangeSet, Store},
 };
 use tracker_store_sqlite::{SqliteConfig, SqliteStore, SyncMode};
 
 /// A fresh visit's first request: new contact, page view and a goal.
 fn change_set(definitions: &Definitions) -> ChangeSet {
-    let now = Utc::now();
-    let mut interaction = Interaction::open(
-        Opening {
-            contact_id: ContactId::new_random(),
-            device_id: DeviceId::new_random(),
-            session_id: SessionId::new_random(),
-            site_name: Some("website".into()),
-            user_agent: Some("Mozilla/5.0 (bench)".into()),
-        },
-        now,
-    );
     let mut page = TrackedEvent::new(EventKind::PageView);
     page.page = Some(PageInfo {
         page_id: Guid::new_random(),
@@ -41,14 +30,7 @@ fn change_set(definitions: &Definitions) -> ChangeSet {
     });
     let mut goal = TrackedEvent::new(EventKind::Goal);
     goal.definition = Some((&definitions.list(DefinitionKind::Goal)[0]).into());
-    let events = interaction.record(vec![page, goal], now);
-    ChangeSet {
-        new_contact: true,
-        interaction,
-        events,
-        close: None,
-        refresh_interaction: true,
-    }
+    conformance::new_visit(DeviceId::new_random(), Utc::now(), vec![page, goal])
 }
 
 fn writer(c: &mut Criterion) {

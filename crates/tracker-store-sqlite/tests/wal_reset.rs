@@ -9,39 +9,22 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rusqlite::Connection;
 use tracker_core::{
+    conformance,
     event::{EventKind, TrackedEvent},
-    ids::{ContactId, DeviceId, SessionId},
-    session::{Interaction, Opening},
+    ids::DeviceId,
     store::{ChangeSet, Store},
 };
 use tracker_store_sqlite::{SqliteConfig, SqliteStore};
 
 fn new_visit() -> ChangeSet {
-    let now = Utc::now();
-    let mut interaction = Interaction::open(
-        Opening {
-            contact_id: ContactId::new_random(),
-            device_id: DeviceId::new_random(),
-            session_id: SessionId::new_random(),
-            site_name: Some("website".into()),
-            user_agent: Some("Mozilla/5.0 (test)".into()),
-        },
-        now,
-    );
-    let events = interaction.record(
+    conformance::new_visit(
+        DeviceId::new_random(),
+        Utc::now(),
         vec![
             TrackedEvent::new(EventKind::PageView),
             TrackedEvent::new(EventKind::PageEvent),
         ],
-        now,
-    );
-    ChangeSet {
-        new_contact: true,
-        interaction,
-        events,
-        close: None,
-        refresh_interaction: true,
-    }
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
