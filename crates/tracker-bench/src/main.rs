@@ -236,46 +236,29 @@ async fn suite(common: &Common, repeat: usize) -> anyhow::Result<()> {
     let mut ratios = (Vec::new(), Vec::new());
     let mut maxima = Vec::new();
     for round in 1..=repeat.max(1) {
-        let db = |name: &str| dir.path().join(format!("{name}-{round}.db"));
-        let baseline = measure(
-            common,
-            &format!("#{round} no-op baseline"),
-            Target::Noop,
-            "normal",
-            None,
-            &db("noop"),
-        )
-        .await?;
-        let normal = measure(
-            common,
-            &format!("#{round} track, sync=normal"),
-            Target::Track,
-            "normal",
-            None,
-            &db("normal"),
-        )
-        .await?;
-        let full = measure(
-            common,
-            &format!("#{round} track, sync=full"),
-            Target::Track,
-            "full",
-            None,
-            &db("full"),
-        )
-        .await?;
         // The baseline again after the tracking runs: the machine's speed drifts (other
         // tenants), and the mean of a baseline before and one after is a fairer reference for
         // the runs in between than either alone.
-        let baseline_after = measure(
-            common,
-            &format!("#{round} no-op baseline (after)"),
-            Target::Noop,
-            "normal",
-            None,
-            &db("noop-after"),
-        )
-        .await?;
+        let plan = [
+            ("no-op baseline", Target::Noop, "normal", "noop"),
+            ("track, sync=normal", Target::Track, "normal", "normal"),
+            ("track, sync=full", Target::Track, "full", "full"),
+            (
+                "no-op baseline (after)",
+                Target::Noop,
+                "normal",
+                "noop-after",
+            ),
+        ];
+        let mut measured = Vec::with_capacity(plan.len());
+        for (label, target, sync, db) in plan {
+            let db = dir.path().join(format!("{db}-{round}.db"));
+            let label = format!("#{round} {label}");
+            measured.push(measure(common, &label, target, sync, None, &db).await?);
+        }
+        let [baseline, normal, full, baseline_after]: [Row; 4] = measured
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the suite plan has four runs"))?;
         let base = (baseline.requests_per_s + baseline_after.requests_per_s) / 2.0;
         ratios.0.push(normal.requests_per_s / base);
         ratios.1.push(full.requests_per_s / base);
