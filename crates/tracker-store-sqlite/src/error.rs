@@ -15,6 +15,9 @@ pub enum Error {
     /// The writer thread has stopped.
     #[error("the writer thread has stopped")]
     WriterGone,
+    /// The checkpointer thread has stopped.
+    #[error("the checkpointer thread has stopped")]
+    CheckpointerGone,
     /// A lock was poisoned by a panic in another thread.
     #[error("a lock was poisoned")]
     Poisoned,

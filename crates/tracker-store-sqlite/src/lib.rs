@@ -73,8 +73,8 @@ impl SqliteConfig {
 pub struct SqliteStore {
     writer: mpsc::Sender<writer::Job>,
     readers: Arc<ReadPool>,
-    /// Dropping the last one stops the checkpointer thread.
-    _checkpointer: Arc<std::sync::mpsc::Sender<()>>,
+    /// Asks the checkpointer thread for a pass; dropping the last one stops the thread.
+    checkpointer: Arc<std::sync::mpsc::Sender<PassRequest>>,
 }
 
 #[derive(Debug)]
@@ -135,6 +135,46 @@ const RESET_WAL_AT_FRAMES: i64 = 16_384;
 /// doing the checkpoint itself.
 pub(crate) type WriteGate = Arc<Mutex<()>>;
 
+/// What one checkpoint pass saw and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPass {
+    /// Frames (pages) in the WAL when the pass began: what was written since the WAL last
+    /// started over.
+    pub wal_frames: i64,
+    /// Whether the WAL had reached `reset_wal_at_frames`, so that the pass paused the writer
+    /// for a catch-up pass: the writer's next transaction then starts the WAL over.
+    pub reset: bool,
+}
+
+/// A request to the checkpointer thread: run a pass now and say how it went.
+type PassRequest = oneshot::Sender<Result<CheckpointPass, Error>>;
+
+/// One pass of the checkpointer: a PASSIVE checkpoint and, once the WAL holds `reset_at`
+/// frames, a second one with the writer paused between two groups.
+fn checkpoint_pass(
+    conn: &Connection,
+    gate: &WriteGate,
+    reset_at: i64,
+) -> Result<CheckpointPass, Error> {
+    let checkpoint = || -> Result<i64, rusqlite::Error> {
+        // (busy, frames in the WAL, frames copied into the database)
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+    };
+    let wal_frames = checkpoint()?;
+    if wal_frames < reset_at {
+        return Ok(CheckpointPass {
+            wal_frames,
+            reset: false,
+        });
+    }
+    let _paused = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    checkpoint()?;
+    Ok(CheckpointPass {
+        wal_frames,
+        reset: true,
+    })
+}
+
 /// The checkpointer: a thread with its own connection that runs PASSIVE checkpoints, so that
 /// copying WAL pages into the database and their fsyncs happen beside the writer, not inside a
 /// commit. Measured: with the writer checkpointing alone, every checkpoint stalled all commits
@@ -147,15 +187,18 @@ pub(crate) type WriteGate = Arc<Mutex<()>>;
 /// meanwhile, which now completes, and lets go: the writer's next transaction starts the WAL
 /// from its beginning. Measured, paced at half the maximum: the writer's own checkpoint every
 /// 256 MiB of WAL (~3 s) had made p99 5.9–14.5 ms and p99.9 11–38 ms; without any reset p99
-/// was 3.8–5.1 ms. The writer's own checkpoint stays as the safety net. Stops when the store is
-/// dropped.
+/// was 3.8–5.1 ms. The writer's own checkpoint stays as the safety net.
+///
+/// A pass runs every `checkpoint_every`, and whenever [`SqliteStore::checkpoint_now`] asks
+/// (tests drive it that way, so that they do not depend on how busy the machine is). Stops
+/// when the store is dropped.
 fn spawn_checkpointer(
     config: &SqliteConfig,
     gate: WriteGate,
-) -> Result<std::sync::mpsc::Sender<()>, Error> {
+) -> Result<std::sync::mpsc::Sender<PassRequest>, Error> {
     let conn = open_connection(&config.path, config.sync)?;
     let (every, reset_at) = (config.checkpoint_every, config.reset_wal_at_frames);
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let (requests, incoming) = std::sync::mpsc::channel::<PassRequest>();
     std::thread::Builder::new()
         .name("sqlite-checkpointer".into())
         .spawn(move || {
@@ -168,26 +211,22 @@ fn spawn_checkpointer(
             {
                 tracing::debug!(%error, "could not lower the checkpointer's priority");
             }
-            let checkpoint = || -> Result<i64, rusqlite::Error> {
-                // (busy, frames in the WAL, frames copied into the database)
-                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
-            };
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
-            {
-                let result = checkpoint().and_then(|frames| {
-                    if frames < reset_at {
-                        return Ok(());
+            loop {
+                match incoming.recv_timeout(every) {
+                    Ok(reply) => {
+                        let _ = reply.send(checkpoint_pass(&conn, &gate, reset_at));
                     }
-                    let _paused = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    checkpoint().map(|_| ())
-                });
-                if let Err(error) = result {
-                    tracing::warn!(%error, "background checkpoint failed; the writer's will do");
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(error) = checkpoint_pass(&conn, &gate, reset_at) {
+                            tracing::warn!(%error, "background checkpoint failed; the writer's will do");
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
         })
         .map_err(|e| Error::Io("sqlite-checkpointer thread".into(), e))?;
-    Ok(stop)
+    Ok(requests)
 }
 
 impl SqliteStore {
@@ -211,8 +250,19 @@ impl SqliteStore {
         Ok(Self {
             writer: tx,
             readers,
-            _checkpointer: checkpointer,
+            checkpointer,
         })
+    }
+
+    /// Runs a checkpoint pass now, on the checkpointer thread, and says what it saw and did
+    /// (the same pass the thread runs every `checkpoint_every`). With continuous writes, the
+    /// WAL starts over at the writer's next transaction after a pass that reports `reset`.
+    pub async fn checkpoint_now(&self) -> Result<CheckpointPass, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.checkpointer
+            .send(reply)
+            .map_err(|_| Error::CheckpointerGone)?;
+        answer.await.map_err(|_| Error::CheckpointerGone)?
     }
 
     async fn read<T: Send + 'static>(
