@@ -24,7 +24,7 @@ async function startTracker() {
   });
   const url = await new Promise((resolve, reject) => {
     let found = null;
-    const timer = setTimeout(() => reject(new Error('jss-tracker did not start')), 30000);
+    const timer = setTimeout(() => reject(new Error('jss-tracker did not start')), 60000);
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
       const m = /listening on (http:\/\/\S+)/.exec(line);
       if (m) found = m[1];

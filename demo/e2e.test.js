@@ -27,7 +27,7 @@ function startDemo() {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`demo did not start; it printed:\n${out}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`demo did not start; it printed:\n${out}`)), 60000);
     child.on('exit', (code) => reject(new Error(`demo exited with ${code}; it printed:\n${out}`)));
     child.stdout.on('data', (chunk) => {
       out += chunk;
@@ -89,7 +89,7 @@ async function submit(page, kind, fields = {}) {
     delete box.dataset.status;
   }, kind);
   await page.click(`form[data-kind="${kind}"] button[type="submit"]`);
-  await page.waitForSelector(`#result-${kind}[data-status]`, { timeout: 10000 });
+  await page.waitForSelector(`#result-${kind}[data-status]`, { timeout: 60000 });
   return { status: await result.getAttribute('data-status'), text: await result.textContent() };
 }
 

@@ -56,7 +56,7 @@ impl Server {
         let mut banner = String::new();
         let mut url = None;
         // Read the whole banner, up to its last line.
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
             if let Some(rest) = line.split("listening on ").nth(1) {
                 url = Some(rest.trim().to_string());
             }
@@ -300,16 +300,10 @@ async fn sigterm_stops_cleanly_and_the_open_interaction_resumes() {
         .status()
         .unwrap()
         .success());
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(exited) = server.child.try_wait().unwrap() {
-            status = Some(exited);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Waits for the exit itself; a hung process would hang the test (cargo reports it).
+    let status = server.child.wait().unwrap();
     assert!(
-        status.expect("stopped within 5 s").success(),
+        status.success(),
         "clean exit on SIGTERM"
     );
     drop(server);
