@@ -3,7 +3,7 @@
 //! the JSS styleguide's tracking specimen that calls the real `trackingApi` from the npm
 //! registry against it, with credentials, as a JSS app in a browser does.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::{
@@ -15,9 +15,9 @@ use axum::{
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tracker_server::{
-    config::{random_token, ApiKeySettings},
-    startup::{browser_host, load_definitions, shutdown_signal},
-    tracker_core::definitions::DefinitionKind,
+    config::{random_token, ApiKeySettings, ListenAddr},
+    startup::{bind, browser_host, load_definitions, shutdown_signal},
+    tracker_core::{clock::SystemClock, definitions::DefinitionKind},
     Application, Settings,
 };
 
@@ -27,21 +27,28 @@ const DEMO_JS: &str = include_str!("../assets/demo/demo.js");
 const JSS_BUNDLE_JS: &str = include_str!("../assets/demo/jss.bundle.js");
 
 /// Where the demo listens.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DemoPorts {
-    /// The tracker's port (0: any free one).
-    pub(crate) tracker: u16,
-    /// The demo page's port (0: any free one).
-    pub(crate) app: u16,
+#[derive(Debug, Clone)]
+pub(crate) struct DemoAddrs {
+    /// The tracker's address (port 0: any free one).
+    pub(crate) tracker: ListenAddr,
+    /// The demo page's port on 127.0.0.1 (0: any free one).
+    pub(crate) app_port: u16,
 }
 
 /// Runs the demo until Ctrl-C / SIGTERM; the database goes with the temporary folder.
-pub(crate) async fn run(ports: DemoPorts) -> anyhow::Result<()> {
+pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
     let loopback = [127, 0, 0, 1];
+    // Both listeners first: a taken port stops the demo before it creates anything.
     // The page's origin has to be known before the tracker starts: it is the key's CORS origin.
-    let app_listener = TcpListener::bind(SocketAddr::from((loopback, ports.app)))
+    let app_listener = TcpListener::bind(SocketAddr::from((loopback, addrs.app_port)))
         .await
-        .with_context(|| format!("--app-port: cannot bind port {}", ports.app))?;
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot serve the demo page on 127.0.0.1:{}: {error}; pick another port with --app-port (0 picks a free one)",
+                addrs.app_port
+            )
+        })?;
+    let tracker_listener = bind(&addrs.tracker).await?;
     let app_port = app_listener.local_addr()?.port();
     // `localhost` on both sides: same site, so Chromium keeps the tracker's cookies
     // (`127.0.0.1` for one and `localhost` for the other would be cross-site, and blocked).
@@ -54,7 +61,7 @@ pub(crate) async fn run(ports: DemoPorts) -> anyhow::Result<()> {
     let api_key = random_token();
     let admin_token = random_token();
     let mut settings = Settings::default();
-    settings.server.listen = SocketAddr::from((loopback, ports.tracker));
+    settings.server.listen = addrs.tracker.clone();
     settings.tracker.enabled = true;
     settings.storage.path = dir.path().join("tracker.db");
     settings.admin.token = Some(SecretString::from(admin_token.clone()));
@@ -66,9 +73,8 @@ pub(crate) async fn run(ports: DemoPorts) -> anyhow::Result<()> {
     settings.validate()?;
 
     let definitions = load_definitions(&settings)?;
-    let app = Application::build(settings.clone())
-        .await
-        .with_context(|| format!("--port: cannot start the tracker on port {}", ports.tracker))?;
+    let app =
+        Application::build_on(tracker_listener, settings.clone(), Arc::new(SystemClock)).await?;
     let tracker_host = browser_host(app.local_addr());
 
     let names = |kind| -> Vec<String> {

@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 
-use std::path::{Path, PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::{bail, Context};
 
@@ -12,8 +16,9 @@ mod demo;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use tracker_server::{
-    config::{random_token, starter_config},
-    startup::{banner, shutdown_signal},
+    config::{random_token, starter_config, ConfigError, ListenAddr, ServerSettings},
+    startup::{banner, bind, shutdown_signal},
+    tracker_core::clock::SystemClock,
     Application, Settings,
 };
 
@@ -38,19 +43,29 @@ enum Command {
         /// Write a starter configuration first if the file does not exist.
         #[arg(long)]
         init: bool,
+        /// Where to listen, overriding server.listen: 127.0.0.1:8080, [::]:8080,
+        /// localhost:8080; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+        listen: Option<ListenAddr>,
     },
     /// Write a starter configuration if there is none, print the API key, and run the tracker.
     Quickstart {
         /// The configuration file to use or create.
         #[arg(long, short, default_value = "tracker.toml")]
         config: PathBuf,
+        /// Where to listen, overriding server.listen (see `serve --help`).
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+        listen: Option<ListenAddr>,
     },
     /// Try it: a throwaway tracker (temporary database, tracker enabled, a demo API key) and, on
     /// a second port, a page that tracks into it with the real JSS `trackingApi`.
     Demo {
-        /// The tracker's port (0: any free port).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
+        /// Where the tracker listens (see `serve --help`); default 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen, conflicts_with = "port")]
+        listen: Option<ListenAddr>,
+        /// The tracker's port on 127.0.0.1 (0: any free port); a shorthand for --listen.
+        #[arg(long)]
+        port: Option<u16>,
         /// The demo page's port, a different origin from the tracker's (0: any free port).
         #[arg(long, default_value_t = 3000)]
         app_port: u16,
@@ -66,7 +81,7 @@ enum Command {
         force: bool,
     },
     /// Load and validate the configuration and definitions, then print the effective settings
-    /// (secrets redacted).
+    /// (secrets redacted) and what `serve` would warn about.
     CheckConfig {
         /// The configuration file (default: ./tracker.toml if present).
         #[arg(long, short)]
@@ -74,7 +89,12 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn parse_listen(text: &str) -> Result<ListenAddr, String> {
+    let listen = ListenAddr::from(text);
+    listen.resolve().map(|_| listen)
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -84,34 +104,82 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match cli.command {
-        Command::Serve { config, init } => {
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error for a person: each configuration problem on its own line, anything else as
+/// one line with each cause said once; never a backtrace, whatever `RUST_BACKTRACE` says.
+fn report(error: &anyhow::Error) {
+    if let Some(config) = error.downcast_ref::<ConfigError>() {
+        if !config.problems().is_empty() {
+            for problem in config.problems() {
+                eprintln!("error: {problem}");
+            }
+            return;
+        }
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    eprintln!("error: {}", parts.join(": "));
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve {
+            config,
+            init,
+            listen,
+        } => {
             if init {
                 let path = config
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("tracker.toml"));
                 if !path.exists() {
-                    write_starter(&path, false)?;
+                    write_starter(&path, false, None)?;
                 }
-                return serve(Some(&path), false);
+                return serve(Some(&path), listen, false);
             }
-            serve(config.as_deref(), false)
+            serve(config.as_deref(), listen, false)
         }
-        Command::Quickstart { config } => {
-            if !config.exists() {
-                write_starter(&config, false)?;
+        Command::Quickstart { config, listen } => {
+            if config.exists() {
+                return serve(Some(&config), listen, true);
             }
-            serve(Some(&config), true)
+            // Bind before writing anything: a taken port leaves no files behind.
+            let listen = match listen {
+                Some(listen) => listen,
+                None => Settings::load_without_file()?.server.listen,
+            };
+            let listener = runtime()?
+                .block_on(async { bind(&listen).await?.into_std().map_err(anyhow::Error::from) })?;
+            write_starter(&config, false, Some(&listen))?;
+            serve_on(Some(&config), listener, true)
         }
-        Command::Demo { port, app_port } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(demo::run(demo::DemoPorts {
-                tracker: port,
-                app: app_port,
-            })),
+        Command::Demo {
+            listen,
+            port,
+            app_port,
+        } => {
+            let tracker = match (listen, port) {
+                (Some(listen), _) => listen,
+                (None, Some(port)) => SocketAddr::from(([127, 0, 0, 1], port)).into(),
+                (None, None) => ServerSettings::default().listen,
+            };
+            runtime()?.block_on(demo::run(demo::DemoAddrs { tracker, app_port }))
+        }
         Command::Init { config, force } => {
-            write_starter(&config, force)?;
+            write_starter(&config, force, None)?;
             let settings = Settings::load(Some(&config))?;
             print_keys(&settings);
             Ok(())
@@ -135,16 +203,27 @@ fn main() -> anyhow::Result<()> {
                 "# configuration is valid; definitions: {}",
                 counts.join(", ")
             );
+            for warning in settings.warnings(None) {
+                eprintln!("warning: {warning}");
+            }
             Ok(())
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn toml_string(settings: &Settings) -> anyhow::Result<String> {
     Ok(toml::to_string(settings)?)
 }
 
-fn write_starter(config: &Path, force: bool) -> anyhow::Result<()> {
+/// Writes the starter `tracker.toml` and `definitions.toml`; `listen` goes into the file unless
+/// it asks for any free port.
+fn write_starter(config: &Path, force: bool, listen: Option<&ListenAddr>) -> anyhow::Result<()> {
     let dir = config
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -158,7 +237,10 @@ fn write_starter(config: &Path, force: bool) -> anyhow::Result<()> {
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    let default = ServerSettings::default().listen;
+    let listen = listen
+        .filter(|l| l.resolve().is_ok_and(|addr| addr.port() != 0))
+        .unwrap_or(&default);
     std::fs::write(
         config,
         starter_config(&random_token(), &random_token(), listen),
@@ -187,24 +269,56 @@ fn print_keys(settings: &Settings) {
     }
 }
 
-fn serve(config: Option<&Path>, show_secrets: bool) -> anyhow::Result<()> {
+fn serve(
+    config: Option<&Path>,
+    listen: Option<ListenAddr>,
+    show_secrets: bool,
+) -> anyhow::Result<()> {
+    let mut settings = Settings::load(config)?;
+    if let Some(listen) = listen {
+        settings.server.listen = listen;
+    }
+    let runtime = runtime()?;
+    let listener = runtime.block_on(bind(&settings.server.listen))?;
+    run_server(runtime, settings, listener, show_secrets)
+}
+
+fn serve_on(
+    config: Option<&Path>,
+    listener: std::net::TcpListener,
+    show_secrets: bool,
+) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
+    run_server(runtime, settings, listener, show_secrets)
+}
+
+fn run_server(
+    runtime: tokio::runtime::Runtime,
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    show_secrets: bool,
+) -> anyhow::Result<()> {
     runtime.block_on(async {
-        let app = Application::build(settings.clone()).await?;
+        let app =
+            Application::build_on(listener, settings.clone(), std::sync::Arc::new(SystemClock))
+                .await?;
         print!("{}", banner(&settings, app.local_addr(), app.restored()));
         if show_secrets {
             print_keys(&settings);
             if let Some(key) = settings.api_keys.first() {
                 use secrecy::ExposeSecret;
+                let host = tracker_server::startup::browser_host(app.local_addr());
+                let key = key.key.expose_secret();
                 println!(
-                    "  in your JSS app:    trackingApi.trackEvent(events, {{ host: '{}', \
-                     querystringParams: {{ sc_apikey: '{}' }}, fetcher }})",
-                    tracker_server::startup::browser_host(app.local_addr()),
-                    key.key.expose_secret()
+                    "  in your JSS app:    trackingApi.trackEvent(events, {{ host: '{host}', \
+                     querystringParams: {{ sc_apikey: '{key}' }}, fetcher }})"
                 );
+                print!("{}", next_steps(&settings, &host, key));
             }
         }
         println!("Press Ctrl-C to stop.");
@@ -212,4 +326,28 @@ fn serve(config: Option<&Path>, show_secrets: bool) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
         app.run_until(shutdown_signal()).await
     })
+}
+
+/// What to do next, ready to paste: track a page view (keeping the visitor's cookies in a jar),
+/// end the visit, and list what was stored.
+fn next_steps(settings: &Settings, host: &str, key: &str) -> String {
+    use secrecy::ExposeSecret;
+    let prefix = &settings.tracker.service_prefix;
+    let mut out =
+        String::from("Try it from another terminal (the cookie jar keeps you one visitor):\n");
+    out.push_str(&format!(
+        "  curl -sS -c cookies.txt -b cookies.txt -H 'Content-Type: application/json' \
+         --data '[{{\"pageId\":\"{{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}}\",\"url\":\"/\"}},{{\"goalId\":\"Register\"}}]' \
+         '{host}{prefix}/event?sc_apikey={key}'\n"
+    ));
+    out.push_str(&format!(
+        "  curl -sS -c cookies.txt -b cookies.txt -X POST '{host}{prefix}/flush?sc_apikey={key}'\n"
+    ));
+    if let Some(token) = &settings.admin.token {
+        out.push_str(&format!(
+            "  curl -sS -H 'Authorization: Bearer {}' '{host}/api/v1/contacts'\n",
+            token.expose_secret()
+        ));
+    }
+    out
 }

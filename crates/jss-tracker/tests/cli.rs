@@ -302,15 +302,301 @@ async fn sigterm_stops_cleanly_and_the_open_interaction_resumes() {
         .success());
     // Waits for the exit itself; a hung process would hang the test (cargo reports it).
     let status = server.child.wait().unwrap();
-    assert!(
-        status.success(),
-        "clean exit on SIGTERM"
-    );
+    assert!(status.success(), "clean exit on SIGTERM");
     drop(server);
     let server = Server::start(dir.path(), &["serve"], &[]);
     assert!(
         server.banner.contains("1 open interaction(s) resumed"),
         "{}",
         server.banner
+    );
+}
+
+/// `check-config` in `dir` with `tracker.toml` holding `text`; its standard error, which must
+/// be the only thing it says on failure.
+fn config_error(dir: &Path, text: &str, env: &[(&str, &str)]) -> String {
+    std::fs::write(dir.join("tracker.toml"), text).unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("check-config")
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    assert!(!out.status.success(), "{text} was accepted");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn config_errors_are_one_readable_line_each_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = "expected an IP address and a port such as 127.0.0.1:8080 or [::]:8080, \
+                    or a host name and a port such as localhost:8080";
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "[tracker]\nenabeld = true\n",
+            "error: tracker.toml: tracker.enabeld: unknown key; did you mean enabled?\n".into(),
+        ),
+        (
+            "[server]\nlisten = \"8080\"\n",
+            format!("error: tracker.toml: server.listen: \"8080\" is not an address and a port; {expected}\n"),
+        ),
+        (
+            "[server]\nlisten = \"127.0.0.1:http\"\n",
+            format!("error: tracker.toml: server.listen: \"127.0.0.1:http\": \"http\" is not a port (0 to 65535); {expected}\n"),
+        ),
+        (
+            "[tracker]\nsession_timeout = \"soon\"\n",
+            "error: tracker.toml: tracker.session_timeout: expected a duration such as 90s, 20m, \
+             1h 30m or 3650days, found string \"soon\"\n"
+                .into(),
+        ),
+        (
+            "[storage]\nsync = \"sometimes\"\n",
+            "error: tracker.toml: storage.sync: unknown value \"sometimes\"; expected \"normal\" or \"full\"\n".into(),
+        ),
+        (
+            "[admin]\ntoken = \"\"\n",
+            "error: tracker.toml: admin.token: is empty; set a token (`jss-tracker init` writes a \
+             random one), or remove the key to turn the admin API off\n"
+                .into(),
+        ),
+        (
+            "[[api_keys]]\nname = \"a\"\nkey = \"k\"\ncors_origins = [\"example.com\"]\n",
+            "error: tracker.toml: api_keys[0].cors_origins: \"example.com\" is not \"*\" or an \
+             origin like https://app.example.com\n"
+                .into(),
+        ),
+        (
+            "[definitions]\nfile = \"missing.toml\"\n",
+            "error: tracker.toml: definitions.file: cannot read missing.toml: no such file\n".into(),
+        ),
+    ];
+    for (text, message) in cases {
+        assert_eq!(config_error(dir.path(), text, &[]), message, "for {text:?}");
+    }
+    // Two problems: two lines, each said once.
+    assert_eq!(
+        config_error(
+            dir.path(),
+            "[tracker]\nsession_timeout = \"0s\"\nsweep_interval = \"0s\"\n",
+            &[]
+        ),
+        "error: tracker.toml: tracker.session_timeout: must be longer than zero\n\
+         error: tracker.toml: tracker.sweep_interval: must be longer than zero\n"
+    );
+    assert_eq!(
+        config_error(dir.path(), "", &[("JSS_TRACKER__TRACKER__ENABLD", "true")]),
+        "error: environment variable JSS_TRACKER__TRACKER__ENABLD: tracker.enabld: unknown key; \
+         did you mean enabled?\n"
+    );
+    let syntax = config_error(dir.path(), "[tracker\n", &[]);
+    assert!(
+        syntax.starts_with("error: tracker.toml: TOML parse error at line 1, column 9\n"),
+        "{syntax}"
+    );
+    assert_eq!(syntax.matches("TOML parse error").count(), 1, "{syntax}");
+
+    let out = run(dir.path(), &["check-config", "--config", "nowhere.toml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: nowhere.toml: no such file (`jss-tracker init --config nowhere.toml` writes one)\n"
+    );
+}
+
+#[test]
+fn a_host_name_is_a_listen_address() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tracker.toml"),
+        "[server]\nlisten = \"localhost:8080\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check-config"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listen = \"localhost:8080\""));
+}
+
+#[test]
+fn check_config_warns_about_what_serve_warns_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tracker.toml"),
+        "[admin]\ntoken = \"short\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check-config"]);
+    assert!(out.status.success(), "warnings are not errors: {out:?}");
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "warning: the tracker is disabled",
+        "warning: no API key is configured",
+        "warning: admin.token is weak",
+    ] {
+        assert!(warnings.contains(expected), "{expected}: {warnings}");
+    }
+    std::fs::write(dir.path().join("tracker.toml"), "").unwrap();
+    let out = run(dir.path(), &["check-config"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: admin.token is not set"));
+    // The starter configuration has nothing to warn about.
+    std::fs::remove_file(dir.path().join("tracker.toml")).unwrap();
+    assert!(run(dir.path(), &["init"]).status.success());
+    let out = run(dir.path(), &["check-config"]);
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
+fn durations_print_as_people_write_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["check-config"]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("device_cookie_max_age = \"3650days\""),
+        "{printed}"
+    );
+    assert!(printed.contains("session_timeout = \"20m\""), "{printed}");
+}
+
+#[tokio::test]
+async fn relative_paths_are_relative_to_the_config_file_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["init", "--config", "sub/tracker.toml"]);
+    assert!(out.status.success(), "{out:?}");
+    std::fs::create_dir_all(dir.path().join("sub/conf.d")).unwrap();
+    std::fs::write(
+        dir.path().join("sub/conf.d/10-storage.toml"),
+        "[storage]\npath = \"state/tracker.db\"\n",
+    )
+    .unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = dir.path().join("sub/tracker.toml");
+    let out = run(
+        &elsewhere,
+        &["check-config", "--config", config.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let sub = std::fs::canonicalize(dir.path().join("sub")).unwrap();
+    assert!(
+        printed.contains(&format!("{}", sub.join("definitions.toml").display())),
+        "{printed}"
+    );
+
+    let server = Server::start(
+        &elsewhere,
+        &["serve", "--config", "../sub/tracker.toml"],
+        &[],
+    );
+    let key = std::fs::read_to_string(&config).unwrap();
+    let key: toml::Value = toml::from_str(&key).unwrap();
+    let key = key["api_keys"][0]["key"].as_str().unwrap();
+    let response = server
+        .track(key, r#"[{"goalId":"Register"}]"#.to_string(), "")
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        sub.join("state/tracker.db").is_file(),
+        "the conf.d patch's path, relative to sub/"
+    );
+    assert!(!elsewhere.join("state").exists() && !elsewhere.join("data").exists());
+}
+
+#[tokio::test]
+async fn listen_flag_overrides_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["init"]).status.success());
+    // The environment names an address this machine does not have; the flag wins.
+    let server = Server::start(
+        dir.path(),
+        &["serve", "--listen", "localhost:0"],
+        &[("JSS_TRACKER__SERVER__LISTEN", "192.0.2.1:9")],
+    );
+    let key = secret(dir.path(), "api_key");
+    let response = server.track(&key, "[]".to_string(), "").await;
+    assert_eq!(response.status(), 200);
+
+    let out = run(dir.path(), &["serve", "--listen", "nonsense"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("invalid value 'nonsense' for '--listen <ADDR>'"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_taken_port_is_one_line_and_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let next = format!("127.0.0.1:{}", addr.port() + 1);
+    let expected = format!(
+        "error: cannot listen on {addr}: the address is already in use (another jss-tracker, or \
+         another server?); pick another address with --listen {next} (or server.listen in the \
+         configuration; port 0 picks a free one)\n"
+    );
+    let listen = addr.to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["quickstart", "--listen", &listen]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "quickstart wrote nothing"
+    );
+
+    assert!(run(dir.path(), &["init"]).status.success());
+    let out = run(dir.path(), &["serve", "--listen", &listen]);
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
+    assert!(!dir.path().join("data").exists(), "no database was created");
+
+    let out = run(
+        dir.path(),
+        &["demo", "--listen", &listen, "--app-port", "0"],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
+}
+
+#[tokio::test]
+async fn the_curl_commands_quickstart_prints_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["quickstart", "--listen", "127.0.0.1:0"], &[]);
+    let commands: Vec<String> = server
+        .banner
+        .lines()
+        .filter_map(|line| line.strip_prefix("  curl "))
+        .map(|rest| format!("curl {rest}"))
+        .collect();
+    assert_eq!(commands.len(), 3, "{}", server.banner);
+    let jar = tempfile::tempdir().unwrap();
+    let outputs: Vec<Value> = commands
+        .iter()
+        .map(|command| {
+            let out = Command::new("sh")
+                .args(["-c", command])
+                .current_dir(jar.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{command}: {out:?}");
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    assert_eq!(outputs[0], json!({"tracked": 2}));
+    assert_eq!(
+        outputs[1],
+        json!({"closed": true}),
+        "the jar kept the visit's cookies"
+    );
+    let contacts = outputs[2]["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["interactionCount"], 1);
+    assert_eq!(
+        contacts[0]["engagementValue"], 50,
+        "Register, closed by the flush"
     );
 }

@@ -19,7 +19,7 @@ struct Tracker {
 
 async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
     let mut settings = Settings::default();
-    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], port));
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], port)).into();
     settings.tracker.enabled = true;
     settings.storage.path = dir.path().join("tracker.db");
     settings.admin.token = Some(TOKEN.to_string().into());

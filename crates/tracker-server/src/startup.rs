@@ -14,8 +14,7 @@ use tracker_core::{
 use tracker_store_sqlite::{SqliteConfig, SqliteStore, SyncMode};
 
 use crate::{
-    config::{Settings, SyncSetting},
-    edge::is_loopback_host,
+    config::{ListenAddr, Settings, SyncSetting},
     routes::router,
     state::AppState,
 };
@@ -33,10 +32,11 @@ pub struct Application {
 pub fn load_definitions(settings: &Settings) -> anyhow::Result<Definitions> {
     match &settings.definitions.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("definitions.file: cannot read {}", path.display()))?;
-            Definitions::from_toml(&text)
-                .with_context(|| format!("definitions.file: {}", path.display()))
+            let shown = crate::config::display_path(path);
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                anyhow::anyhow!("definitions.file: cannot read {shown}: {error}")
+            })?;
+            Definitions::from_toml(&text).map_err(|error| anyhow::anyhow!("{shown}: {error}"))
         }
         None => Ok(Definitions::defaults()),
     }
@@ -59,13 +59,40 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         SyncSetting::Normal => SyncMode::Normal,
         SyncSetting::Full => SyncMode::Full,
     };
-    let store = SqliteStore::open(config).with_context(|| {
-        format!(
-            "storage.path: cannot open {}",
-            settings.storage.path.display()
+    let store = SqliteStore::open(config).map_err(|error| {
+        anyhow::anyhow!(
+            "storage.path: cannot open {}: {error}",
+            crate::config::display_path(&settings.storage.path)
         )
     })?;
     Ok(Arc::new(store))
+}
+
+/// Binds the listener: the first thing the server does, so that a taken port stops it before
+/// it creates or migrates a database. The error is one line that names the address and says
+/// how to choose another.
+pub async fn bind(listen: &ListenAddr) -> anyhow::Result<TcpListener> {
+    let addr = listen
+        .resolve()
+        .map_err(|message| anyhow::anyhow!("server.listen: {message}"))?;
+    TcpListener::bind(addr).await.map_err(|error| {
+        let reason = match error.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the address is already in use (another jss-tracker, or another server?)"
+                    .to_string()
+            }
+            std::io::ErrorKind::AddrNotAvailable => "this machine has no such address".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_string()
+            }
+            _ => error.to_string(),
+        };
+        let other = SocketAddr::new(addr.ip(), addr.port().checked_add(1).unwrap_or(0));
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {reason}; pick another address with --listen {other} \
+             (or server.listen in the configuration; port 0 picks a free one)"
+        )
+    })
 }
 
 impl Application {
@@ -79,20 +106,27 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let listener = bind(&settings.server.listen).await?;
+        Self::build_on(listener, settings, clock).await
+    }
+
+    /// Builds on a listener already bound (with [`bind`]); `settings.server.listen` is not
+    /// looked at.
+    pub async fn build_on(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         crate::metrics::install();
         let definitions = load_definitions(&settings)?;
         let pipeline = build_pipeline(&settings)?;
         let store = build_store(&settings)?;
-        let listen = settings.server.listen;
         let state = AppState::new(settings, definitions, pipeline, store, clock);
         let restored = state
             .sessions()
             .restore()
             .await
             .context("resuming open interactions")?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("server.listen: cannot bind {listen}"))?;
         let addr = listener.local_addr()?;
         Ok(Self {
             listener,
@@ -244,32 +278,7 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
         out,
         "  admin api:        {url}/api/v1/contacts (Authorization: Bearer <admin.token>)"
     );
-    let mut warnings = Vec::new();
-    if !settings.tracker.enabled {
-        warnings.push(
-            "the tracker is disabled: tracking requests answer 404 until tracker.enabled = true \
-             (or JSS_TRACKER__TRACKER__ENABLED=true)"
-                .to_string(),
-        );
-    }
-    if !is_loopback_host(&host) && !settings.server.trust_forwarded_proto {
-        warnings.push(
-            "serving plain HTTP on a non-loopback address: cookies are SameSite=Lax, so cross-site \
-             tracking cannot work; put a TLS proxy in front and set server.trust_forwarded_proto"
-                .to_string(),
-        );
-    }
-    if settings.admin.token.is_none() {
-        warnings.push("admin.token is not set: the admin API refuses every request".to_string());
-    }
-    if settings
-        .api_keys
-        .iter()
-        .any(|k| k.cors_origins.iter().any(|o| o == "*"))
-    {
-        warnings
-            .push("an API key allows any origin (\"*\"): fine for development only".to_string());
-    }
+    let warnings = settings.warnings(Some(addr));
     for warning in warnings {
         let _ = writeln!(out, "  WARNING: {warning}");
     }

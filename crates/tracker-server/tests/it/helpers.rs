@@ -17,7 +17,7 @@ pub const PAGE: &str = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
 /// Settings for a test: tracker enabled, one key for `APP_ORIGIN`, a database in `dir`.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
-    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0)).into();
     settings.tracker.enabled = true;
     settings.tracker.sweep_interval = std::time::Duration::from_millis(50);
     settings.storage.path = dir.join("tracker.db");

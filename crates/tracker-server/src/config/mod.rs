@@ -1,11 +1,22 @@
 //! The one typed configuration, layered: built-in defaults, then `tracker.toml`, then
-//! `conf.d/*.toml` beside it in name order, then `JSS_TRACKER__SECTION__KEY` variables.
+//! `conf.d/*.toml` beside it in name order, then `JSS_TRACKER__SECTION__KEY` variables, then
+//! the command line's flags. Relative paths in the files are relative to the folder of
+//! `tracker.toml`, so that the tracker finds the same files from whatever folder it starts in.
+
+mod duration;
+mod error;
+mod listen;
 
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
+
+pub use duration::format as format_duration;
+pub(crate) use error::display_path;
+pub use error::{ConfigError, Problem};
+pub use listen::{ListenAddr, LISTEN_EXPECTED};
 
 use figment::{
     providers::{Env, Format, Serialized, Toml},
@@ -39,8 +50,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Address to listen on; port 0 picks a free port.
-    pub listen: SocketAddr,
+    /// Address to listen on (an IP address or a host name, and a port); port 0 picks a free
+    /// port.
+    pub listen: ListenAddr,
     /// Trust `X-Forwarded-Proto` (set when a TLS-terminating proxy is in front).
     pub trust_forwarded_proto: bool,
     /// Serve `GET /metrics` (Prometheus text format).
@@ -53,7 +65,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)).into(),
             trust_forwarded_proto: false,
             metrics: true,
             bench_noop: false,
@@ -68,20 +80,20 @@ pub struct TrackerSettings {
     /// Whether the tracking endpoints answer (Sitecore's `Sitecore.JSS.TrackerServiceEnabled`).
     pub enabled: bool,
     /// Idle time after which an interaction ends.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub session_timeout: Duration,
     /// How often the sweeper looks for idle interactions.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub sweep_interval: Duration,
     /// Path prefix of the tracking service, the JSS clients' `serviceUrl`.
     pub service_prefix: String,
     /// Name of the session cookie.
     pub session_cookie: String,
     /// Lifetime of `SC_ANALYTICS_GLOBAL_COOKIE`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub device_cookie_max_age: Duration,
     /// How far in the future an event `timestamp` may lie.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub max_clock_skew: Duration,
     /// Request limits.
     pub limits: Limits,
@@ -182,60 +194,61 @@ fn redact_required<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok
     s.serialize_str("[redacted]")
 }
 
-/// A configuration problem, naming the key and the file where it can.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A file did not parse or a value has the wrong type.
-    #[error("{0}")]
-    Figment(#[from] Box<figment::Error>),
-    /// A value parsed but is not acceptable.
-    #[error("{key}: {message}")]
-    Invalid {
-        /// The offending key.
-        key: String,
-        /// Why.
-        message: String,
-    },
-    /// A file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
+/// The shortest admin token that `serve` and `check-config` do not warn about.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 impl Settings {
     /// Loads the layered configuration. `file` is `tracker.toml` (optional when absent and not
     /// named explicitly).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_with_env(file, Env::prefixed("JSS_TRACKER__").split("__"))
+        Self::load_with_env(file, Env::prefixed(error::ENV_PREFIX).split("__"))
+    }
+
+    /// The built-in defaults and the environment only: what a command that is about to write
+    /// the configuration file works with.
+    pub fn load_without_file() -> Result<Self, ConfigError> {
+        Self::load_layers(None, Env::prefixed(error::ENV_PREFIX).split("__"))
     }
 
     fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         let default_path = PathBuf::from("tracker.toml");
         let path = match file {
             Some(path) => {
-                if !path.exists() {
-                    return Err(ConfigError::Io {
+                if !path.is_file() {
+                    return Err(ConfigError::File {
                         path: path.to_path_buf(),
-                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                        message: format!(
+                            "no such file (`jss-tracker init --config {}` writes one)",
+                            path.display()
+                        ),
                     });
                 }
                 Some(path.to_path_buf())
             }
-            None => default_path.exists().then_some(default_path),
+            None => default_path.is_file().then_some(default_path),
         };
+        Self::load_layers(path, env)
+    }
+
+    fn load_layers(path: Option<PathBuf>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let config_dir = path.as_ref().map(|path| {
+            std::fs::canonicalize(path)
+                .or_else(|_| std::path::absolute(path))
+                .unwrap_or_else(|_| cwd.join(path))
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.clone())
+        });
         if let Some(path) = &path {
             figment = figment.merge(Toml::file_exact(path));
             let conf_d = path.parent().unwrap_or(Path::new(".")).join("conf.d");
             if conf_d.is_dir() {
                 let mut patches: Vec<PathBuf> = std::fs::read_dir(&conf_d)
-                    .map_err(|source| ConfigError::Io {
+                    .map_err(|source| ConfigError::File {
                         path: conf_d.clone(),
-                        source,
+                        message: format!("cannot read the folder: {source}"),
                     })?
                     .filter_map(|entry| entry.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|e| e == "toml"))
@@ -246,36 +259,65 @@ impl Settings {
                 }
             }
         }
-        let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
-        settings.validate()?;
+        let figment = figment.merge(env);
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(error::problems_from(e)))?;
+        // Relative paths: from a file (or a default, when a file is in use), relative to the
+        // folder of tracker.toml; from the environment, to the working folder.
+        let base = |key: &str| -> PathBuf {
+            match figment.find_metadata(key) {
+                Some(metadata) if error::is_env(metadata) => cwd.clone(),
+                _ => config_dir.clone().unwrap_or_else(|| cwd.clone()),
+            }
+        };
+        if settings.storage.path.is_relative() {
+            settings.storage.path = base("storage.path").join(&settings.storage.path);
+        }
+        if let Some(file) = settings
+            .definitions
+            .file
+            .as_mut()
+            .filter(|f| f.is_relative())
+        {
+            *file = base("definitions.file").join(&*file);
+        }
+        settings.validate().map_err(|error| match error {
+            ConfigError::Invalid(problems) => ConfigError::Invalid(
+                problems
+                    .into_iter()
+                    .map(|mut problem| {
+                        problem.origin =
+                            problem.origin.or_else(|| origin_of(&figment, &problem.key));
+                        problem
+                    })
+                    .collect(),
+            ),
+            other => other,
+        })?;
         Ok(settings)
     }
 
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: &str| ConfigError::Invalid {
-            key: key.into(),
-            message: message.into(),
-        };
+        let mut problems = Vec::new();
+        let mut invalid = |key: &str, message: &str| problems.push(Problem::new(key, message));
+        if let Err(message) = self.server.listen.resolve() {
+            invalid("server.listen", &message);
+        }
         if self.tracker.session_timeout.is_zero() {
-            return Err(invalid(
-                "tracker.session_timeout",
-                "must be longer than zero",
-            ));
+            invalid("tracker.session_timeout", "must be longer than zero");
         }
         if self.tracker.sweep_interval.is_zero() {
-            return Err(invalid(
-                "tracker.sweep_interval",
-                "must be longer than zero",
-            ));
+            invalid("tracker.sweep_interval", "must be longer than zero");
         }
         if !self.tracker.service_prefix.starts_with('/')
             || self.tracker.service_prefix.ends_with('/')
         {
-            return Err(invalid(
+            invalid(
                 "tracker.service_prefix",
                 "must start with '/' and not end with one",
-            ));
+            );
         }
         if self.tracker.session_cookie.is_empty()
             || !self
@@ -284,33 +326,125 @@ impl Settings {
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
         {
-            return Err(invalid(
-                "tracker.session_cookie",
-                "is not a valid cookie name",
-            ));
+            invalid("tracker.session_cookie", "is not a valid cookie name");
+        }
+        if self
+            .admin
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().is_empty())
+        {
+            invalid(
+                "admin.token",
+                "is empty; set a token (`jss-tracker init` writes a random one), or remove the key to turn the admin API off",
+            );
+        }
+        if let Some(file) = &self.definitions.file {
+            if !file.is_file() {
+                invalid(
+                    "definitions.file",
+                    &format!("cannot read {}: no such file", display_path(file)),
+                );
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, key) in self.api_keys.iter().enumerate() {
             let at = format!("api_keys[{i}]");
             if key.key.expose_secret().trim().is_empty() {
-                return Err(invalid(&format!("{at}.key"), "is empty"));
-            }
-            if !seen.insert(canonical_api_key(key.key.expose_secret())) {
-                return Err(invalid(&format!("{at}.key"), "is used twice"));
+                invalid(&format!("{at}.key"), "is empty");
+            } else if !seen.insert(canonical_api_key(key.key.expose_secret())) {
+                invalid(&format!("{at}.key"), "is used twice");
             }
             for origin in &key.cors_origins {
                 if origin != "*"
                     && !(origin.starts_with("http://") || origin.starts_with("https://"))
                 {
-                    return Err(invalid(
+                    invalid(
                         &format!("{at}.cors_origins"),
-                        &format!("'{origin}' is not '*' or an origin like https://app.example.com"),
-                    ));
+                        &format!(
+                            "\"{origin}\" is not \"*\" or an origin like https://app.example.com"
+                        ),
+                    );
                 }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
+
+    /// What a person running the tracker with these settings should know: the tracker is
+    /// disabled, it has no API key, the admin token is missing or weak, an origin is `*`,
+    /// cookies cannot cross sites. `serve` prints them in its banner, `check-config` on
+    /// standard error.
+    pub fn warnings(&self, listen: Option<SocketAddr>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.tracker.enabled {
+            warnings.push(
+                "the tracker is disabled: tracking requests answer 404 until tracker.enabled = true \
+                 (or JSS_TRACKER__TRACKER__ENABLED=true)"
+                    .to_string(),
+            );
+        }
+        if self.api_keys.is_empty() {
+            warnings.push(
+                "no API key is configured: every tracking request is refused; add an [[api_keys]] \
+                 entry (`jss-tracker init` writes one)"
+                    .to_string(),
+            );
+        }
+        let listen = listen.or_else(|| self.server.listen.resolve().ok());
+        if let Some(addr) = listen {
+            if !(addr.ip().is_loopback() || addr.ip().is_unspecified())
+                && !self.server.trust_forwarded_proto
+            {
+                warnings.push(
+                    "serving plain HTTP on a non-loopback address: cookies are SameSite=Lax, so cross-site \
+                     tracking cannot work; put a TLS proxy in front and set server.trust_forwarded_proto"
+                        .to_string(),
+                );
+            }
+        }
+        match &self.admin.token {
+            None => warnings
+                .push("admin.token is not set: the admin API refuses every request".to_string()),
+            Some(token) if token.expose_secret().trim().len() < MIN_ADMIN_TOKEN_LEN => warnings
+                .push(format!(
+                    "admin.token is weak (shorter than {MIN_ADMIN_TOKEN_LEN} characters): anyone who guesses it reads every contact"
+                )),
+            Some(_) => {}
+        }
+        if self
+            .api_keys
+            .iter()
+            .any(|k| k.cors_origins.iter().any(|o| o == "*"))
+        {
+            warnings.push(
+                "an API key allows any origin (\"*\"): fine for development only".to_string(),
+            );
+        }
+        warnings
+    }
+}
+
+/// The file or variable that set `key` (or the array it belongs to).
+fn origin_of(figment: &Figment, key: &str) -> Option<String> {
+    let lookup = key.split('[').next().unwrap_or(key);
+    let metadata = figment.find_metadata(lookup)?;
+    if error::is_env(metadata) {
+        return Some(format!(
+            "environment variable {}{}",
+            error::ENV_PREFIX,
+            lookup.replace('.', "__").to_ascii_uppercase()
+        ));
+    }
+    metadata
+        .source
+        .as_ref()
+        .and_then(|s| s.file_path())
+        .map(error::display_path)
 }
 
 /// Sitecore's SSC API keys are item ids, which apps write with or without braces, in any case:
@@ -332,7 +466,7 @@ pub fn random_token() -> String {
 
 /// The starter `tracker.toml` that `init` writes: tracker enabled, a fresh API key and admin
 /// token, the default definitions in `definitions.toml`.
-pub fn starter_config(api_key: &str, admin_token: &str, listen: SocketAddr) -> String {
+pub fn starter_config(api_key: &str, admin_token: &str, listen: impl std::fmt::Display) -> String {
     format!(
         r#"# jss-tracker configuration. Every key can also be set as JSS_TRACKER__SECTION__KEY,
 # and files in conf.d/ beside this one patch it, in name order.
@@ -373,6 +507,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("tracker.toml");
         std::fs::write(&path, text).expect("write");
+        std::fs::write(
+            dir.path().join("definitions.toml"),
+            tracker_core::definitions::DEFAULT_DEFINITIONS_TOML,
+        )
+        .expect("write");
         // Environment layering is exercised by the binary's tests, on a child process.
         Settings::load_with_env(
             Some(&path),
@@ -394,9 +533,10 @@ mod tests {
         let settings = load(&text, &[]).expect("loads");
         assert!(settings.tracker.enabled);
         assert_eq!(settings.api_keys[0].key.expose_secret(), "abc");
-        assert_eq!(
-            settings.definitions.file,
-            Some(PathBuf::from("definitions.toml"))
+        let file = settings.definitions.file.expect("a definitions file");
+        assert!(
+            file.is_absolute() && file.ends_with("definitions.toml"),
+            "relative to the config file: {file:?}"
         );
     }
 
