@@ -183,6 +183,7 @@ fn one_of(items: impl Iterator<Item = String>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -397,8 +397,9 @@ impl Settings {
         }
         let listen = listen.or_else(|| self.server.listen.resolve().ok());
         if let Some(addr) = listen {
-            if !(addr.ip().is_loopback() || addr.ip().is_unspecified())
-                && !self.server.trust_forwarded_proto
+            if !(addr.ip().is_loopback()
+                || addr.ip().is_unspecified()
+                || self.server.trust_forwarded_proto)
             {
                 warnings.push(
                     "serving plain HTTP on a non-loopback address: cookies are SameSite=Lax, so cross-site \
