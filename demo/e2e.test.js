@@ -107,6 +107,7 @@ test('the demo page tracks every kind, a batch and a flush, with cookies, from i
   await page.goto(demo.page);
   await page.waitForSelector('body[data-ready="true"]');
   assert.notEqual(new URL(demo.page).origin, new URL(demo.tracker).origin, 'two origins');
+  assert.equal(await page.isHidden('#wrong-origin'), true, 'no warning on the right origin');
 
   // The server's refusal reaches the page: an unknown goal, rejected with the spec's envelope.
   const refused = await submit(page, 'goal', { '#goal-id': 'Regster' });
@@ -225,5 +226,30 @@ test('from an origin the API key does not allow, the browser reports failure and
   } finally {
     await context.close();
     server.close();
+  }
+});
+
+test('opened on the wrong host, the page says why tracking fails and links the right URL', async () => {
+  // The demo serves its page on 127.0.0.1 too; the tracker and the API key expect localhost.
+  const wrong = new URL(demo.page);
+  wrong.hostname = '127.0.0.1';
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(wrong.href);
+    await page.waitForSelector('body[data-ready="true"]');
+    const box = page.locator('#wrong-origin');
+    assert.equal(await box.isVisible(), true);
+    const text = await box.textContent();
+    assert.match(text, new RegExp(`open at ${wrong.origin.replace(/\./g, '\\.')}`));
+    assert.match(text, /localhost is a different site from 127\.0\.0\.1/);
+    assert.equal(await box.locator('a').getAttribute('href'), demo.page);
+    const result = await submit(page, 'goal');
+    assert.equal(result.status, 'error', 'and tracking does fail there');
+    const shot = path.join(path.dirname(SCREENSHOT), 'demo-wrong-host.png');
+    await page.screenshot({ path: shot });
+    console.log(`screenshot: ${shot}`);
+  } finally {
+    await context.close();
   }
 });

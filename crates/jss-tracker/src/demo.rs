@@ -86,6 +86,7 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
     };
     let page_config = serde_json::json!({
         "trackerHost": tracker_host,
+        "appOrigin": app_origin,
         "apiKey": api_key,
         "definitions": {
             "page-events": names(DefinitionKind::PageEvent),

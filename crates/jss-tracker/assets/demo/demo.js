@@ -16,6 +16,7 @@
 
   document.getElementById('tracker-host').textContent = config.trackerHost;
   document.getElementById('app-origin').textContent = window.location.origin;
+  explainWrongOrigin();
   for (const [list, names] of Object.entries(config.definitions)) {
     const datalist = document.getElementById(list);
     for (const name of names) {
@@ -23,6 +24,29 @@
       option.value = name;
       datalist.appendChild(option);
     }
+  }
+
+  /**
+   * Opened on another origin than the one the demo's API key allows (say 127.0.0.1:3000 instead
+   * of localhost:3000), every request fails: the tracker refuses the origin (CORS), and when the
+   * hosts differ the browser drops its cookies as third-party ones. Say so, and link the right URL.
+   */
+  function explainWrongOrigin() {
+    if (window.location.origin === config.appOrigin) return;
+    const box = document.getElementById('wrong-origin');
+    const trackerSite = new URL(config.trackerHost).hostname;
+    const right = `${config.appOrigin}${window.location.pathname}`;
+    const cookies = trackerSite === window.location.hostname
+      ? ''
+      : ` and ${trackerSite} is a different site from ${window.location.hostname}, so the browser would drop the tracker's cookies too`;
+    box.textContent =
+      `Tracking fails from this page: it is open at ${window.location.origin}, but the demo's API key ` +
+      `allows only ${config.appOrigin}${cookies}. Open `;
+    const link = document.createElement('a');
+    link.href = right;
+    link.textContent = right;
+    box.append(link, ' instead.');
+    box.hidden = false;
   }
 
   /** The events each form sends, from its fields. */
