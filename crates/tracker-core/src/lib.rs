@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod body;
+pub mod client_info;
 pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -10,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod pipeline;
 pub mod processors;
+pub mod robots;
 pub mod session;
 pub mod store;
 
