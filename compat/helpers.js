@@ -75,10 +75,18 @@ function cookieJar() {
   };
 }
 
+/**
+ * The user agent of the browser these tests stand in for: the tracker keeps robots (Node's and
+ * axios's own user agents among them) out of its data, as it should.
+ */
+const BROWSER_USER_AGENT =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
 /** `fetch` that sends and keeps the jar's cookies, as a browser does with credentials: 'include'. */
 function fetchWithJar(jar) {
   return async (url, init = {}) => {
     const headers = new Headers(init.headers);
+    headers.set('User-Agent', BROWSER_USER_AGENT);
     if (jar.header()) headers.set('Cookie', jar.header());
     const response = await fetch(url, { ...init, headers });
     jar.store(response.headers.getSetCookie());
@@ -86,4 +94,4 @@ function fetchWithJar(jar) {
   };
 }
 
-module.exports = { startTracker, cookieJar, fetchWithJar };
+module.exports = { startTracker, cookieJar, fetchWithJar, BROWSER_USER_AGENT };

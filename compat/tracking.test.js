@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const axios = require('axios');
-const { startTracker, cookieJar, fetchWithJar } = require('./helpers');
+const { startTracker, cookieJar, fetchWithJar, BROWSER_USER_AGENT } = require('./helpers');
 
 // The tracking API disables itself during server-side rendering (no `window.document`); these
 // tests play the browser, so give it one.
@@ -29,7 +29,7 @@ function axiosFetcher(jar) {
       method: data ? 'POST' : 'GET',
       data,
       withCredentials: true,
-      headers: { Cookie: jar.header() },
+      headers: { Cookie: jar.header(), 'User-Agent': BROWSER_USER_AGENT },
     }).then((response) => {
       jar.store(response.headers['set-cookie']);
       return response;
@@ -102,6 +102,7 @@ test('@sitecore-jss/sitecore-jss 21.11.0 trackingApi with its AxiosDataFetcher',
   const dataFetcher = new AxiosDataFetcher({
     onReq: (config) => {
       config.headers.Cookie = jar.header();
+      config.headers['User-Agent'] = BROWSER_USER_AGENT;
       return config;
     },
     onRes: (response) => {

@@ -20,6 +20,13 @@ const SCREENSHOT =
 let demo;
 let browser;
 
+/**
+ * An ordinary desktop Chrome's user agent: headless Chromium says `HeadlessChrome`, which the
+ * tracker rightly takes for a robot and keeps out of its data.
+ */
+const DESKTOP_CHROME =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
 /** Starts `jss-tracker demo` on free ports and reads the URLs and token it prints. */
 function startDemo() {
   return new Promise((resolve, reject) => {
@@ -100,7 +107,7 @@ async function expectOk(page, kind, fields) {
 }
 
 test('the demo page tracks every kind, a batch and a flush, with cookies, from its own origin', async () => {
-  const context = await browser.newContext();
+  const context = await browser.newContext({ userAgent: DESKTOP_CHROME });
   const page = await context.newPage();
   const consoleErrors = [];
   page.on('pageerror', (error) => consoleErrors.push(String(error)));
@@ -201,7 +208,7 @@ test('from an origin the API key does not allow, the browser reports failure and
   const server = await mirror(demo.page);
   const origin = `http://localhost:${server.address().port}`;
   const before = await demo.admin('/api/v1/contacts');
-  const context = await browser.newContext();
+  const context = await browser.newContext({ userAgent: DESKTOP_CHROME });
   const page = await context.newPage();
   const blocked = [];
   page.on('console', (msg) => {
@@ -233,7 +240,7 @@ test('opened on the wrong host, the page says why tracking fails and links the r
   // The demo serves its page on 127.0.0.1 too; the tracker and the API key expect localhost.
   const wrong = new URL(demo.page);
   wrong.hostname = '127.0.0.1';
-  const context = await browser.newContext();
+  const context = await browser.newContext({ userAgent: DESKTOP_CHROME });
   const page = await context.newPage();
   try {
     await page.goto(wrong.href);

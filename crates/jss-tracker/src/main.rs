@@ -328,20 +328,25 @@ fn run_server(
     })
 }
 
+/// The user agent of the quickstart's `curl` commands: a browser's, so that they are stored.
+const QUICKSTART_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) jss-tracker-quickstart";
+
 /// What to do next, ready to paste: track a page view (keeping the visitor's cookies in a jar),
 /// end the visit, and list what was stored.
 fn next_steps(settings: &Settings, host: &str, key: &str) -> String {
     use secrecy::ExposeSecret;
     let prefix = &settings.tracker.service_prefix;
-    let mut out =
-        String::from("Try it from another terminal (the cookie jar keeps you one visitor):\n");
+    let mut out = String::from(
+        "Try it from another terminal (the cookie jar keeps you one visitor; -A makes curl a \
+         browser, since robots, curl among them, are not stored):\n",
+    );
     out.push_str(&format!(
-        "  curl -sS -c cookies.txt -b cookies.txt -H 'Content-Type: application/json' \
+        "  curl -sS -A '{QUICKSTART_AGENT}' -c cookies.txt -b cookies.txt -H 'Content-Type: application/json' \
          --data '[{{\"pageId\":\"{{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}}\",\"url\":\"/\"}},{{\"goalId\":\"Register\"}}]' \
          '{host}{prefix}/event?sc_apikey={key}'\n"
     ));
     out.push_str(&format!(
-        "  curl -sS -c cookies.txt -b cookies.txt -X POST '{host}{prefix}/flush?sc_apikey={key}'\n"
+        "  curl -sS -A '{QUICKSTART_AGENT}' -c cookies.txt -b cookies.txt -X POST '{host}{prefix}/flush?sc_apikey={key}'\n"
     ));
     if let Some(token) = &settings.admin.token {
         out.push_str(&format!(

@@ -15,6 +15,14 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jss-tracker");
 
+/// An HTTP client that says it is a browser (without a user agent, a request is a robot's).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+        .build()
+        .unwrap()
+}
+
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -74,7 +82,7 @@ impl Server {
 
     /// POSTs a tracking body with the key, and the cookie header if any.
     async fn track(&self, key: &str, body: String, cookie: &str) -> reqwest::Response {
-        let mut request = reqwest::Client::new()
+        let mut request = browser()
             .post(format!(
                 "{}/sitecore/api/jss/track/event?sc_apikey={key}",
                 self.url
@@ -88,7 +96,7 @@ impl Server {
 
     /// GETs an admin API path with the token.
     async fn admin(&self, token: &str, path: &str) -> Value {
-        reqwest::Client::new()
+        browser()
             .get(format!("{}{path}", self.url))
             .bearer_auth(token)
             .send()

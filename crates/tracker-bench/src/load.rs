@@ -102,12 +102,19 @@ pub(crate) enum Request {
     Flush,
 }
 
+/// The virtual visitors' user agent: desktop Chrome.
+const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+    (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
 /// A client for the target, sized for `visitors` concurrent connections.
 pub(crate) fn client(url: &str, target: Target, visitors: usize) -> anyhow::Result<Client> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(visitors)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
+        // A browser's: the virtual visitors are people, kept and stored (no user agent is a
+        // robot's, answered without tracking work).
+        .user_agent(BROWSER_USER_AGENT)
         .build()?;
     let prefix = match target {
         Target::Track => "/sitecore/api/jss/track",

@@ -44,6 +44,8 @@ pub(crate) fn synthetic(events: u64, seed: u64) -> impl Iterator<Item = ChangeSe
                 session_id: SessionId::new_random(),
                 site_name: Some("website".into()),
                 user_agent: Some("Mozilla/5.0 (synthetic)".into()),
+                client: Default::default(),
+                ip: None,
             },
             started,
         );

@@ -34,10 +34,24 @@ pub struct ClientBuilder {
     service_prefix: String,
     origin: Option<String>,
     timeout: Duration,
+    user_agent: String,
     http: Option<reqwest::Client>,
 }
 
+/// The `User-Agent` a client sends unless told otherwise. The tracker keeps requests without a
+/// user agent, or with a known robot's, out of its data.
+pub const DEFAULT_USER_AGENT: &str = concat!("jss-tracker-client/", env!("CARGO_PKG_VERSION"));
+
 impl ClientBuilder {
+    /// The `User-Agent` to send (default [`DEFAULT_USER_AGENT`]). A server that tracks on behalf
+    /// of its visitors passes the visitor's browser's here, so that the tracker can tell people
+    /// from robots and record the browser. Ignored with [`ClientBuilder::http_client`]: set it
+    /// on that client.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
     /// The JSS clients' `serviceUrl` (default `/sitecore/api/jss/track`).
     pub fn service_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.service_prefix = prefix.into();
@@ -84,7 +98,10 @@ impl ClientBuilder {
         };
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder().timeout(self.timeout).build()?,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .user_agent(self.user_agent)
+                .build()?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -111,6 +128,7 @@ impl Client {
             service_prefix: "/sitecore/api/jss/track".into(),
             origin: None,
             timeout: Duration::from_secs(10),
+            user_agent: DEFAULT_USER_AGENT.to_string(),
             http: None,
         }
     }

@@ -111,7 +111,10 @@ mod tests {
             anonymize(ip("2001:db8:85a3:1234:5678:8a2e:370:7334"), t),
             Some(ip("2001:db8:85a3::"))
         );
-        assert_eq!(anonymize(ip("::ffff:203.0.113.77"), t), Some(ip("203.0.113.0")));
+        assert_eq!(
+            anonymize(ip("::ffff:203.0.113.77"), t),
+            Some(ip("203.0.113.0"))
+        );
         assert_eq!(anonymize(ip("203.0.113.77"), IpAnonymization::Drop), None);
         assert_eq!(
             anonymize(ip("203.0.113.77"), IpAnonymization::Off),

@@ -60,6 +60,13 @@ fn opening(device: DeviceId) -> Opening {
         session_id: SessionId::new_random(),
         site_name: Some("website".into()),
         user_agent: Some("test".into()),
+        client: crate::client_info::ClientInfo {
+            browser: Some("Chrome".into()),
+            browser_version: Some("131.0.0.0".into()),
+            os: Some("Windows 10".into()),
+            device_type: Some("desktop".into()),
+        },
+        ip: Some(std::net::IpAddr::from([203, 0, 113, 0])),
     }
 }
 

@@ -265,7 +265,10 @@ mod tests {
     fn no_user_agent_is_a_robot() {
         let rules = RobotRules::new(&[], &[]).unwrap();
         assert_eq!(rules.classify(None, None), Some(RobotReason::UserAgent));
-        assert_eq!(rules.classify(Some("  "), None), Some(RobotReason::UserAgent));
+        assert_eq!(
+            rules.classify(Some("  "), None),
+            Some(RobotReason::UserAgent)
+        );
     }
 
     #[test]

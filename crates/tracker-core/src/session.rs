@@ -4,7 +4,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::net::IpAddr;
+
 use crate::{
+    client_info::ClientInfo,
     event::{DefinitionRef, EventKind, TrackedEvent},
     ids::{ContactId, DeviceId, EventId, InteractionId, SessionId},
 };
@@ -26,6 +29,10 @@ pub struct Interaction {
     pub campaign: Option<DefinitionRef>,
     /// The user agent that opened it.
     pub user_agent: Option<String>,
+    /// The user agent, parsed.
+    pub client: ClientInfo,
+    /// The client's address, as stored: anonymised per `privacy.ip_anonymization`.
+    pub ip: Option<IpAddr>,
     /// When it was opened.
     pub started_at: DateTime<Utc>,
     /// The last request that touched it.
@@ -97,6 +104,10 @@ pub struct Opening {
     pub site_name: Option<String>,
     /// `User-Agent`.
     pub user_agent: Option<String>,
+    /// The user agent, parsed.
+    pub client: ClientInfo,
+    /// The client's address, already anonymised.
+    pub ip: Option<IpAddr>,
 }
 
 impl Interaction {
@@ -110,6 +121,8 @@ impl Interaction {
             site_name: opening.site_name,
             campaign: None,
             user_agent: opening.user_agent,
+            client: opening.client,
+            ip: opening.ip,
             started_at: now,
             last_activity: now,
             engagement_value: 0,
@@ -210,6 +223,8 @@ mod tests {
             session_id: SessionId::new_random(),
             site_name: Some("website".into()),
             user_agent: None,
+            client: ClientInfo::default(),
+            ip: None,
         }
     }
 

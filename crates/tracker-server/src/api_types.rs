@@ -99,6 +99,10 @@ struct InteractionJson {
     site_name: Option<String>,
     campaign: Option<DefinitionRefJson>,
     user_agent: Option<String>,
+    /// Browser, version, OS and device type parsed from the user agent.
+    client: tracker_core::client_info::ClientInfo,
+    /// The client's address as stored (anonymised unless `privacy.ip_anonymization = "off"`).
+    ip: Option<String>,
     engagement_value: i64,
     page_view_count: i64,
     event_count: usize,
@@ -121,6 +125,8 @@ impl From<InteractionRecord> for InteractionJson {
             site_name: i.site_name,
             campaign: i.campaign.map(Into::into),
             user_agent: i.user_agent,
+            client: i.client,
+            ip: i.ip.map(|ip| ip.to_string()),
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
             event_count: record.events.len(),

@@ -1,14 +1,19 @@
 //! The edge of the tracking endpoints: the tracker setting, API keys, origins, and cookies. Each
 //! request is turned into a [`TrackingCaller`] once, so handlers never re-check.
 
-use std::{collections::HashMap, net::IpAddr, sync::Arc};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
-    extract::{FromRequestParts, Query},
+    extract::{ConnectInfo, FromRequestParts, Query},
     http::{header, request::Parts, HeaderMap},
 };
 use axum::{http::HeaderName, response::AppendHeaders};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use ipnet::IpNet;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tracker_core::ids::{GlobalCookie, SessionId};
@@ -125,6 +130,8 @@ pub struct TrackingCaller {
     pub secure: bool,
     /// `User-Agent`.
     pub user_agent: Option<String>,
+    /// The client's address (see [`client_addr`]), not yet anonymised.
+    pub ip: Option<IpAddr>,
 }
 
 impl FromRequestParts<AppState> for TrackingCaller {
@@ -148,6 +155,19 @@ impl FromRequestParts<AppState> for TrackingCaller {
                 return Err(ApiError::OriginNotAllowed(origin.to_string()));
             }
         }
+        let mut caller = Self::browser(parts, state, key.name.clone());
+        caller.site = q.sc_site.filter(|s| !s.is_empty());
+        caller.campaign = q.sc_camp.filter(|s| !s.is_empty());
+        Ok(caller)
+    }
+}
+
+impl TrackingCaller {
+    /// What the browser's request says of the visitor: its cookies, user agent, address and
+    /// scheme. The caller has checked the tracker setting, the key and the origin.
+    pub fn browser(parts: &Parts, state: &AppState, key_name: String) -> Self {
+        let settings = state.settings();
+        let client = client_addr(parts, &settings.server.trusted_proxies);
         let jar = CookieJar::from_headers(&parts.headers);
         let sent = jar
             .get(GLOBAL_COOKIE)
@@ -157,32 +177,142 @@ impl FromRequestParts<AppState> for TrackingCaller {
         let session = jar
             .get(&settings.tracker.session_cookie)
             .and_then(|c| SessionId::from_cookie(c.value()));
-        Ok(Self {
-            key_name: key.name.clone(),
-            site: q.sc_site.filter(|s| !s.is_empty()),
-            campaign: q.sc_camp.filter(|s| !s.is_empty()),
+        Self {
+            key_name,
+            site: None,
+            campaign: None,
             device,
             device_known,
             session,
-            secure: is_secure(&parts.headers, settings.server.trust_forwarded_proto),
+            secure: is_secure(&parts.headers, client),
+            ip: client.ip,
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
-        })
+        }
     }
 }
 
-/// HTTPS by a trusted proxy's `X-Forwarded-Proto`, or a loopback host (browsers treat those as
-/// secure contexts, so `Secure` cookies work there over plain HTTP).
-fn is_secure(headers: &HeaderMap, trust_forwarded_proto: bool) -> bool {
-    if trust_forwarded_proto
-        && headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
-    {
+/// Where a request comes from, as far as it can be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr {
+    /// The client's address: the peer's, or, behind a trusted proxy, the nearest untrusted
+    /// address of `Forwarded` / `X-Forwarded-For`. `None` without connection info (in-process
+    /// calls).
+    pub ip: Option<IpAddr>,
+    /// Whether a trusted proxy says the client used HTTPS.
+    pub https: bool,
+}
+
+/// The client's address and scheme. `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` are
+/// believed only from a peer in `trusted` (anyone can send them); the chain is walked from the
+/// right, skipping trusted proxies, so that a client cannot choose its address by prepending one.
+pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> ClientAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| canonical(info.0.ip()));
+    let Some(peer) = peer else {
+        return ClientAddr {
+            ip: None,
+            https: false,
+        };
+    };
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return ClientAddr {
+            ip: Some(peer),
+            https: false,
+        };
+    }
+    let (chain, forwarded_proto) = forwarded(&parts.headers);
+    let client = chain
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(chain.first())
+        .copied()
+        .unwrap_or(peer);
+    let proto = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .or(forwarded_proto);
+    ClientAddr {
+        ip: Some(client),
+        https: proto.as_deref() == Some("https"),
+    }
+}
+
+/// An IPv4 address carried in IPv6 (`::ffff:a.b.c.d`, as dual-stack sockets report) as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The forwarding chain, client first: `Forwarded`'s `for=` (RFC 7239) if present, else
+/// `X-Forwarded-For`; and `Forwarded`'s first `proto=`.
+fn forwarded(headers: &HeaderMap) -> (Vec<IpAddr>, Option<String>) {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    let mut chain = Vec::new();
+    let mut proto = None;
+    for element in values("forwarded") {
+        for pair in element.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "for" => chain.extend(parse_node(value)),
+                "proto" if proto.is_none() => proto = Some(value.to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+    }
+    if chain.is_empty() {
+        chain = values("x-forwarded-for")
+            .iter()
+            .filter_map(|v| parse_node(v))
+            .collect();
+    }
+    (chain, proto)
+}
+
+/// `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]:4711` or `2001:db8::1`.
+fn parse_node(value: &str) -> Option<IpAddr> {
+    let value = value.trim();
+    value
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| value.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            value
+                .strip_prefix('[')
+                .and_then(|v| v.split(']').next())
+                .and_then(|v| v.parse().ok())
+        })
+        .map(canonical)
+}
+
+/// HTTPS by a trusted proxy's word, or a loopback host (browsers treat those as secure
+/// contexts, so `Secure` cookies work there over plain HTTP).
+fn is_secure(headers: &HeaderMap, client: ClientAddr) -> bool {
+    if client.https {
         return true;
     }
     headers
@@ -208,9 +338,16 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// RFC 6265 allows in a cookie value.
 pub type SetCookies = AppendHeaders<Vec<(HeaderName, String)>>;
 
-/// The cookies a tracking response sets: the device cookie always (refreshing its lifetime), the
-/// session cookie while an interaction is live, and its removal once it ended.
-pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie) -> SetCookies {
+/// The cookies a tracking response sets: the device cookie when it is new, its suffix changes
+/// (`|True` for a visitor kept as a person, `|False` for a robot or a visitor not yet
+/// identified), or a visit starts (refreshing its lifetime); the session cookie while an
+/// interaction is live, and its removal once it ended.
+pub fn cookies(
+    state: &AppState,
+    caller: &TrackingCaller,
+    session: SessionCookie,
+    human: bool,
+) -> SetCookies {
     let settings = state.settings();
     let style = |mut cookie: Cookie<'static>| {
         cookie.set_http_only(true);
@@ -227,8 +364,15 @@ pub fn cookies(state: &AppState, caller: &TrackingCaller, session: SessionCookie
     // The device cookie is written when the browser has none (or a malformed one) and renewed
     // once per visit, when a new session starts: its expiry slides with every visit, and the
     // requests in between carry no `Set-Cookie` for it.
-    if !caller.device_known || matches!(session, SessionCookie::Set(_)) {
-        let mut device = style(Cookie::new(GLOBAL_COOKIE, caller.device.to_string()));
+    if !caller.device_known
+        || matches!(session, SessionCookie::Set(_))
+        || caller.device.human != human
+    {
+        let value = GlobalCookie {
+            device: caller.device.device,
+            human,
+        };
+        let mut device = style(Cookie::new(GLOBAL_COOKIE, value.to_string()));
         let max_age =
             i64::try_from(settings.tracker.device_cookie_max_age.as_secs()).unwrap_or(i64::MAX);
         device.set_max_age(cookie::time::Duration::seconds(max_age));

@@ -29,6 +29,11 @@ pub const BATCH_SIZE: &str = "jss_tracker_batch_size";
 pub const OPEN_SESSIONS: &str = "jss_tracker_open_sessions";
 /// Interactions ended, by `reason` (`flush`, `timeout`).
 pub const SESSIONS_CLOSED: &str = "jss_tracker_sessions_closed_total";
+/// Tracking requests from robots, answered and not stored, by `reason` (`user_agent`,
+/// `ip_range`, `unidentified`).
+pub const ROBOT_REQUESTS: &str = "jss_tracker_robot_requests_total";
+/// Visitors proven human by the visitor identification request.
+pub const VISITORS_IDENTIFIED: &str = "jss_tracker_visitors_identified_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

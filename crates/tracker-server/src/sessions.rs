@@ -1,15 +1,20 @@
 //! The live sessions: which interaction a session cookie names, one lock per session so that a
-//! visitor's requests apply in order, and the sweeper that ends idle interactions.
+//! visitor's requests apply in order, and the sweeper that ends idle interactions. A robot's
+//! session lives here too, with no interaction: its requests are answered as anyone's and never
+//! reach the store.
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
 use chrono::{DateTime, Duration, Utc};
 use tracker_core::{
+    client_info::{anonymize, ClientInfo, IpAnonymization},
     event::TrackedEvent,
     ids::{ContactId, DeviceId, SessionId},
+    robots::{RobotReason, RobotRules, Unclassified},
     session::{CloseReason, Interaction, Opening},
     store::{ChangeSet, Store},
     Error,
@@ -22,6 +27,27 @@ struct Slot {
     retired: bool,
     /// When the store last got the interaction's running totals (`None`: not since start).
     refreshed_at: Option<DateTime<Utc>>,
+    /// Set when the session is a robot's: nothing of it is stored.
+    robot: Option<RobotReason>,
+    /// The device that opened the session.
+    owner: Option<DeviceId>,
+    /// A robot session's last request (for its short idle timeout).
+    last_seen: Option<DateTime<Utc>>,
+}
+
+/// A robot's session ends after this long without a request: crawlers rarely keep cookies, and
+/// their sessions should cost little memory.
+pub const ROBOT_SESSION_TIMEOUT: Duration = Duration::minutes(1);
+
+/// How visitors are classified and what is kept of their address.
+#[derive(Debug)]
+pub struct VisitorPolicy {
+    /// Known robots.
+    pub rules: RobotRules,
+    /// How visitors no rule classified are treated.
+    pub unclassified: Unclassified,
+    /// How client addresses are stored.
+    pub ip_anonymization: IpAnonymization,
 }
 
 /// How often a live interaction's running totals (last activity, counts, engagement value)
@@ -44,6 +70,10 @@ pub struct Visitor {
     pub site: Option<String>,
     /// `User-Agent`.
     pub user_agent: Option<String>,
+    /// The client's address (not yet anonymised).
+    pub ip: Option<IpAddr>,
+    /// Whether the device cookie says the visitor was identified as a person.
+    pub human_cookie: bool,
 }
 
 /// The result of tracking a batch.
@@ -53,8 +83,10 @@ pub struct Tracked {
     pub session: Option<SessionId>,
     /// The contact, if an interaction is live.
     pub contact: Option<ContactId>,
-    /// Number of events stored.
+    /// Number of events accepted (for a robot: answered as if stored).
     pub count: usize,
+    /// Whether the visitor is kept as a person (`|True` in its device cookie).
+    pub human: bool,
 }
 
 /// All live sessions.
@@ -63,16 +95,38 @@ pub struct Sessions {
     slots: Mutex<HashMap<SessionId, SlotRef>>,
     store: Arc<dyn Store>,
     timeout: Duration,
+    policy: VisitorPolicy,
 }
 
 impl Sessions {
     /// An empty registry.
-    pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, timeout: Duration, policy: VisitorPolicy) -> Self {
         Self {
             slots: Mutex::new(HashMap::new()),
             store,
             timeout,
+            policy,
         }
+    }
+
+    /// Whether the visitor is a robot, and why: a known robot by user agent or address, else a
+    /// visitor not identified as a person under `robots.unclassified = "robot"`.
+    pub fn classify(&self, visitor: &Visitor) -> Option<RobotReason> {
+        if let Some(reason) = self
+            .policy
+            .rules
+            .classify(visitor.user_agent.as_deref(), visitor.ip)
+        {
+            return Some(reason);
+        }
+        match self.policy.unclassified {
+            Unclassified::Robot if !visitor.human_cookie => Some(RobotReason::Unidentified),
+            _ => None,
+        }
+    }
+
+    fn robot_request(reason: RobotReason) {
+        metrics::counter!(crate::metrics::ROBOT_REQUESTS, "reason" => reason.as_str()).increment(1);
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SlotRef>> {
@@ -88,9 +142,9 @@ impl Sessions {
         let mut map = self.map();
         for interaction in open {
             let slot = Slot {
+                owner: Some(interaction.device_id),
                 live: Some(interaction.clone()),
-                retired: false,
-                refreshed_at: None,
+                ..Slot::default()
             };
             map.insert(
                 interaction.session_id,
@@ -135,15 +189,27 @@ impl Sessions {
                 Some(found) => found,
                 None if events.is_empty() => {
                     // Nothing to store and nothing live: do not open an empty interaction.
+                    let robot = self.classify(visitor);
+                    if let Some(reason) = robot {
+                        Self::robot_request(reason);
+                    }
                     return Ok(Tracked {
                         session: None,
                         contact: None,
                         count: 0,
+                        human: robot.is_none(),
                     });
                 }
                 None => {
                     let id = SessionId::new_random();
-                    let slot: SlotRef = Arc::default();
+                    // Classified once, when its session starts: later requests of the session
+                    // cost no pattern matching.
+                    let slot: SlotRef = Arc::new(tokio::sync::Mutex::new(Slot {
+                        robot: self.classify(visitor),
+                        owner: Some(visitor.device),
+                        last_seen: Some(now),
+                        ..Slot::default()
+                    }));
                     let mut map = self.map();
                     map.insert(id, slot.clone());
                     metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
@@ -155,14 +221,21 @@ impl Sessions {
             if guard.retired {
                 continue;
             }
-            if guard
-                .live
-                .as_ref()
-                .is_some_and(|i| i.device_id != visitor.device)
-            {
+            if guard.owner.is_some_and(|owner| owner != visitor.device) {
                 // A session cookie from another device: never join someone else's visit.
                 wanted = None;
                 continue;
+            }
+            if let Some(reason) = guard.robot {
+                // Answered as anyone's (a crawler must see no difference); nothing is stored.
+                guard.last_seen = Some(now);
+                Self::robot_request(reason);
+                return Ok(Tracked {
+                    session: Some(session_id),
+                    contact: None,
+                    count: events.len(),
+                    human: false,
+                });
             }
             if let Some(expired) = guard.live.take_if(|i| i.is_expired(now, self.timeout)) {
                 // Idle past the timeout and not yet swept: end it before starting the next one.
@@ -178,6 +251,7 @@ impl Sessions {
                     session: live.map(|_| session_id),
                     contact: live.map(|i| i.contact_id),
                     count: 0,
+                    human: true,
                 });
             }
             let (mut interaction, new_contact) = match guard.live.clone() {
@@ -194,6 +268,10 @@ impl Sessions {
                         session_id,
                         site_name: visitor.site.clone(),
                         user_agent: visitor.user_agent.clone(),
+                        client: ClientInfo::parse(visitor.user_agent.as_deref()),
+                        ip: visitor
+                            .ip
+                            .and_then(|ip| anonymize(ip, self.policy.ip_anonymization)),
                     };
                     (Interaction::open(opening, now), true)
                 }
@@ -223,6 +301,7 @@ impl Sessions {
                 session: Some(session_id),
                 contact: Some(contact),
                 count,
+                human: true,
             });
         }
     }
@@ -253,6 +332,34 @@ impl Sessions {
         Ok(())
     }
 
+    /// The visitor identification request: the visitor proved it is a person (a mouse move, a
+    /// touch, a key press on the page). A session that was a robot's only for want of this
+    /// becomes a person's, and the caller sets the device cookie to `|True`; a known robot (by
+    /// user agent or address) stays one. Returns whether the visitor is now kept as a person.
+    /// Nothing tracked before is recovered: a robot's events were never kept.
+    pub async fn identify(&self, visitor: &Visitor) -> bool {
+        if let Some(reason) = self
+            .policy
+            .rules
+            .classify(visitor.user_agent.as_deref(), visitor.ip)
+        {
+            Self::robot_request(reason);
+            return false;
+        }
+        let slot = visitor.session.and_then(|id| self.map().get(&id).cloned());
+        if let Some(slot) = slot {
+            let mut guard = slot.lock().await;
+            if !guard.retired
+                && guard.owner == Some(visitor.device)
+                && guard.robot == Some(RobotReason::Unidentified)
+            {
+                guard.robot = None;
+            }
+        }
+        metrics::counter!(crate::metrics::VISITORS_IDENTIFIED).increment(1);
+        true
+    }
+
     /// Ends the session's interaction now (`/flush`). Returns whether one was live.
     pub async fn flush(&self, visitor: &Visitor, now: DateTime<Utc>) -> Result<bool, Error> {
         let Some(id) = visitor.session else {
@@ -262,6 +369,13 @@ impl Sessions {
             return Ok(false);
         };
         let mut guard = slot.lock().await;
+        if let Some(reason) = guard.robot {
+            if guard.owner == Some(visitor.device) {
+                Self::robot_request(reason);
+                self.retire(id, &mut guard);
+                return Ok(true);
+            }
+        }
         let Some(live) = guard.live.clone().filter(|i| i.device_id == visitor.device) else {
             return Ok(false);
         };
@@ -288,6 +402,15 @@ impl Sessions {
             let Ok(mut guard) = slot.try_lock() else {
                 continue;
             };
+            if guard.robot.is_some() {
+                if guard
+                    .last_seen
+                    .is_none_or(|seen| now - seen >= ROBOT_SESSION_TIMEOUT)
+                {
+                    self.retire(id, &mut guard);
+                }
+                continue;
+            }
             match guard.live.clone() {
                 Some(live) if live.is_expired(now, self.timeout) => {
                     self.commit_close(&live, live.close(CloseReason::Timeout, now))

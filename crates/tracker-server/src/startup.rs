@@ -9,6 +9,7 @@ use tracker_core::{
     clock::{Clock, SystemClock},
     definitions::Definitions,
     pipeline::{Pipeline, PipelineBuilder},
+    robots::RobotRules,
     store::Store,
 };
 use tracker_store_sqlite::{SqliteConfig, SqliteStore, SyncMode};
@@ -16,6 +17,7 @@ use tracker_store_sqlite::{SqliteConfig, SqliteStore, SyncMode};
 use crate::{
     config::{ListenAddr, Settings, SyncSetting},
     routes::router,
+    sessions::VisitorPolicy,
     state::AppState,
 };
 
@@ -50,6 +52,17 @@ pub fn build_pipeline(settings: &Settings) -> anyhow::Result<Pipeline> {
         None => builder,
     };
     Ok(builder.build())
+}
+
+/// The robot rules and privacy settings of the sessions.
+pub fn build_visitor_policy(settings: &Settings) -> anyhow::Result<VisitorPolicy> {
+    let rules = RobotRules::new(&settings.robots.user_agents, &settings.robots.ip_ranges)
+        .map_err(|error| anyhow::anyhow!("robots.user_agents: {error}"))?;
+    Ok(VisitorPolicy {
+        rules,
+        unclassified: settings.robots.unclassified,
+        ip_anonymization: settings.privacy.ip_anonymization,
+    })
 }
 
 /// Opens the store the settings choose.
@@ -121,7 +134,8 @@ impl Application {
         let definitions = load_definitions(&settings)?;
         let pipeline = build_pipeline(&settings)?;
         let store = build_store(&settings)?;
-        let state = AppState::new(settings, definitions, pipeline, store, clock);
+        let visitors = build_visitor_policy(&settings)?;
+        let state = AppState::new(settings, definitions, pipeline, store, clock, visitors);
         let restored = state
             .sessions()
             .restore()
@@ -160,9 +174,13 @@ impl Application {
         let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
         let sweeper = tokio::spawn(sweep_until(self.state.clone(), sweeper_stopped));
         let state = self.state.clone();
-        let served = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // The peer's address reaches the handlers (client IP, robot IP ranges, trusted proxies).
+        let served = axum::serve(
+            self.listener,
+            router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         // In-flight requests are answered (so committed); let a running sweep finish, then make
         // sure nothing queued for the writer is left behind.
         let _ = stop_sweeper.send(());

@@ -10,7 +10,11 @@ use tracker_core::{
     store::Store,
 };
 
-use crate::{config::Settings, edge::ApiKeys, sessions::Sessions};
+use crate::{
+    config::Settings,
+    edge::ApiKeys,
+    sessions::{Sessions, VisitorPolicy},
+};
 
 /// Shared application state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -38,6 +42,7 @@ impl AppState {
         pipeline: Pipeline,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        visitors: VisitorPolicy,
     ) -> Self {
         let timeout = Duration::from_std(settings.tracker.session_timeout).unwrap_or(Duration::MAX);
         let max_clock_skew =
@@ -45,7 +50,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 api_keys: ApiKeys::new(&settings.api_keys),
-                sessions: Sessions::new(store.clone(), timeout),
+                sessions: Sessions::new(store.clone(), timeout, visitors),
                 settings,
                 definitions,
                 pipeline,

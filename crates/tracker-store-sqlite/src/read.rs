@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
+    client_info::ClientInfo,
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, EventId, Guid, InteractionId, SessionId},
     session::{Interaction, StoredEvent},
@@ -50,7 +51,8 @@ fn definition(
 
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
-    user_agent, engagement_value, page_view_count, event_count, current_page_view";
+    user_agent, engagement_value, page_view_count, event_count, current_page_view, browser,
+    browser_version, os, device_type, ip";
 
 fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
     Ok(Interaction {
@@ -67,6 +69,15 @@ fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
         page_view_count: row.get(15)?,
         event_count: row.get(16)?,
         current_page_view: row.get::<_, Option<Uuid>>(17)?.map(EventId),
+        client: ClientInfo {
+            browser: row.get(18)?,
+            browser_version: row.get(19)?,
+            os: row.get(20)?,
+            device_type: row.get(21)?,
+        },
+        ip: row
+            .get::<_, Option<String>>(22)?
+            .and_then(|ip| ip.parse().ok()),
     })
 }
 

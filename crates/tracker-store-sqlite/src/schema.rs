@@ -10,6 +10,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0001_initial.sql")),
         M::up(include_str!("../migrations/0002_blob_ids.sql")),
         M::up(include_str!("../migrations/0003_device_identifiers.sql")),
+        M::up(include_str!("../migrations/0004_client_info.sql")),
     ])
 }
 

@@ -184,9 +184,9 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
             "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
                  last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
                  engagement_value, page_view_count, event_count, current_page_view, ended_at,
-                 close_reason)
+                 close_reason, browser, browser_version, os, device_type, ip)
              VALUES (?1, ?2, ?3, ?4, ?16 IS NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                 ?16, ?17)
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22)
              ON CONFLICT (id) DO UPDATE SET
                  last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
                  campaign_name = excluded.campaign_name, campaign_points = excluded.campaign_points,
@@ -214,6 +214,11 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
             interaction.current_page_view.map(|id| id.0),
             change.close.map(|close| ms(close.ended_at)),
             change.close.map(|close| close.reason.as_str()),
+            interaction.client.browser,
+            interaction.client.browser_version,
+            interaction.client.os,
+            interaction.client.device_type,
+            interaction.ip.map(|ip| ip.to_string()),
         ])?;
     if inserted != 1 {
         return Err(Error::Corrupt(format!(
@@ -346,6 +351,8 @@ mod tests {
                 session_id: SessionId::new_random(),
                 site_name: None,
                 user_agent: None,
+                client: Default::default(),
+                ip: None,
             },
             now,
         );

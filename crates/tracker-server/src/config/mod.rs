@@ -22,9 +22,11 @@ use figment::{
     providers::{Env, Format, Serialized, Toml},
     Figment,
 };
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tracker_core::body::Limits;
+use tracker_core::{client_info::IpAnonymization, robots::Unclassified};
 
 /// Everything the server can be told.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -42,6 +44,10 @@ pub struct Settings {
     pub definitions: DefinitionsSettings,
     /// `[pipeline]`
     pub pipeline: PipelineSettings,
+    /// `[robots]`
+    pub robots: RobotsSettings,
+    /// `[privacy]`
+    pub privacy: PrivacySettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
 }
@@ -53,8 +59,12 @@ pub struct ServerSettings {
     /// Address to listen on (an IP address or a host name, and a port); port 0 picks a free
     /// port.
     pub listen: ListenAddr,
-    /// Trust `X-Forwarded-Proto` (set when a TLS-terminating proxy is in front).
-    pub trust_forwarded_proto: bool,
+    /// Replaced by `trusted_proxies`; set, it is an error that says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_forwarded_proto: Option<bool>,
+    /// The proxies (CIDRs) whose `X-Forwarded-For`, `Forwarded` and `X-Forwarded-Proto` are
+    /// believed; from any other peer these headers are ignored.
+    pub trusted_proxies: Vec<IpNet>,
     /// Serve `GET /metrics` (Prometheus text format).
     pub metrics: bool,
     /// Serve `POST /bench/noop/{event,flush}`: the same HTTP stack as `/event` (layers, body read with the same
@@ -66,7 +76,8 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)).into(),
-            trust_forwarded_proto: false,
+            trust_forwarded_proto: None,
+            trusted_proxies: Vec::new(),
             metrics: true,
             bench_noop: false,
         }
@@ -167,6 +178,28 @@ pub struct DefinitionsSettings {
 pub struct PipelineSettings {
     /// Processor names in execution order; unset keeps the default order.
     pub processors: Option<Vec<String>>,
+}
+
+/// `[robots]`: who is kept out of the experience database.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RobotsSettings {
+    /// How visitors that no rule classified are treated: `human` (stored from their first
+    /// request) or `robot` (dropped until the visitor identification script proves them human).
+    pub unclassified: Unclassified,
+    /// More user agents to treat as robots: regular expressions, case-insensitive.
+    pub user_agents: Vec<String>,
+    /// Client addresses (CIDRs) to treat as robots: monitors, load tests, the office.
+    pub ip_ranges: Vec<IpNet>,
+}
+
+/// `[privacy]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// How client addresses are stored: `truncate` (IPv4's last octet and IPv6's last 80 bits
+    /// zeroed), `drop` (not at all) or `off` (as they came).
+    pub ip_anonymization: IpAnonymization,
 }
 
 /// `[[api_keys]]`
@@ -305,6 +338,21 @@ impl Settings {
         if let Err(message) = self.server.listen.resolve() {
             invalid("server.listen", &message);
         }
+        if self.server.trust_forwarded_proto.is_some() {
+            invalid(
+                "server.trust_forwarded_proto",
+                "is replaced by server.trusted_proxies: list your proxy's addresses, e.g. \
+                 trusted_proxies = [\"10.0.0.0/8\"], and its X-Forwarded-Proto and X-Forwarded-For are believed",
+            );
+        }
+        for pattern in &self.robots.user_agents {
+            if let Err(error) = regex::Regex::new(pattern) {
+                invalid(
+                    "robots.user_agents",
+                    &format!("\"{pattern}\" is not a regular expression: {error}"),
+                );
+            }
+        }
         if self.tracker.session_timeout.is_zero() {
             invalid("tracker.session_timeout", "must be longer than zero");
         }
@@ -397,13 +445,13 @@ impl Settings {
         }
         let listen = listen.or_else(|| self.server.listen.resolve().ok());
         if let Some(addr) = listen {
-            if !(addr.ip().is_loopback()
-                || addr.ip().is_unspecified()
-                || self.server.trust_forwarded_proto)
+            if !(addr.ip().is_loopback() || addr.ip().is_unspecified())
+                && self.server.trusted_proxies.is_empty()
             {
                 warnings.push(
-                    "serving plain HTTP on a non-loopback address: cookies are SameSite=Lax, so cross-site \
-                     tracking cannot work; put a TLS proxy in front and set server.trust_forwarded_proto"
+                    "serving plain HTTP on a non-loopback address with no trusted proxy: cookies are \
+                     SameSite=Lax, so browsers drop them for a cross-site app; put a TLS proxy in front \
+                     and list it in server.trusted_proxies"
                         .to_string(),
                 );
             }

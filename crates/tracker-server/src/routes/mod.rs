@@ -33,6 +33,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("{prefix}/flush"),
             get(track::flush::handle).post(track::flush::handle),
+        )
+        .route(
+            "/layouts/system/VisitorIdentification.js",
+            get(track::identify::script),
+        )
+        .route(
+            "/layouts/system/VisitorIdentificationCSS.aspx",
+            get(track::identify::mark),
+        )
+        .route(
+            &format!("{prefix}/identify.js"),
+            get(track::identify::script),
+        )
+        .route(
+            &format!("{prefix}/identify"),
+            get(track::identify::mark).post(track::identify::mark),
         );
     if state.settings().server.bench_noop {
         // Beside the tracking routes, so that it goes through the same layers.

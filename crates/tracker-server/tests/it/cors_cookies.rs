@@ -192,7 +192,9 @@ async fn plain_http_on_a_public_host_gets_lax_cookies_unless_a_trusted_proxy_say
             "untrusted proxy: {value}"
         );
     }
-    let trusted = TestApp::spawn_with(|s| s.server.trust_forwarded_proto = true).await;
+    let trusted =
+        TestApp::spawn_with(|s| s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+            .await;
     let response = trusted
         .client
         .post(trusted.event_url())

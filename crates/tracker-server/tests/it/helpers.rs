@@ -13,6 +13,7 @@ pub const KEY: &str = "test-key-0123456789";
 pub const TOKEN: &str = "test-admin-token";
 pub const APP_ORIGIN: &str = "https://app.example.com";
 pub const PAGE: &str = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
+pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 /// Settings for a test: tracker enabled, one key for `APP_ORIGIN`, a database in `dir`.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
@@ -83,7 +84,11 @@ impl TestApp {
             addr,
             state,
             clock,
-            client: reqwest::Client::new(),
+            // A browser's user agent: without one, every request would be a robot's.
+            client: reqwest::Client::builder()
+                .user_agent(CHROME)
+                .build()
+                .expect("client"),
             db_path,
             dir,
             stop: Some(stop),

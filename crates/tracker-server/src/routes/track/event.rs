@@ -62,11 +62,14 @@ pub async fn handle(
         .track(&super::visitor(&caller), events, now)
         .await?;
     for (kind, count) in EventKind::ALL.iter().zip(by_kind) {
-        if count > 0 {
+        // A robot's events are answered, not stored: they are counted as robot requests.
+        if count > 0 && tracked.human {
             metrics::counter!(crate::metrics::EVENTS, "kind" => kind.as_str()).increment(count);
         }
     }
-    metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
+    if tracked.human {
+        metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
+    }
     // The session cookie is a browser-session cookie (no expiry): set it only when it names a
     // different session than the one the browser sent.
     let session = match tracked.session {
@@ -75,7 +78,7 @@ pub async fn handle(
     };
     tracing::debug!(key = %caller.key_name, count = tracked.count, "batch tracked");
     Ok((
-        cookies(&state, &caller, session),
+        cookies(&state, &caller, session, tracked.human),
         Json(TrackedBody {
             tracked: tracked.count,
         }),

@@ -23,12 +23,11 @@ pub async fn handle(
     caller: TrackingCaller,
 ) -> Result<(crate::edge::SetCookies, Json<FlushedBody>), ApiError> {
     let now = state.clock().now();
-    let closed = state
-        .sessions()
-        .flush(&super::visitor(&caller), now)
-        .await?;
+    let visitor = super::visitor(&caller);
+    let closed = state.sessions().flush(&visitor, now).await?;
+    let human = state.sessions().classify(&visitor).is_none();
     Ok((
-        cookies(&state, &caller, SessionCookie::Clear),
+        cookies(&state, &caller, SessionCookie::Clear, human),
         Json(FlushedBody { closed }),
     ))
 }

@@ -4,6 +4,7 @@ use crate::{edge::TrackingCaller, sessions::Visitor};
 
 pub mod event;
 pub mod flush;
+pub mod identify;
 
 fn visitor(caller: &TrackingCaller) -> Visitor {
     Visitor {
@@ -11,5 +12,7 @@ fn visitor(caller: &TrackingCaller) -> Visitor {
         session: caller.session,
         site: caller.site.clone(),
         user_agent: caller.user_agent.clone(),
+        ip: caller.ip,
+        human_cookie: caller.device.human,
     }
 }
