@@ -6,6 +6,6 @@ mod error;
 mod event;
 
 pub use batcher::{BatchConfig, BatchStats, Batcher, QueueFull, RetryPolicy};
-pub use client::{Client, ClientBuilder, Tracked, Visitor};
+pub use client::{Client, ClientBuilder, Tracked, Visitor, DEFAULT_USER_AGENT};
 pub use error::Error;
 pub use event::Event;

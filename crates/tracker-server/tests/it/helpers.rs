@@ -162,6 +162,8 @@ pub struct Browser {
     pub cookies: BTreeMap<String, String>,
     pub origin: Option<String>,
     pub set_cookie_headers: Vec<String>,
+    /// Sent with every request (a `User-Agent` here replaces the client's Chrome one).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Browser {
@@ -188,6 +190,9 @@ impl Browser {
         content_type: &str,
     ) -> Response {
         let mut request = app.client.request(method, url);
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let Some(origin) = &self.origin {
             request = request.header(header::ORIGIN, origin);
         }

@@ -9,5 +9,6 @@ mod bodies;
 mod cors_cookies;
 mod errors;
 mod metrics;
+mod robots;
 mod sessions;
 mod storage;
