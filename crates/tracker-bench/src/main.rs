@@ -181,6 +181,9 @@ async fn measure(
     let idle = server::idle_seconds() - idle_before;
     let memory = server::memory(server.pid());
     let metrics = server.metrics().await?;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
     server.stop();
     if let Some(dir) = &common.metrics_dir {
         std::fs::create_dir_all(dir)?;
@@ -203,6 +206,7 @@ async fn measure(
     row.generator_cpu_us_per_request = per_request(generator_cpu);
     row.writer_cpu_us_per_request = per_request(writer_cpu);
     row.idle_cpu_us_per_request = per_request(idle);
+    row.wal_file_mib = wal_bytes as f64 / (1024.0 * 1024.0);
     Ok(row)
 }
 

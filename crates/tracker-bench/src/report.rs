@@ -26,6 +26,10 @@ pub(crate) struct Row {
     pub(crate) errors: u64,
     pub(crate) error_kinds: std::collections::BTreeMap<String, u64>,
     pub(crate) server_peak_rss_mib: f64,
+    /// The WAL file's size at the end of the run, MiB: SQLite writes it from its start again
+    /// after each reset and never shrinks it, so this is the largest the WAL got. How well the
+    /// checkpointer keeps up under load shows here (the tests check the reset itself).
+    pub(crate) wal_file_mib: f64,
     /// Server CPU time (user + system) per request, µs: what the server spends, whoever else
     /// shares the machine.
     pub(crate) server_cpu_us_per_request: f64,
@@ -95,6 +99,7 @@ impl Row {
             errors: result.errors.values().sum(),
             error_kinds: result.errors.clone(),
             server_peak_rss_mib: memory.peak_rss_kib as f64 / 1024.0,
+            wal_file_mib: 0.0,
             server_cpu_us_per_request: 0.0,
             writer_cpu_us_per_request: 0.0,
             generator_cpu_us_per_request: 0.0,
@@ -117,12 +122,12 @@ impl Row {
 /// The Markdown table.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | server CPU µs/req | of which writer | generator CPU µs/req | idle CPU µs/req | commits | ms/commit | commit p99 ≤ ms | req/commit | events/commit | open sessions |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| run | req/s | events/s | ratio | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | WAL MiB | server CPU µs/req | of which writer | generator CPU µs/req | idle CPU µs/req | commits | ms/commit | commit p99 ≤ ms | req/commit | events/commit | open sessions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
+            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
             r.label,
             r.requests_per_s,
             r.events_per_s,
@@ -132,6 +137,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.p999_ms,
             r.errors,
             r.server_peak_rss_mib,
+            r.wal_file_mib,
             r.server_cpu_us_per_request,
             r.writer_cpu_us_per_request,
             r.generator_cpu_us_per_request,
