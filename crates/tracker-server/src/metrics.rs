@@ -32,6 +32,8 @@ pub const SESSIONS_CLOSED: &str = "jss_tracker_sessions_closed_total";
 /// Tracking requests from robots, answered and not stored, by `reason` (`user_agent`,
 /// `ip_range`, `unidentified`).
 pub const ROBOT_REQUESTS: &str = "jss_tracker_robot_requests_total";
+/// Robots' sessions in memory (a few dozen bytes each; they end after an idle minute).
+pub const ROBOT_SESSIONS: &str = "jss_tracker_robot_sessions";
 /// Visitors proven human by the visitor identification request.
 pub const VISITORS_IDENTIFIED: &str = "jss_tracker_visitors_identified_total";
 

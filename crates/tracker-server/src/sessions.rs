@@ -1,7 +1,7 @@
 //! The live sessions: which interaction a session cookie names, one lock per session so that a
-//! visitor's requests apply in order, and the sweeper that ends idle interactions. A robot's
-//! session lives here too, with no interaction: its requests are answered as anyone's and never
-//! reach the store.
+//! visitor's requests apply in order, and the sweeper that ends idle interactions. Robots'
+//! sessions live in a map of their own, a few dozen bytes each and no interaction: their
+//! requests are answered as anyone's and never reach the store.
 
 use std::{
     collections::HashMap,
@@ -27,12 +27,16 @@ struct Slot {
     retired: bool,
     /// When the store last got the interaction's running totals (`None`: not since start).
     refreshed_at: Option<DateTime<Utc>>,
-    /// Set when the session is a robot's: nothing of it is stored.
-    robot: Option<RobotReason>,
     /// The device that opened the session.
     owner: Option<DeviceId>,
-    /// A robot session's last request (for its short idle timeout).
-    last_seen: Option<DateTime<Utc>>,
+}
+
+/// A robot's session: who, why, and when it was last heard from. Nothing else is kept.
+#[derive(Debug, Clone, Copy)]
+struct RobotSession {
+    owner: DeviceId,
+    reason: RobotReason,
+    last_seen: DateTime<Utc>,
 }
 
 /// A robot's session ends after this long without a request: crawlers rarely keep cookies, and
@@ -93,6 +97,7 @@ pub struct Tracked {
 #[derive(Debug)]
 pub struct Sessions {
     slots: Mutex<HashMap<SessionId, SlotRef>>,
+    robots: Mutex<HashMap<SessionId, RobotSession>>,
     store: Arc<dyn Store>,
     timeout: Duration,
     policy: VisitorPolicy,
@@ -103,6 +108,7 @@ impl Sessions {
     pub fn new(store: Arc<dyn Store>, timeout: Duration, policy: VisitorPolicy) -> Self {
         Self {
             slots: Mutex::new(HashMap::new()),
+            robots: Mutex::new(HashMap::new()),
             store,
             timeout,
             policy,
@@ -127,6 +133,49 @@ impl Sessions {
 
     fn robot_request(reason: RobotReason) {
         metrics::counter!(crate::metrics::ROBOT_REQUESTS, "reason" => reason.as_str()).increment(1);
+    }
+
+    fn robot_map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, RobotSession>> {
+        self.robots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Robots' sessions in memory.
+    pub fn robot_len(&self) -> usize {
+        self.robot_map().len()
+    }
+
+    /// The robot's session the visitor's cookie names, if it is still live; refreshed.
+    fn robot_session(
+        &self,
+        visitor: &Visitor,
+        now: DateTime<Utc>,
+    ) -> Option<(SessionId, RobotReason)> {
+        let id = visitor.session?;
+        let mut robots = self.robot_map();
+        let session = robots.get_mut(&id)?;
+        if session.owner != visitor.device || now - session.last_seen >= ROBOT_SESSION_TIMEOUT {
+            return None;
+        }
+        session.last_seen = now;
+        Some((id, session.reason))
+    }
+
+    /// Answers a robot's batch: counted, not stored.
+    fn robot_tracked(
+        &self,
+        session: SessionId,
+        reason: RobotReason,
+        count: usize,
+    ) -> Result<Tracked, Error> {
+        Self::robot_request(reason);
+        Ok(Tracked {
+            session: Some(session),
+            contact: None,
+            count,
+            human: false,
+        })
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SlotRef>> {
@@ -182,6 +231,9 @@ impl Sessions {
         now: DateTime<Utc>,
     ) -> Result<Tracked, Error> {
         let mut wanted = visitor.session;
+        if let Some((id, reason)) = self.robot_session(visitor, now) {
+            return self.robot_tracked(id, reason, events.len());
+        }
         loop {
             let existing =
                 wanted.and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
@@ -204,10 +256,20 @@ impl Sessions {
                     let id = SessionId::new_random();
                     // Classified once, when its session starts: later requests of the session
                     // cost no pattern matching.
+                    if let Some(reason) = self.classify(visitor) {
+                        let session = RobotSession {
+                            owner: visitor.device,
+                            reason,
+                            last_seen: now,
+                        };
+                        let mut robots = self.robot_map();
+                        robots.insert(id, session);
+                        metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
+                        drop(robots);
+                        return self.robot_tracked(id, reason, events.len());
+                    }
                     let slot: SlotRef = Arc::new(tokio::sync::Mutex::new(Slot {
-                        robot: self.classify(visitor),
                         owner: Some(visitor.device),
-                        last_seen: Some(now),
                         ..Slot::default()
                     }));
                     let mut map = self.map();
@@ -225,17 +287,6 @@ impl Sessions {
                 // A session cookie from another device: never join someone else's visit.
                 wanted = None;
                 continue;
-            }
-            if let Some(reason) = guard.robot {
-                // Answered as anyone's (a crawler must see no difference); nothing is stored.
-                guard.last_seen = Some(now);
-                Self::robot_request(reason);
-                return Ok(Tracked {
-                    session: Some(session_id),
-                    contact: None,
-                    count: events.len(),
-                    human: false,
-                });
             }
             if let Some(expired) = guard.live.take_if(|i| i.is_expired(now, self.timeout)) {
                 // Idle past the timeout and not yet swept: end it before starting the next one.
@@ -346,14 +397,16 @@ impl Sessions {
             Self::robot_request(reason);
             return false;
         }
-        let slot = visitor.session.and_then(|id| self.map().get(&id).cloned());
-        if let Some(slot) = slot {
-            let mut guard = slot.lock().await;
-            if !guard.retired
-                && guard.owner == Some(visitor.device)
-                && guard.robot == Some(RobotReason::Unidentified)
+        // The unidentified visitor's robot session ends; its next request, with the `|True`
+        // cookie, starts a person's.
+        if let Some(id) = visitor.session {
+            let mut robots = self.robot_map();
+            if robots
+                .get(&id)
+                .is_some_and(|r| r.owner == visitor.device && r.reason == RobotReason::Unidentified)
             {
-                guard.robot = None;
+                robots.remove(&id);
+                metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
             }
         }
         metrics::counter!(crate::metrics::VISITORS_IDENTIFIED).increment(1);
@@ -365,17 +418,17 @@ impl Sessions {
         let Some(id) = visitor.session else {
             return Ok(false);
         };
+        if let Some((_, reason)) = self.robot_session(visitor, now) {
+            Self::robot_request(reason);
+            let mut robots = self.robot_map();
+            robots.remove(&id);
+            metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
+            return Ok(true);
+        }
         let Some(slot) = self.map().get(&id).cloned() else {
             return Ok(false);
         };
         let mut guard = slot.lock().await;
-        if let Some(reason) = guard.robot {
-            if guard.owner == Some(visitor.device) {
-                Self::robot_request(reason);
-                self.retire(id, &mut guard);
-                return Ok(true);
-            }
-        }
         let Some(live) = guard.live.clone().filter(|i| i.device_id == visitor.device) else {
             return Ok(false);
         };
@@ -392,6 +445,11 @@ impl Sessions {
     /// Ends every interaction idle for the timeout. Returns how many ended. Sessions busy with a
     /// request are skipped: they are not idle.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        {
+            let mut robots = self.robot_map();
+            robots.retain(|_, robot| now - robot.last_seen < ROBOT_SESSION_TIMEOUT);
+            metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
+        }
         let candidates: Vec<(SessionId, SlotRef)> = self
             .map()
             .iter()
@@ -402,15 +460,6 @@ impl Sessions {
             let Ok(mut guard) = slot.try_lock() else {
                 continue;
             };
-            if guard.robot.is_some() {
-                if guard
-                    .last_seen
-                    .is_none_or(|seen| now - seen >= ROBOT_SESSION_TIMEOUT)
-                {
-                    self.retire(id, &mut guard);
-                }
-                continue;
-            }
             match guard.live.clone() {
                 Some(live) if live.is_expired(now, self.timeout) => {
                     self.commit_close(&live, live.close(CloseReason::Timeout, now))

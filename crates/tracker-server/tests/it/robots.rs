@@ -253,13 +253,19 @@ async fn a_robot_session_ends_after_one_idle_minute() {
     let mut bot = Browser::new();
     bot.headers.push(("user-agent".into(), GOOGLEBOT.into()));
     bot.track_ok(&app, json!([{"goalId": "Register"}])).await;
-    assert_eq!(app.state.sessions().len(), 1);
+    bot.track_ok(&app, json!([{"goalId": "Register"}])).await;
+    assert_eq!(
+        app.state.sessions().robot_len(),
+        1,
+        "one session, kept by its cookie"
+    );
+    assert_eq!(app.state.sessions().len(), 0, "no interaction");
     app.clock.advance(Duration::seconds(59));
     app.state.sessions().sweep(app.clock.now()).await.unwrap();
-    assert_eq!(app.state.sessions().len(), 1, "59 s are not a minute");
+    assert_eq!(app.state.sessions().robot_len(), 1, "59 s are not a minute");
     app.clock.advance(Duration::seconds(2));
     app.state.sessions().sweep(app.clock.now()).await.unwrap();
-    assert_eq!(app.state.sessions().len(), 0);
+    assert_eq!(app.state.sessions().robot_len(), 0);
 }
 
 #[tokio::test]
