@@ -44,8 +44,6 @@ pub(crate) fn synthetic(events: u64, seed: u64) -> impl Iterator<Item = ChangeSe
                 session_id: SessionId::new_random(),
                 site_name: Some("website".into()),
                 user_agent: Some("Mozilla/5.0 (synthetic)".into()),
-                client: Default::default(),
-                ip: None,
             },
             started,
         );
@@ -83,6 +81,7 @@ pub(crate) fn synthetic(events: u64, seed: u64) -> impl Iterator<Item = ChangeSe
             events: stored,
             close: Some(close),
             refresh_interaction: true,
+            attribution: None,
         }
     })
 }

@@ -48,6 +48,15 @@ impl ClientInfo {
     }
 }
 
+/// What an interaction records about its client when it opens: written with its row, once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The parsed user agent.
+    pub client: ClientInfo,
+    /// The client's address, already anonymised.
+    pub ip: Option<IpAddr>,
+}
+
 /// How client addresses are stored (`privacy.ip_anonymization`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -60,13 +60,6 @@ fn opening(device: DeviceId) -> Opening {
         session_id: SessionId::new_random(),
         site_name: Some("website".into()),
         user_agent: Some("test".into()),
-        client: crate::client_info::ClientInfo {
-            browser: Some("Chrome".into()),
-            browser_version: Some("131.0.0.0".into()),
-            os: Some("Windows 10".into()),
-            device_type: Some("desktop".into()),
-        },
-        ip: Some(std::net::IpAddr::from([203, 0, 113, 0])),
     }
 }
 
@@ -82,6 +75,20 @@ pub fn new_visit(device: DeviceId, at: DateTime<Utc>, events: Vec<TrackedEvent>)
         events,
         close: None,
         refresh_interaction: true,
+        attribution: Some(attribution()),
+    }
+}
+
+/// The client the suite's new visits come from.
+pub fn attribution() -> crate::client_info::Attribution {
+    crate::client_info::Attribution {
+        client: crate::client_info::ClientInfo {
+            browser: Some("Chrome".into()),
+            browser_version: Some("131.0.0.0".into()),
+            os: Some("Windows 10".into()),
+            device_type: Some("desktop".into()),
+        },
+        ip: Some(std::net::IpAddr::from([203, 0, 113, 0])),
     }
 }
 
@@ -148,6 +155,7 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
             events: events.clone(),
             close: None,
             refresh_interaction: true,
+            attribution: Some(attribution()),
         })
         .await
         .unwrap();
@@ -160,6 +168,7 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
             events: later,
             close: None,
             refresh_interaction: true,
+            attribution: None,
         })
         .await
         .unwrap();
@@ -203,6 +212,11 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
         stored.interaction, interaction,
         "the live state round-trips"
     );
+    assert_eq!(
+        stored.attribution,
+        attribution(),
+        "the client recorded at the opening, kept by later change-sets without one"
+    );
     // Contacts get engagement value only when an interaction closes.
     assert_eq!(contact.summary.engagement_value, 0);
     store
@@ -223,6 +237,7 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
             events,
             close: Some(close),
             refresh_interaction: true,
+            attribution: None,
         })
         .await
         .unwrap();
@@ -247,6 +262,7 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
             events: late,
             close: None,
             refresh_interaction: true,
+            attribution: None,
         })
         .await;
     assert!(refused.is_err());
@@ -284,6 +300,7 @@ pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
                 events,
                 close: None,
                 refresh_interaction: false,
+                attribution: None,
             })
             .await
             .unwrap();
@@ -305,6 +322,7 @@ pub async fn events_only_changes_refuse_a_closed_interaction(store: &dyn Store) 
             events: Vec::new(),
             close: Some(live.close(crate::session::CloseReason::Flush, now)),
             refresh_interaction: true,
+            attribution: None,
         })
         .await
         .unwrap();
@@ -316,6 +334,7 @@ pub async fn events_only_changes_refuse_a_closed_interaction(store: &dyn Store) 
             events: late,
             close: None,
             refresh_interaction: false,
+            attribution: None,
         })
         .await;
     assert!(
@@ -344,6 +363,7 @@ pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Sto
             events: e2,
             close: None,
             refresh_interaction: true,
+            attribution: None,
         })
         .await
         .unwrap();

@@ -4,10 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use std::net::IpAddr;
-
 use crate::{
-    client_info::ClientInfo,
     event::{DefinitionRef, EventKind, TrackedEvent},
     ids::{ContactId, DeviceId, EventId, InteractionId, SessionId},
 };
@@ -29,10 +26,6 @@ pub struct Interaction {
     pub campaign: Option<DefinitionRef>,
     /// The user agent that opened it.
     pub user_agent: Option<String>,
-    /// The user agent, parsed.
-    pub client: ClientInfo,
-    /// The client's address, as stored: anonymised per `privacy.ip_anonymization`.
-    pub ip: Option<IpAddr>,
     /// When it was opened.
     pub started_at: DateTime<Utc>,
     /// The last request that touched it.
@@ -104,10 +97,6 @@ pub struct Opening {
     pub site_name: Option<String>,
     /// `User-Agent`.
     pub user_agent: Option<String>,
-    /// The user agent, parsed.
-    pub client: ClientInfo,
-    /// The client's address, already anonymised.
-    pub ip: Option<IpAddr>,
 }
 
 impl Interaction {
@@ -121,8 +110,6 @@ impl Interaction {
             site_name: opening.site_name,
             campaign: None,
             user_agent: opening.user_agent,
-            client: opening.client,
-            ip: opening.ip,
             started_at: now,
             last_activity: now,
             engagement_value: 0,
@@ -223,8 +210,6 @@ mod tests {
             session_id: SessionId::new_random(),
             site_name: Some("website".into()),
             user_agent: None,
-            client: ClientInfo::default(),
-            ip: None,
         }
     }
 

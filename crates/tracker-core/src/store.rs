@@ -2,6 +2,7 @@
 //! the admin API shows.
 
 use crate::{
+    client_info::Attribution,
     ids::{ContactId, DeviceId},
     session::{Close, Interaction, StoredEvent},
     Error,
@@ -30,6 +31,10 @@ pub struct ChangeSet {
     /// them only now and then: rewriting the interaction's row on every request was most of the
     /// database's write volume under load.
     pub refresh_interaction: bool,
+    /// The client of a new interaction (parsed user agent, anonymised address), stored with its
+    /// row; `None` on later change-sets. Kept out of [`Interaction`] so that open sessions do
+    /// not carry it in memory.
+    pub attribution: Option<Attribution>,
 }
 
 impl ChangeSet {
@@ -110,6 +115,8 @@ pub struct InteractionRecord {
     pub close_reason: Option<String>,
     /// Its events in order.
     pub events: Vec<StoredEvent>,
+    /// Its client, as recorded when it opened.
+    pub attribution: Attribution,
 }
 
 /// A contact with everything known of it.

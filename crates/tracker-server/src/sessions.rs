@@ -11,7 +11,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use tracker_core::{
-    client_info::{anonymize, ClientInfo, IpAnonymization},
+    client_info::{anonymize, Attribution, ClientInfo, IpAnonymization},
     event::TrackedEvent,
     ids::{ContactId, DeviceId, SessionId},
     robots::{RobotReason, RobotRules, Unclassified},
@@ -27,8 +27,6 @@ struct Slot {
     retired: bool,
     /// When the store last got the interaction's running totals (`None`: not since start).
     refreshed_at: Option<DateTime<Utc>>,
-    /// The device that opened the session.
-    owner: Option<DeviceId>,
 }
 
 /// A robot's session: who, why, and when it was last heard from. Nothing else is kept.
@@ -191,7 +189,6 @@ impl Sessions {
         let mut map = self.map();
         for interaction in open {
             let slot = Slot {
-                owner: Some(interaction.device_id),
                 live: Some(interaction.clone()),
                 ..Slot::default()
             };
@@ -268,10 +265,7 @@ impl Sessions {
                         drop(robots);
                         return self.robot_tracked(id, reason, events.len());
                     }
-                    let slot: SlotRef = Arc::new(tokio::sync::Mutex::new(Slot {
-                        owner: Some(visitor.device),
-                        ..Slot::default()
-                    }));
+                    let slot: SlotRef = Arc::default();
                     let mut map = self.map();
                     map.insert(id, slot.clone());
                     metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
@@ -283,7 +277,11 @@ impl Sessions {
             if guard.retired {
                 continue;
             }
-            if guard.owner.is_some_and(|owner| owner != visitor.device) {
+            if guard
+                .live
+                .as_ref()
+                .is_some_and(|i| i.device_id != visitor.device)
+            {
                 // A session cookie from another device: never join someone else's visit.
                 wanted = None;
                 continue;
@@ -305,8 +303,8 @@ impl Sessions {
                     human: true,
                 });
             }
-            let (mut interaction, new_contact) = match guard.live.clone() {
-                Some(live) => (live, false),
+            let (mut interaction, new_contact, attribution) = match guard.live.clone() {
+                Some(live) => (live, false, None),
                 None => {
                     // No read of the device's contact here: a change-set marked `new_contact`
                     // joins the contact the store already has for the device (the same rule that
@@ -319,12 +317,15 @@ impl Sessions {
                         session_id,
                         site_name: visitor.site.clone(),
                         user_agent: visitor.user_agent.clone(),
+                    };
+                    // Written with the interaction's row; the live copy never holds it.
+                    let attribution = Attribution {
                         client: ClientInfo::parse(visitor.user_agent.as_deref()),
                         ip: visitor
                             .ip
                             .and_then(|ip| anonymize(ip, self.policy.ip_anonymization)),
                     };
-                    (Interaction::open(opening, now), true)
+                    (Interaction::open(opening, now), true, Some(attribution))
                 }
             };
             let count = events.len();
@@ -340,6 +341,7 @@ impl Sessions {
                     events: stored,
                     close: None,
                     refresh_interaction: refresh,
+                    attribution,
                 })
                 .await?;
             if refresh || new_contact {
@@ -369,6 +371,7 @@ impl Sessions {
                 events: Vec::new(),
                 close: Some(close),
                 refresh_interaction: true,
+                attribution: None,
             })
             .await?;
         metrics::counter!(crate::metrics::SESSIONS_CLOSED, "reason" => close.reason.as_str())

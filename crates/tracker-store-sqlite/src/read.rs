@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
-    client_info::ClientInfo,
+    client_info::{Attribution, ClientInfo},
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, EventId, Guid, InteractionId, SessionId},
     session::{Interaction, StoredEvent},
@@ -69,6 +69,11 @@ fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
         page_view_count: row.get(15)?,
         event_count: row.get(16)?,
         current_page_view: row.get::<_, Option<Uuid>>(17)?.map(EventId),
+    })
+}
+
+fn attribution(row: &Row<'_>) -> rusqlite::Result<Attribution> {
+    Ok(Attribution {
         client: ClientInfo {
             browser: row.get(18)?,
             browser_version: row.get(19)?,
@@ -250,6 +255,7 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
                 ended_at: row.get::<_, Option<i64>>(7)?.map(time).transpose()?,
                 close_reason: row.get(8)?,
                 events: Vec::new(),
+                attribution: attribution(row)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

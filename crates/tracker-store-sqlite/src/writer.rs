@@ -179,6 +179,7 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
     }
     // One statement inserts a new interaction or updates a live one, closing it too when the
     // change-set says so (one B-tree visit instead of an upsert and an update).
+    let attribution = change.attribution.as_ref();
     let inserted = conn
         .prepare_cached(
             "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
@@ -214,11 +215,11 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
             interaction.current_page_view.map(|id| id.0),
             change.close.map(|close| ms(close.ended_at)),
             change.close.map(|close| close.reason.as_str()),
-            interaction.client.browser,
-            interaction.client.browser_version,
-            interaction.client.os,
-            interaction.client.device_type,
-            interaction.ip.map(|ip| ip.to_string()),
+            attribution.and_then(|a| a.client.browser.as_deref()),
+            attribution.and_then(|a| a.client.browser_version.as_deref()),
+            attribution.and_then(|a| a.client.os.as_deref()),
+            attribution.and_then(|a| a.client.device_type.as_deref()),
+            attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
         ])?;
     if inserted != 1 {
         return Err(Error::Corrupt(format!(
@@ -351,8 +352,6 @@ mod tests {
                 session_id: SessionId::new_random(),
                 site_name: None,
                 user_agent: None,
-                client: Default::default(),
-                ip: None,
             },
             now,
         );
@@ -361,6 +360,7 @@ mod tests {
             new_contact: true,
             close: close.then(|| interaction.close(CloseReason::Flush, now)),
             refresh_interaction: true,
+            attribution: None,
             interaction,
             events,
         }
