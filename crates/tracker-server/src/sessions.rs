@@ -228,12 +228,15 @@ impl Sessions {
         now: DateTime<Utc>,
     ) -> Result<Tracked, Error> {
         let mut wanted = visitor.session;
-        if let Some((id, reason)) = self.robot_session(visitor, now) {
-            return self.robot_tracked(id, reason, events.len());
-        }
         loop {
             let existing =
                 wanted.and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
+            // People's sessions are looked up first: the robots' map costs them nothing.
+            if existing.is_none() {
+                if let Some((id, reason)) = self.robot_session(visitor, now) {
+                    return self.robot_tracked(id, reason, events.len());
+                }
+            }
             let (session_id, slot) = match existing {
                 Some(found) => found,
                 None if events.is_empty() => {
