@@ -1,5 +1,6 @@
 //! The tracking hot path without I/O: body parsing (each shape the JSS clients send),
-//! definition resolution, and the whole of parse + resolve + pipeline for a 5-element batch.
+//! definition resolution, the whole of parse + resolve + pipeline for a 5-element batch, and
+//! what a visit's first request adds: robot classification and user-agent parsing.
 //! Run: `cargo bench -p tracker-core`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -10,8 +11,10 @@ use chrono::{Duration, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tracker_core::{
     body::{parse_elements, Limits},
+    client_info::ClientInfo,
     definitions::{DefinitionKind, Definitions},
     pipeline::{BatchContext, PipelineBuilder},
+    robots::RobotRules,
 };
 
 const BATCH: &str = r#"[
@@ -115,5 +118,26 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, resolve, pipeline);
+/// Once per visit (when its session starts), not per request.
+fn visitor(c: &mut Criterion) {
+    let rules = RobotRules::new(&[], &[]).unwrap();
+    let agents = [
+        ("desktop Chrome", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+        ("iPhone Safari", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
+        ("Googlebot", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+    ];
+    let mut group = c.benchmark_group("visitor");
+    group.throughput(Throughput::Elements(1));
+    for (name, ua) in agents {
+        group.bench_function(format!("classify {name}"), |b| {
+            b.iter(|| black_box(rules.classify(Some(black_box(ua)), None)))
+        });
+        group.bench_function(format!("parse {name}"), |b| {
+            b.iter(|| black_box(ClientInfo::parse(Some(black_box(ua)))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, resolve, pipeline, visitor);
 criterion_main!(benches);
