@@ -10,22 +10,14 @@ const { spawn } = require('node:child_process');
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launch, DESKTOP_CHROME } = require('./chromium');
 
 const BIN = process.env.JSS_TRACKER_BIN || path.join(__dirname, '..', 'target', 'debug', 'jss-tracker');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOT =
   process.env.DEMO_SCREENSHOT || path.join(__dirname, '..', 'target', 'e2e', 'demo-page.png');
 
 let demo;
 let browser;
-
-/**
- * An ordinary desktop Chrome's user agent: headless Chromium says `HeadlessChrome`, which the
- * tracker rightly takes for a robot and keeps out of its data.
- */
-const DESKTOP_CHROME =
-  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
 /** Starts `jss-tracker demo` on free ports and reads the URLs and token it prints. */
 function startDemo() {
@@ -67,19 +59,7 @@ function startDemo() {
 
 before(async () => {
   demo = await startDemo();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // The machine's network is closed: keep Chromium from dialling Google at start.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launch();
 });
 
 after(async () => {

@@ -16,12 +16,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { chromium } = require('playwright-core');
+const { launch, DESKTOP_CHROME } = require('./chromium');
 
 const BIN = process.env.JSS_TRACKER_BIN || path.join(__dirname, '..', 'target', 'debug', 'jss-tracker');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const DESKTOP_CHROME =
-  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const PREFIX = '/sitecore/api/jss/track';
 
 let browser;
@@ -143,18 +140,7 @@ before(async () => {
   tracker = await startTracker(origins);
   target = tracker.port;
   crossPage = page(`${tracker.url}/layouts/system/VisitorIdentification.js`, tracker.url, tracker.apiKey);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launch();
 });
 
 after(async () => {
