@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use reqwest::{
     cookie::{CookieStore, Jar},
-    header::{HeaderValue, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE},
+    header::{HeaderValue, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE, USER_AGENT},
     Url,
 };
 use serde::Deserialize;
@@ -138,6 +138,7 @@ impl Client {
         Visitor {
             client: self.clone(),
             jar: Arc::new(Jar::default()),
+            user_agent: None,
         }
     }
 
@@ -177,9 +178,21 @@ struct EnvelopeBody {
 pub struct Visitor {
     client: Client,
     jar: Arc<Jar>,
+    user_agent: Option<HeaderValue>,
 }
 
 impl Visitor {
+    /// This visitor's browser's `User-Agent`, sent instead of the client's: a server that
+    /// tracks on behalf of its visitors passes each one's, so that the tracker keeps people
+    /// (and records their browsers) and drops robots.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Result<Self, Error> {
+        self.user_agent = Some(
+            HeaderValue::from_str(user_agent)
+                .map_err(|e| Error::Config(format!("User-Agent {user_agent}: {e}")))?,
+        );
+        Ok(self)
+    }
+
     /// Sends one batch (`trackingApi.trackEvent`); `Ok` once the tracker has committed it.
     pub async fn track(&self, events: &[Event]) -> Result<Tracked, Error> {
         let body = serde_json::to_vec(events)?;
@@ -207,6 +220,9 @@ impl Visitor {
         }
         if let Some(origin) = &inner.origin {
             request = request.header(ORIGIN, origin.clone());
+        }
+        if let Some(user_agent) = &self.user_agent {
+            request = request.header(USER_AGENT, user_agent.clone());
         }
         let response = request.send().await?;
         let mut set_cookies = response.headers().get_all(SET_COOKIE).iter();

@@ -204,3 +204,45 @@ async fn the_batcher_groups_events_and_retries_until_the_tracker_is_up_keeping_e
     }
     tracker.stop().await;
 }
+
+#[tokio::test]
+async fn a_visitor_carries_its_browsers_user_agent() {
+    let tracker = start_on(0, Arc::new(tempfile::tempdir().unwrap())).await;
+    let client = Client::new(&tracker.url, KEY).unwrap();
+    let person = client
+        .visitor()
+        .with_user_agent("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15")
+        .unwrap();
+    person.track(&[Event::goal("Register")]).await.unwrap();
+    let contact = tracker.contact_of(&person.device_id().unwrap()).await;
+    assert_eq!(contact["interactions"][0]["client"]["browser"], "Safari");
+
+    let crawler = client
+        .visitor()
+        .with_user_agent("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)")
+        .unwrap();
+    assert_eq!(
+        crawler
+            .track(&[Event::goal("Register")])
+            .await
+            .unwrap()
+            .tracked,
+        1
+    );
+    assert!(crawler
+        .cookie("SC_ANALYTICS_GLOBAL_COOKIE")
+        .unwrap()
+        .ends_with("|False"));
+    let list = tracker
+        .admin(&format!(
+            "/api/v1/contacts?device={}",
+            crawler.device_id().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        list["contacts"].as_array().unwrap().len(),
+        0,
+        "a robot is not stored"
+    );
+    tracker.stop().await;
+}
