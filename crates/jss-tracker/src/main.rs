@@ -43,9 +43,13 @@ enum Command {
         /// Write a starter configuration first if the file does not exist.
         #[arg(long)]
         init: bool,
-        /// Where to listen, overriding server.listen: 127.0.0.1:8080, [::]:8080,
-        /// localhost:8080; port 0 picks a free port.
-        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+        // (help text as an attribute: rustdoc would read the IPv6 example as a link)
+        #[arg(
+            long,
+            value_name = "ADDR",
+            value_parser = parse_listen,
+            help = "Where to listen, overriding server.listen: 127.0.0.1:8080, [::]:8080, localhost:8080; port 0 picks a free port"
+        )]
         listen: Option<ListenAddr>,
     },
     /// Write a starter configuration if there is none, print the API key, and run the tracker.

@@ -105,7 +105,7 @@ pub struct PatternError {
 }
 
 impl RobotRules {
-    /// The maintained list, [`EXTRA_CRAWLERS`], and the configured `user_agents` (regular
+    /// The maintained list, the crawlers it lacks, and the configured `user_agents` (regular
     /// expressions, case-insensitive) and `ip_ranges`.
     pub fn new(user_agents: &[String], ip_ranges: &[IpNet]) -> Result<Self, PatternError> {
         for pattern in user_agents {
