@@ -146,30 +146,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             listen,
         } => {
             if init {
-                let path = config
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("tracker.toml"));
-                if !path.exists() {
-                    write_starter(&path, false, None)?;
-                }
-                return serve(Some(&path), listen, false);
+                let path = config.unwrap_or_else(|| PathBuf::from("tracker.toml"));
+                return first_run(&path, listen, false);
             }
             serve(config.as_deref(), listen, false)
         }
-        Command::Quickstart { config, listen } => {
-            if config.exists() {
-                return serve(Some(&config), listen, true);
-            }
-            // Bind before writing anything: a taken port leaves no files behind.
-            let listen = match listen {
-                Some(listen) => listen,
-                None => Settings::load_without_file()?.server.listen,
-            };
-            let listener = runtime()?
-                .block_on(async { bind(&listen).await?.into_std().map_err(anyhow::Error::from) })?;
-            write_starter(&config, false, Some(&listen))?;
-            serve_on(Some(&config), listener, true)
-        }
+        Command::Quickstart { config, listen } => first_run(&config, listen, true),
         Command::Demo {
             listen,
             port,
@@ -213,6 +195,22 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Serves with `config`, writing a starter one first if there is none. The port is bound
+/// before anything is written: a taken port leaves no files behind.
+fn first_run(config: &Path, listen: Option<ListenAddr>, show_secrets: bool) -> anyhow::Result<()> {
+    if config.exists() {
+        return serve(Some(config), listen, show_secrets);
+    }
+    let listen = match listen {
+        Some(listen) => listen,
+        None => Settings::load_without_file()?.server.listen,
+    };
+    let listener = runtime()?
+        .block_on(async { bind(&listen).await?.into_std().map_err(anyhow::Error::from) })?;
+    write_starter(config, false, Some(&listen))?;
+    serve_on(Some(config), listener, show_secrets)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -557,6 +557,14 @@ fn a_taken_port_is_one_line_and_leaves_nothing_behind() {
         "quickstart wrote nothing"
     );
 
+    let out = run(dir.path(), &["serve", "--init", "--listen", &listen]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "serve --init wrote nothing"
+    );
+
     assert!(run(dir.path(), &["init"]).status.success());
     let out = run(dir.path(), &["serve", "--listen", &listen]);
     assert!(!out.status.success());
