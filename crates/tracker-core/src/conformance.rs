@@ -217,8 +217,8 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
         attribution(),
         "the client recorded at the opening, kept by later change-sets without one"
     );
-    // Contacts get engagement value only when an interaction closes.
-    assert_eq!(contact.summary.engagement_value, 0);
+    // A contact's engagement value includes its open interactions', as they stand.
+    assert_eq!(contact.summary.engagement_value, 121);
     store
         .drain()
         .await
@@ -310,6 +310,18 @@ pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
     let contact = store.contact(live.contact_id).await.unwrap().unwrap();
     assert_eq!(contact.interactions[0].interaction, live);
     assert_eq!(contact.interactions[0].events.len(), 4);
+    assert_eq!(
+        contact.summary.engagement_value, 25,
+        "the contact's total counts the open interaction's events, not its lagging row"
+    );
+    let listed = store
+        .contacts(ContactFilter {
+            device: Some(live.device_id),
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed[0].engagement_value, 25, "and so does the list");
 }
 
 pub async fn events_only_changes_refuse_a_closed_interaction(store: &dyn Store) {

@@ -76,7 +76,7 @@ pub struct ContactSummary {
     pub created_at: DateTime<Utc>,
     /// When it was last active.
     pub last_activity: DateTime<Utc>,
-    /// Engagement value of its closed interactions.
+    /// Engagement value of all its interactions, the open ones as they stand now.
     pub engagement_value: i64,
     /// Number of its interactions, open and closed.
     pub interaction_count: i64,

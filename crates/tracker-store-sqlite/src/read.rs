@@ -138,8 +138,12 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
 }
 
 /// Live interactions move `last_activity` on every request, the contact row only on open and
-/// close; the summary shows the later of the two.
-const SUMMARY_SELECT: &str = "SELECT c.id, c.created_at, c.engagement_value,
+/// close; the summary shows the later of the two. The contact row's engagement value holds its
+/// closed interactions'; an open one's is the sum of its events' points (its row's total may lag
+/// behind them, see `ChangeSet::refresh_interaction`).
+const SUMMARY_SELECT: &str = "SELECT c.id, c.created_at, c.engagement_value + coalesce(
+            (SELECT sum(e.points) FROM interactions i JOIN events e ON e.interaction_id = i.id
+             WHERE i.contact_id = c.id AND i.open = 1), 0),
         (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id),
         max(c.last_activity,
             coalesce((SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id), 0))

