@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use tracker_core::{
     definitions::Definition,
     event::DefinitionRef,
-    session::StoredEvent,
+    session::{Interaction, StoredEvent},
     store::{ContactRecord, ContactSummary, InteractionRecord},
 };
 
@@ -40,6 +40,48 @@ impl From<ContactSummary> for ContactSummaryJson {
             last_activity: time(s.last_activity),
             engagement_value: s.engagement_value,
             interaction_count: s.interaction_count,
+        }
+    }
+}
+
+/// `GET /api/v1/interactions?open=true`
+#[derive(Debug, Serialize)]
+pub struct OpenInteractionList {
+    /// The open interactions, most recently active first.
+    pub interactions: Vec<OpenInteractionJson>,
+}
+
+/// A visit open now, with its totals as they stand.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenInteractionJson {
+    id: String,
+    contact_id: String,
+    device_id: String,
+    site_name: Option<String>,
+    campaign: Option<DefinitionRefJson>,
+    start: String,
+    last_activity: String,
+    duration_seconds: i64,
+    engagement_value: i64,
+    page_view_count: i64,
+    event_count: i64,
+}
+
+impl From<Interaction> for OpenInteractionJson {
+    fn from(i: Interaction) -> Self {
+        Self {
+            id: i.id.to_string(),
+            contact_id: i.contact_id.to_string(),
+            device_id: i.device_id.to_string(),
+            site_name: i.site_name,
+            campaign: i.campaign.map(Into::into),
+            start: time(i.started_at),
+            last_activity: time(i.last_activity),
+            duration_seconds: (i.last_activity - i.started_at).num_seconds(),
+            engagement_value: i.engagement_value,
+            page_view_count: i.page_view_count,
+            event_count: i.event_count,
         }
     }
 }

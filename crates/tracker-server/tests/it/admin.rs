@@ -107,3 +107,55 @@ async fn contacts_are_found_by_device_and_show_devices_and_identifiers() {
         .unwrap();
     expect_error(response, 400, "invalid_payload").await;
 }
+
+#[tokio::test]
+async fn open_interactions_are_listed_live_with_their_totals() {
+    let app = TestApp::spawn().await;
+    let mut staying = Browser::new();
+    staying
+        .track_ok(
+            &app,
+            json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}]),
+        )
+        .await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    staying
+        .track_ok(&app, json!([{"eventId": "Download"}]))
+        .await;
+    let mut leaving = Browser::new();
+    leaving
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    leaving.flush(&app).await;
+
+    let list = app.admin("/api/v1/interactions?open=true").await;
+    let open = list["interactions"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "the flushed visit is not open: {list}");
+    let visit = &open[0];
+    assert_eq!(visit["deviceId"], staying.device().unwrap().as_str());
+    assert_eq!(
+        visit["engagementValue"], 55,
+        "Register 50 and Download 5, as they stand"
+    );
+    assert_eq!(visit["pageViewCount"], 1);
+    assert_eq!(visit["eventCount"], 3);
+    assert_eq!(visit["durationSeconds"], 30);
+
+    for bad in ["", "?open=false", "?open=yes", "?open=true&colour=red"] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/interactions{bad}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 400, "invalid_payload").await;
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/interactions?open=true"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 401, "unauthorized").await;
+}

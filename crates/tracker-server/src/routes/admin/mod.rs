@@ -7,6 +7,7 @@ use crate::{error::ApiError, state::AppState};
 
 pub mod contacts;
 pub mod definitions;
+pub mod interactions;
 
 /// Proof that the request carries the admin token.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,47 @@
+//! `GET /api/v1/interactions?open=true`: the visits open right now, most recently active first,
+//! with their running totals as they stand.
+
+use axum::{
+    extract::{Query, State},
+    Json,
+};
+use axum_extra::extract::WithRejection;
+use serde::Deserialize;
+
+use super::Admin;
+use crate::{
+    api_types::{OpenInteractionJson, OpenInteractionList},
+    error::ApiError,
+    state::AppState,
+};
+
+/// Query of the list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Must be `true`: closed visits are listed with their contact.
+    open: Option<bool>,
+}
+
+/// Lists the open interactions.
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    WithRejection(Query(query), _): WithRejection<Query<ListQuery>, ApiError>,
+) -> Result<Json<OpenInteractionList>, ApiError> {
+    if query.open != Some(true) {
+        return Err(ApiError::InvalidPayload(
+            "pass open=true: this lists the visits open now (closed ones are listed with their contact)"
+                .into(),
+        ));
+    }
+    let mut open = state.store().open_interactions().await?;
+    open.sort_by(|a, b| {
+        b.last_activity
+            .cmp(&a.last_activity)
+            .then(a.id.0.cmp(&b.id.0))
+    });
+    Ok(Json(OpenInteractionList {
+        interactions: open.into_iter().map(OpenInteractionJson::from).collect(),
+    }))
+}
