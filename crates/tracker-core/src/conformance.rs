@@ -12,7 +12,7 @@ use crate::{
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, Guid, SessionId},
     session::{CloseReason, Interaction, Opening},
-    store::{ChangeSet, ContactFilter, Store},
+    store::{ChangeSet, ContactFilter, ContactPage, ContactText, Store},
 };
 
 fn goal(name: &str, points: i64) -> TrackedEvent {
@@ -121,6 +121,134 @@ where
     racing_new_contacts_for_one_device_join_one_contact(&make().await).await;
     lookups_by_device(&make().await).await;
     contacts_are_listed_most_recent_first(&make().await).await;
+    contacts_are_searched_and_paged(&make().await).await;
+}
+
+/// Search by id, device, goal, campaign, site and activity dates; pages that join up exactly.
+pub async fn contacts_are_searched_and_paged(store: &dyn Store) {
+    let start = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let register = goal("Register", 50);
+    let register_id = register.definition.as_ref().unwrap().id;
+    let mut spring = TrackedEvent::new(EventKind::Campaign);
+    let spring_id = Guid::new_random();
+    spring.definition = Some(DefinitionRef {
+        id: spring_id,
+        name: "Spring".into(),
+        points: 0,
+    });
+    // Seven contacts, one a day; the even ones reach Register, the third has the campaign,
+    // the last is on another site.
+    let mut visits = Vec::new();
+    for day in 0..7 {
+        let at = start + Duration::days(day);
+        let mut events = vec![page_view("/")];
+        if day % 2 == 0 {
+            events.push(register.clone());
+        }
+        if day == 3 {
+            events.push(spring.clone());
+        }
+        let mut change = new_visit(DeviceId::new_random(), at, events);
+        if day == 6 {
+            change.interaction.site_name = Some("shop".into());
+        }
+        let device = change.interaction.device_id;
+        let receipt = store.commit(change).await.unwrap();
+        visits.push((receipt.contact_id, device));
+    }
+    let search = |filter: ContactFilter| async move { store.contacts(filter).await.unwrap() };
+    let ids = |page: &ContactPage| page.contacts.iter().map(|c| c.id).collect::<Vec<_>>();
+    let newest_first: Vec<ContactId> = visits.iter().rev().map(|(c, _)| *c).collect();
+
+    // Pages of three: 7 in all, each page continuing where the last ended.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = search(ContactFilter {
+            limit: 3,
+            after,
+            ..ContactFilter::default()
+        })
+        .await;
+        assert_eq!(page.total, 7);
+        seen.extend(ids(&page));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first, "every contact once, newest first");
+
+    let by_goal = search(ContactFilter {
+        limit: 10,
+        goal: Some(register_id),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(by_goal.total, 4);
+    assert_eq!(
+        ids(&by_goal),
+        [visits[6].0, visits[4].0, visits[2].0, visits[0].0]
+    );
+    let by_campaign = search(ContactFilter {
+        limit: 10,
+        campaign: Some(spring_id),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&by_campaign), [visits[3].0]);
+    let by_site = search(ContactFilter {
+        limit: 10,
+        site: Some("shop".into()),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&by_site), [visits[6].0]);
+    let by_contact = search(ContactFilter {
+        limit: 10,
+        text: Some(ContactText::Id(Guid(visits[1].0 .0))),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&by_contact), [visits[1].0]);
+    let by_device = search(ContactFilter {
+        limit: 10,
+        text: Some(ContactText::Id(Guid(visits[5].1 .0))),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&by_device), [visits[5].0]);
+    let by_identifier = search(ContactFilter {
+        limit: 10,
+        text: Some(ContactText::Identifier("nobody@example.com".into())),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(by_identifier.total, 0);
+    // Active on days 2 to 4: from the start of day 2 to before the start of day 5.
+    let by_dates = search(ContactFilter {
+        limit: 10,
+        active_from: Some(start + Duration::days(2) - Duration::hours(12)),
+        active_before: Some(start + Duration::days(4) + Duration::hours(12)),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&by_dates), [visits[4].0, visits[3].0, visits[2].0]);
+    let combined = search(ContactFilter {
+        limit: 10,
+        goal: Some(register_id),
+        active_from: Some(start + Duration::days(2) - Duration::hours(12)),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&combined), [visits[6].0, visits[4].0, visits[2].0]);
+    let known = search(ContactFilter {
+        limit: 10,
+        known_only: true,
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(known.total, 0, "none of them has an identifier");
 }
 
 pub async fn contacts_are_listed_most_recent_first(store: &dyn Store) {
@@ -135,9 +263,11 @@ pub async fn contacts_are_listed_most_recent_first(store: &dyn Store) {
         .contacts(ContactFilter {
             device: None,
             limit: 2,
+            ..ContactFilter::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .contacts;
     let order: Vec<_> = listed.iter().map(|c| c.id).collect();
     assert_eq!(order, [ids[1], ids[2]], "newest first, limited");
     assert_eq!(listed[0].last_activity, start + Duration::minutes(30));
@@ -318,9 +448,11 @@ pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
         .contacts(ContactFilter {
             device: Some(live.device_id),
             limit: 1,
+            ..ContactFilter::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .contacts;
     assert_eq!(listed[0].engagement_value, 25, "and so does the list");
 }
 
@@ -393,9 +525,11 @@ pub async fn lookups_by_device(store: &dyn Store) {
         .contacts(ContactFilter {
             device: Some(device),
             limit: 10,
+            ..ContactFilter::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .contacts;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, interaction.contact_id);
     assert_eq!(found[0].interaction_count, 1);
@@ -403,16 +537,20 @@ pub async fn lookups_by_device(store: &dyn Store) {
         .contacts(ContactFilter {
             device: Some(DeviceId::new_random()),
             limit: 10,
+            ..ContactFilter::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .contacts;
     assert!(none.is_empty());
     assert!(!store
         .contacts(ContactFilter {
             device: None,
-            limit: 10
+            limit: 10,
+            ..ContactFilter::default()
         })
         .await
         .unwrap()
+        .contacts
         .is_empty());
 }

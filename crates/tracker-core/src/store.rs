@@ -3,7 +3,7 @@
 
 use crate::{
     client_info::Attribution,
-    ids::{ContactId, DeviceId},
+    ids::{ContactId, DeviceId, Guid},
     session::{Close, Interaction, StoredEvent},
     Error,
 };
@@ -58,13 +58,59 @@ pub struct CommitReceipt {
     pub contact_id: ContactId,
 }
 
-/// Which contacts to list.
+/// Which contacts to list: every condition set must hold. The list is ordered by last
+/// activity, most recent first (then by id), and paged with [`ContactCursor`].
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
     /// Only the contact of this device.
     pub device: Option<DeviceId>,
-    /// At most this many, most recently active first.
+    /// At most this many.
     pub limit: usize,
+    /// A contact id, a device id, or an identifier (`ada@example.com`) of the contact.
+    pub text: Option<ContactText>,
+    /// Contacts that reached this goal.
+    pub goal: Option<Guid>,
+    /// Contacts that had a visit with this campaign.
+    pub campaign: Option<Guid>,
+    /// Contacts that had a visit on this site (`sc_site`).
+    pub site: Option<String>,
+    /// Contacts active at or after this time.
+    pub active_from: Option<DateTime<Utc>>,
+    /// Contacts active before this time.
+    pub active_before: Option<DateTime<Utc>>,
+    /// Only contacts with an identifier (`profile.index_anonymous_contacts = false`).
+    pub known_only: bool,
+    /// The page after this one.
+    pub after: Option<ContactCursor>,
+}
+
+/// What a search text names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactText {
+    /// A GUID: the contact's id or one of its devices'.
+    Id(Guid),
+    /// One of the contact's identifiers, matched exactly.
+    Identifier(String),
+}
+
+/// Where a page of contacts ends: the last one's activity and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactCursor {
+    /// Its last activity.
+    pub last_activity: DateTime<Utc>,
+    /// Its id.
+    pub id: ContactId,
+}
+
+/// A page of contacts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactPage {
+    /// The contacts, most recently active first.
+    pub contacts: Vec<ContactSummary>,
+    /// How many contacts the filter matches in all.
+    pub total: u64,
+    /// Where the next page starts, if there is one.
+    pub next: Option<ContactCursor>,
 }
 
 /// A contact in a list.
@@ -144,8 +190,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every interaction still open, to resume them after a restart.
     async fn open_interactions(&self) -> Result<Vec<Interaction>, Error>;
 
-    /// Contacts, most recently active first.
-    async fn contacts(&self, filter: ContactFilter) -> Result<Vec<ContactSummary>, Error>;
+    /// A page of the contacts the filter matches, most recently active first, with their total.
+    async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, Error>;
 
     /// One contact with its devices, identifiers and interactions.
     async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, Error>;

@@ -16,9 +16,14 @@ fn time(at: DateTime<Utc>) -> String {
 
 /// `GET /api/v1/contacts`
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ContactList {
-    /// The contacts.
+    /// The contacts of this page, most recently active first.
     pub contacts: Vec<ContactSummaryJson>,
+    /// How many contacts match, on every page.
+    pub total: u64,
+    /// The `cursor` of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// A contact in a list.

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
     ids::ContactId,
     session::Interaction,
-    store::{ChangeSet, CommitReceipt, ContactFilter, ContactRecord, ContactSummary, Store},
+    store::{ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Store},
 };
 
 pub mod bulk;
@@ -302,10 +302,7 @@ impl Store for SqliteStore {
         self.read(read::open_interactions).await
     }
 
-    async fn contacts(
-        &self,
-        filter: ContactFilter,
-    ) -> Result<Vec<ContactSummary>, tracker_core::Error> {
+    async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, tracker_core::Error> {
         self.read(move |conn| read::contacts(conn, &filter)).await
     }
 

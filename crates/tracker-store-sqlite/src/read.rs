@@ -3,7 +3,7 @@
 use std::{collections::HashMap, str::FromStr};
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
     client_info::{Attribution, ClientInfo},
@@ -11,8 +11,8 @@ use tracker_core::{
     ids::{ContactId, DeviceId, EventId, Guid, InteractionId, SessionId},
     session::{Interaction, StoredEvent},
     store::{
-        ContactFilter, ContactRecord, ContactSummary, DeviceRecord, IdentifierRecord,
-        InteractionRecord,
+        ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
+        DeviceRecord, IdentifierRecord, InteractionRecord,
     },
 };
 use uuid::Uuid;
@@ -137,38 +137,124 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
     })
 }
 
-/// Live interactions move `last_activity` on every request, the contact row only on open and
-/// close; the summary shows the later of the two. The contact row's engagement value holds its
-/// closed interactions'; an open one's is the sum of its events' points (its row's total may lag
-/// behind them, see `ChangeSet::refresh_interaction`).
-const SUMMARY_SELECT: &str = "SELECT c.id, c.created_at, c.engagement_value + coalesce(
+/// A contact's summary columns, in the order [`summary`] reads them. Live interactions move
+/// `last_activity` on every request, the contact row only on open and close; the summary shows
+/// the later of the two. The contact row's engagement value holds its closed interactions'; an
+/// open one's is the sum of its events' points (its row's total may lag behind them, see
+/// `ChangeSet::refresh_interaction`).
+const SUMMARY_COLUMNS: &str = "c.id AS id, c.created_at AS created_at,
+        c.engagement_value + coalesce(
             (SELECT sum(e.points) FROM interactions i JOIN events e ON e.interaction_id = i.id
-             WHERE i.contact_id = c.id AND i.open = 1), 0),
-        (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id),
+             WHERE i.contact_id = c.id AND i.open = 1), 0) AS engagement,
+        (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id) AS interactions,
         max(c.last_activity,
             coalesce((SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id), 0))
-    FROM contacts c";
+            AS activity";
 
-pub(crate) fn contacts(
-    conn: &Connection,
-    filter: &ContactFilter,
-) -> Result<Vec<ContactSummary>, Error> {
-    let limit = i64::try_from(filter.limit.max(1)).unwrap_or(i64::MAX);
-    let rows = match filter.device {
-        Some(device) => conn
-            .prepare_cached(&format!(
-                "{SUMMARY_SELECT} JOIN devices d ON d.contact_id = c.id WHERE d.id = ?1 LIMIT ?2"
-            ))?
-            .query_map(params![device.0, limit], summary)?
-            .collect::<Result<Vec<_>, _>>()?,
-        None => conn
-            .prepare_cached(&format!(
-                "{SUMMARY_SELECT} ORDER BY c.last_activity DESC LIMIT ?1"
-            ))?
-            .query_map(params![limit], summary)?
-            .collect::<Result<Vec<_>, _>>()?,
+/// The filter's conditions on `contacts c`, and their parameters.
+fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
+    let mut conditions = vec!["1".to_string()];
+    let mut params: Vec<Value> = Vec::new();
+    let mut param = |value: Value| {
+        params.push(value);
+        format!("?{}", params.len())
     };
-    Ok(rows)
+    if let Some(device) = filter.device {
+        let p = param(Value::Blob(device.0.as_bytes().to_vec()));
+        conditions.push(format!(
+            "c.id IN (SELECT contact_id FROM devices WHERE id = {p})"
+        ));
+    }
+    match &filter.text {
+        Some(ContactText::Id(guid)) => {
+            let p = param(Value::Blob(guid.0.as_bytes().to_vec()));
+            conditions.push(format!(
+                "(c.id = {p} OR c.id IN (SELECT contact_id FROM devices WHERE id = {p}))"
+            ));
+        }
+        Some(ContactText::Identifier(identifier)) => {
+            let p = param(Value::Text(identifier.clone()));
+            conditions.push(format!(
+                "c.id IN (SELECT contact_id FROM identifiers WHERE identifier = {p})"
+            ));
+        }
+        None => {}
+    }
+    if let Some(goal) = filter.goal {
+        let p = param(Value::Blob(goal.0.as_bytes().to_vec()));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM interactions i JOIN events e ON e.interaction_id = i.id
+                     WHERE i.contact_id = c.id AND e.kind = 'goal' AND e.definition_id = {p})"
+        ));
+    }
+    if let Some(campaign) = filter.campaign {
+        let p = param(Value::Blob(campaign.0.as_bytes().to_vec()));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id AND (i.campaign_id = {p}
+                     OR EXISTS (SELECT 1 FROM events e WHERE e.interaction_id = i.id
+                                AND e.kind = 'campaign' AND e.definition_id = {p})))"
+        ));
+    }
+    if let Some(site) = &filter.site {
+        let p = param(Value::Text(site.clone()));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id AND i.site_name = {p})"
+        ));
+    }
+    if filter.active_from.is_some() || filter.active_before.is_some() {
+        let from = param(Value::Integer(filter.active_from.map_or(i64::MIN, ms)));
+        let before = param(Value::Integer(filter.active_before.map_or(i64::MAX, ms)));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id
+                     AND i.last_activity >= {from} AND i.started_at < {before})"
+        ));
+    }
+    if filter.known_only {
+        conditions.push("c.id IN (SELECT contact_id FROM identifiers)".to_string());
+    }
+    (conditions.join(" AND "), params)
+}
+
+pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<ContactPage, Error> {
+    let limit = filter.limit.max(1);
+    let (conditions, mut params) = contact_conditions(filter);
+    let total: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM contacts c WHERE {conditions}"
+        ))?
+        .query_row(params_from_iter(params.iter()), |row| row.get(0))?;
+    let mut after = String::new();
+    if let Some(cursor) = filter.after {
+        params.push(Value::Integer(ms(cursor.last_activity)));
+        params.push(Value::Blob(cursor.id.0.as_bytes().to_vec()));
+        let n = params.len();
+        after = format!("WHERE (activity, id) < (?{}, ?{n})", n - 1);
+    }
+    // One more than asked: whether there is a next page.
+    params.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
+    let sql = format!(
+        "SELECT id, created_at, engagement, interactions, activity FROM (
+             SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE {conditions}
+         ) {after} ORDER BY activity DESC, id DESC LIMIT ?{}",
+        params.len()
+    );
+    let mut contacts = conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(params.iter()), summary)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut next = None;
+    if contacts.len() > limit {
+        contacts.truncate(limit);
+        next = contacts.last().map(|last| ContactCursor {
+            last_activity: last.last_activity,
+            id: last.id,
+        });
+    }
+    Ok(ContactPage {
+        contacts,
+        total: u64::try_from(total).unwrap_or(0),
+        next,
+    })
 }
 
 fn event(row: &Row<'_>) -> rusqlite::Result<(Uuid, StoredEvent)> {
@@ -218,7 +304,9 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(Uuid, StoredEvent)> {
 pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<ContactRecord>, Error> {
     let id_blob = id.0;
     let Some(summary) = conn
-        .prepare_cached(&format!("{SUMMARY_SELECT} WHERE c.id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id = ?1"
+        ))?
         .query_row([id_blob], summary)
         .optional()?
     else {

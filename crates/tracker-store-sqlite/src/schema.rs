@@ -127,9 +127,11 @@ mod tests {
             &tracker_core::store::ContactFilter {
                 device: Some(device),
                 limit: 10,
+                ..Default::default()
             },
         )
-        .expect("read");
+        .expect("read")
+        .contacts;
         assert_eq!(
             by_device.iter().map(|c| c.id).collect::<Vec<_>>(),
             [contact]

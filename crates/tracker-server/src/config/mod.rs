@@ -48,6 +48,8 @@ pub struct Settings {
     pub robots: RobotsSettings,
     /// `[privacy]`
     pub privacy: PrivacySettings,
+    /// `[profile]`
+    pub profile: ProfileSettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
 }
@@ -191,6 +193,23 @@ pub struct RobotsSettings {
     pub user_agents: Vec<String>,
     /// Client addresses (CIDRs) to treat as robots: monitors, load tests, the office.
     pub ip_ranges: Vec<IpNet>,
+}
+
+/// `[profile]`: what the Experience Profile and the admin API show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileSettings {
+    /// Whether contacts with no identifier (anonymous visitors) are found by search. Sitecore
+    /// leaves them out; a direct link to a contact always works.
+    pub index_anonymous_contacts: bool,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        Self {
+            index_anonymous_contacts: true,
+        }
+    }
 }
 
 /// `[privacy]`

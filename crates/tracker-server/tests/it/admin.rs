@@ -97,7 +97,10 @@ async fn contacts_are_found_by_device_and_show_devices_and_identifiers() {
     let none = app
         .admin("/api/v1/contacts?device=0123456789abcdef0123456789abcdef")
         .await;
-    assert_eq!(none, json!({"contacts": []}));
+    assert_eq!(
+        none,
+        json!({"contacts": [], "total": 0, "nextCursor": null})
+    );
     let response = app
         .client
         .get(app.url("/api/v1/contacts?device=xyz"))
@@ -158,4 +161,103 @@ async fn open_interactions_are_listed_live_with_their_totals() {
         .await
         .unwrap();
     expect_error(response, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
+    let app = TestApp::spawn().await;
+    let mut browsers = Vec::new();
+    for i in 0..5 {
+        let mut browser = Browser::new();
+        let events = if i % 2 == 0 {
+            json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}])
+        } else {
+            json!([{"pageId": PAGE, "url": "/"}])
+        };
+        let url = if i == 4 {
+            format!("{}&sc_site=shop", app.event_url())
+        } else {
+            app.event_url()
+        };
+        browser
+            .send(
+                &app,
+                reqwest::Method::POST,
+                &url,
+                Some(events.to_string()),
+                "application/json",
+            )
+            .await;
+        app.clock.advance(chrono::Duration::minutes(1));
+        browsers.push(browser);
+    }
+    let all = app.admin("/api/v1/contacts?limit=2").await;
+    assert_eq!(all["total"], 5);
+    assert_eq!(all["contacts"].as_array().unwrap().len(), 2);
+    let mut seen: Vec<String> = Vec::new();
+    let mut page = all;
+    loop {
+        for contact in page["contacts"].as_array().unwrap() {
+            seen.push(contact["id"].as_str().unwrap().to_string());
+        }
+        match page["nextCursor"].as_str() {
+            Some(cursor) => {
+                page = app
+                    .admin(&format!("/api/v1/contacts?limit=2&cursor={cursor}"))
+                    .await
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "every contact once: {seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5);
+
+    let by_goal = app.admin("/api/v1/contacts?goal=register").await;
+    assert_eq!(by_goal["total"], 3, "goal by name, any case");
+    assert_eq!(by_goal["contacts"][0]["engagementValue"], 50);
+    let by_site = app.admin("/api/v1/contacts?site=shop").await;
+    assert_eq!(by_site["total"], 1);
+    let device = browsers[1].device().unwrap();
+    let by_device = app.admin(&format!("/api/v1/contacts?q={device}")).await;
+    assert_eq!(by_device["total"], 1);
+    let today = app
+        .admin("/api/v1/contacts?from=2026-03-01&to=2026-03-01")
+        .await;
+    assert_eq!(today["total"], 5);
+    let before = app.admin("/api/v1/contacts?to=2026-02-28").await;
+    assert_eq!(before["total"], 0);
+
+    for bad in [
+        "limit=0",
+        "limit=5000",
+        "limit=ten",
+        "from=2026-13-01",
+        "from=2026-03-02&to=2026-03-01",
+        "goal=Nope",
+        "campaign=Register",
+        "cursor=garbage",
+        "device=xyz",
+        "q=",
+        "colour=red",
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/contacts?{bad}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 400, "invalid_payload").await;
+    }
+
+    let hidden = TestApp::spawn_with(|s| s.profile.index_anonymous_contacts = false).await;
+    let mut anonymous = Browser::new();
+    anonymous
+        .track_ok(&hidden, json!([{"goalId": "Register"}]))
+        .await;
+    let list = hidden.admin("/api/v1/contacts").await;
+    assert_eq!(list["total"], 0, "anonymous contacts are not found: {list}");
 }

@@ -1,14 +1,16 @@
-//! `GET /api/v1/contacts` and `GET /api/v1/contacts/{id}`.
+//! `GET /api/v1/contacts` (search, paged) and `GET /api/v1/contacts/{id}`.
 
 use axum::{
     extract::{Path, Query, State},
     Json,
 };
 use axum_extra::extract::WithRejection;
+use chrono::NaiveDate;
 use serde::Deserialize;
 use tracker_core::{
-    ids::{ContactId, DeviceId},
-    store::ContactFilter,
+    definitions::DefinitionKind,
+    ids::{ContactId, DeviceId, Guid},
+    store::{ContactCursor, ContactFilter, ContactText},
 };
 
 use super::Admin;
@@ -18,35 +20,147 @@ use crate::{
     state::AppState,
 };
 
-/// Query of the list.
+/// Query of the list. Every parameter is checked: a bad one is a 400, never ignored or clamped.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only the contact of this device (32 hex digits, as in the global cookie).
+    /// A contact id, a device id (32 hex digits, as in the global cookie) or an identifier.
+    q: Option<String>,
+    /// Only the contact of this device (32 hex digits).
     device: Option<String>,
-    /// At most this many (default 100, most 1000).
-    limit: Option<usize>,
+    /// Contacts that reached this goal (GUID or name).
+    goal: Option<String>,
+    /// Contacts that had a visit with this campaign (GUID or name).
+    campaign: Option<String>,
+    /// Contacts that had a visit on this site (`sc_site`).
+    site: Option<String>,
+    /// Active on or after this day (`YYYY-MM-DD`, UTC).
+    from: Option<String>,
+    /// Active on or before this day (`YYYY-MM-DD`, UTC).
+    to: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<String>,
+    /// Where the page starts: the previous page's `nextCursor`.
+    cursor: Option<String>,
 }
 
-/// Lists contacts, most recently active first, or the contact of one device.
+/// The most contacts a page may hold.
+const MAX_LIMIT: usize = 1000;
+
+/// Lists contacts, most recently active first, paged, with the number that match.
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
     WithRejection(Query(query), _): WithRejection<Query<ListQuery>, ApiError>,
 ) -> Result<Json<ContactList>, ApiError> {
-    let device = match query.device.as_deref() {
-        Some(raw) => Some(DeviceId::parse(raw).ok_or_else(|| {
-            ApiError::InvalidPayload(format!("device '{raw}' is not 32 hex digits"))
-        })?),
+    let filter = filter(&state, query)?;
+    let page = state.store().contacts(filter).await?;
+    Ok(Json(ContactList {
+        total: page.total,
+        next_cursor: page.next.map(encode_cursor),
+        contacts: page.contacts.into_iter().map(Into::into).collect(),
+    }))
+}
+
+fn bad(message: String) -> ApiError {
+    ApiError::InvalidPayload(message)
+}
+
+/// The store's filter from the query, checked.
+fn filter(state: &AppState, query: ListQuery) -> Result<ContactFilter, ApiError> {
+    let non_empty = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
+        match value {
+            Some(v) if v.trim().is_empty() => Err(bad(format!("{name} is empty"))),
+            other => Ok(other.map(|v| v.trim().to_string())),
+        }
+    };
+    let device = match non_empty("device", query.device)? {
+        Some(raw) => Some(
+            DeviceId::parse(&raw)
+                .ok_or_else(|| bad(format!("device '{raw}' is not 32 hex digits")))?,
+        ),
         None => None,
     };
-    let filter = ContactFilter {
-        device,
-        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    let text = non_empty("q", query.q)?.map(|q| match Guid::parse(&q) {
+        Some(guid) => ContactText::Id(guid),
+        None => ContactText::Identifier(q),
+    });
+    let definition = |name: &str, kind, raw: Option<String>| -> Result<Option<Guid>, ApiError> {
+        match non_empty(name, raw)? {
+            Some(raw) => state
+                .definitions()
+                .resolve(kind, &raw)
+                .map(|resolved| Some(resolved.definition.id))
+                .map_err(|_| bad(format!("{name} '{raw}' names no {name} definition"))),
+            None => Ok(None),
+        }
     };
-    let contacts = state.store().contacts(filter).await?;
-    Ok(Json(ContactList {
-        contacts: contacts.into_iter().map(Into::into).collect(),
-    }))
+    let goal = definition("goal", DefinitionKind::Goal, query.goal)?;
+    let campaign = definition("campaign", DefinitionKind::Campaign, query.campaign)?;
+    let day = |name: &str, raw: Option<String>| -> Result<Option<NaiveDate>, ApiError> {
+        non_empty(name, raw)?
+            .map(|raw| {
+                NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
+                    .map_err(|_| bad(format!("{name} '{raw}' is not a date like 2026-03-01")))
+            })
+            .transpose()
+    };
+    let from = day("from", query.from)?;
+    let to = day("to", query.to)?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(bad(format!("from {from} is after to {to}")));
+        }
+    }
+    let start_of = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let limit = match non_empty("limit", query.limit)? {
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "limit '{raw}' is not a number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+        None => 100,
+    };
+    let after = match non_empty("cursor", query.cursor)? {
+        Some(raw) => Some(
+            decode_cursor(&raw)
+                .ok_or_else(|| bad(format!("cursor '{raw}' is not one this API gave out")))?,
+        ),
+        None => None,
+    };
+    Ok(ContactFilter {
+        device,
+        limit,
+        text,
+        goal,
+        campaign,
+        site: non_empty("site", query.site)?,
+        active_from: from.and_then(start_of),
+        active_before: to.and_then(|d| d.succ_opt()).and_then(start_of),
+        known_only: !state.settings().profile.index_anonymous_contacts,
+        after,
+    })
+}
+
+/// A cursor as the API gives it out: the last contact's activity (epoch ms) and id.
+fn encode_cursor(cursor: ContactCursor) -> String {
+    format!(
+        "{}.{}",
+        cursor.last_activity.timestamp_millis(),
+        cursor.id.0.simple()
+    )
+}
+
+fn decode_cursor(raw: &str) -> Option<ContactCursor> {
+    let (at, id) = raw.split_once('.')?;
+    Some(ContactCursor {
+        last_activity: chrono::DateTime::from_timestamp_millis(at.parse().ok()?)?,
+        id: ContactId(uuid::Uuid::try_parse(id).ok()?),
+    })
 }
 
 /// One contact with its devices, identifiers and interactions (open ones included).
