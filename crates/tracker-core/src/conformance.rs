@@ -12,7 +12,7 @@ use crate::{
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, Guid, SessionId},
     session::{CloseReason, Interaction, Opening},
-    store::{ChangeSet, ContactFilter, ContactPage, ContactText, Store},
+    store::{ChangeSet, ContactFilter, ContactPage, ContactText, DashboardQuery, Store},
 };
 
 fn goal(name: &str, points: i64) -> TrackedEvent {
@@ -122,6 +122,122 @@ where
     lookups_by_device(&make().await).await;
     contacts_are_listed_most_recent_first(&make().await).await;
     contacts_are_searched_and_paged(&make().await).await;
+    the_dashboard_adds_up(&make().await).await;
+}
+
+/// Visits, page views, bounces, conversions, outcomes' money per currency, campaigns, top pages
+/// and the days, for a range and a site.
+pub async fn the_dashboard_adds_up(store: &dyn Store) {
+    let start = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let register = goal("Register", 50);
+    let register_id = register.definition.as_ref().unwrap().id;
+    let purchase = outcome("19.99");
+    let purchase_id = purchase.definition.as_ref().unwrap().id;
+    let mut dollars = purchase.clone();
+    dollars.monetary_value = Some("5.01".parse::<Decimal>().unwrap());
+    dollars.currency_code = Some("USD".into());
+    let visits: Vec<(i64, Vec<TrackedEvent>)> = vec![
+        // day 0: a bounce, and a visit that converts and buys
+        (0, vec![page_view("/")]),
+        (
+            0,
+            vec![
+                page_view("/"),
+                page_view("/pricing"),
+                register.clone(),
+                purchase.clone(),
+            ],
+        ),
+        // day 1: converts twice in one visit (counts once), buys in two currencies
+        (
+            1,
+            vec![
+                page_view("/pricing"),
+                register.clone(),
+                register.clone(),
+                purchase.clone(),
+                dollars,
+            ],
+        ),
+        // day 3: nothing but a goal (not a bounce: no page view)
+        (3, vec![register.clone()]),
+    ];
+    for (day, events) in visits {
+        store
+            .commit(new_visit(
+                DeviceId::new_random(),
+                start + Duration::days(day),
+                events,
+            ))
+            .await
+            .unwrap();
+    }
+    // Outside the range, and on another site: not counted.
+    store
+        .commit(new_visit(
+            DeviceId::new_random(),
+            start + Duration::days(9),
+            vec![page_view("/")],
+        ))
+        .await
+        .unwrap();
+    let mut other_site = new_visit(DeviceId::new_random(), start, vec![page_view("/shop")]);
+    other_site.interaction.site_name = Some("shop".into());
+    store.commit(other_site).await.unwrap();
+
+    let day = |d: i64| (start + Duration::days(d)).date_naive();
+    let midnight = |d: i64| day(d).and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let dashboard = store
+        .dashboard(DashboardQuery {
+            from: midnight(0),
+            before: midnight(7),
+            site: Some("website".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(dashboard.visits, 4);
+    assert_eq!(dashboard.page_views, 4);
+    assert_eq!(dashboard.bounces, 1);
+    assert_eq!(
+        dashboard.engagement_value,
+        50 + 100 + 50 + 50 + 100 + 100 + 50
+    );
+    assert_eq!(dashboard.goals.len(), 1);
+    assert_eq!(
+        (dashboard.goals[0].id, dashboard.goals[0].count),
+        (register_id, 3)
+    );
+    assert_eq!(dashboard.outcomes.len(), 1);
+    let bought = &dashboard.outcomes[0];
+    assert_eq!((bought.id, bought.count), (purchase_id, 3));
+    assert_eq!(bought.monetary_value["EUR"].to_string(), "39.98");
+    assert_eq!(bought.monetary_value["USD"].to_string(), "5.01");
+    assert_eq!(
+        dashboard.top_pages,
+        [("/".to_string(), 2), ("/pricing".to_string(), 2)]
+    );
+    let days: Vec<_> = dashboard
+        .days
+        .iter()
+        .map(|d| (d.date, d.visits, d.page_views, d.conversions))
+        .collect();
+    assert_eq!(
+        days,
+        [(day(0), 2, 3, 1), (day(1), 1, 1, 1), (day(3), 1, 0, 1)]
+    );
+
+    let all_sites = store
+        .dashboard(DashboardQuery {
+            from: midnight(0),
+            before: midnight(1),
+            site: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all_sites.visits, 3,
+        "the other site's visit counts without a site"
+    );
 }
 
 /// Search by id, device, goal, campaign, site and activity dates; pages that join up exactly.

@@ -178,6 +178,79 @@ pub struct ContactRecord {
     pub interactions: Vec<InteractionRecord>,
 }
 
+/// Which visits a dashboard covers: those that started in `[from, before)`, on one site or all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardQuery {
+    /// The first moment covered.
+    pub from: DateTime<Utc>,
+    /// The first moment not covered.
+    pub before: DateTime<Utc>,
+    /// Only visits on this site (`sc_site`).
+    pub site: Option<String>,
+}
+
+/// The figures of a dashboard. A visit is an interaction (open ones included, as they stand);
+/// a bounce is a visit with one page view and nothing else; a goal's conversions are the visits
+/// that reached it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dashboard {
+    /// Visits.
+    pub visits: u64,
+    /// Page views.
+    pub page_views: u64,
+    /// Visits with one page view and no other event.
+    pub bounces: u64,
+    /// Sum of the points of every event of the visits.
+    pub engagement_value: i64,
+    /// Per goal reached, most conversions first.
+    pub goals: Vec<DefinitionCount>,
+    /// Per outcome, most first, with the monetary value per currency.
+    pub outcomes: Vec<OutcomeTotal>,
+    /// Per campaign, the visits it triggered in, most first.
+    pub campaigns: Vec<DefinitionCount>,
+    /// The most viewed pages (at most 10), most first.
+    pub top_pages: Vec<(String, u64)>,
+    /// Per day (UTC) with visits, in order.
+    pub days: Vec<DayFigures>,
+}
+
+/// A definition and how many visits (or events) it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefinitionCount {
+    /// The definition's id.
+    pub id: Guid,
+    /// Its name as recorded.
+    pub name: String,
+    /// The count.
+    pub count: u64,
+}
+
+/// An outcome's total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeTotal {
+    /// The definition's id.
+    pub id: Guid,
+    /// Its name as recorded.
+    pub name: String,
+    /// How many were tracked.
+    pub count: u64,
+    /// Monetary value per currency code, exact.
+    pub monetary_value: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+}
+
+/// One day's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayFigures {
+    /// The day (UTC).
+    pub date: chrono::NaiveDate,
+    /// Visits that started that day.
+    pub visits: u64,
+    /// Their page views.
+    pub page_views: u64,
+    /// Their goal conversions (a visit reaching two goals counts two).
+    pub conversions: u64,
+}
+
 /// The experience database.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -192,6 +265,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A page of the contacts the filter matches, most recently active first, with their total.
     async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, Error>;
+
+    /// The figures of the visits the query covers.
+    async fn dashboard(&self, query: DashboardQuery) -> Result<Dashboard, Error>;
 
     /// One contact with its devices, identifiers and interactions.
     async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, Error>;

@@ -7,7 +7,7 @@ use tracker_core::{
     definitions::Definition,
     event::DefinitionRef,
     session::{Interaction, StoredEvent},
-    store::{ContactRecord, ContactSummary, InteractionRecord},
+    store::{ContactRecord, ContactSummary, Dashboard, InteractionRecord},
 };
 
 fn time(at: DateTime<Utc>) -> String {
@@ -87,6 +87,155 @@ impl From<Interaction> for OpenInteractionJson {
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
             event_count: i.event_count,
+        }
+    }
+}
+
+/// `GET /api/v1/dashboard`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardJson {
+    from: String,
+    to: String,
+    visits: u64,
+    page_views: u64,
+    /// Share of the visits with one page view and nothing else (0 to 1).
+    bounce_rate: f64,
+    engagement_value: i64,
+    engagement_value_per_visit: f64,
+    goals: Vec<GoalJson>,
+    outcomes: Vec<OutcomeJson>,
+    campaigns: Vec<CampaignJson>,
+    top_pages: Vec<PageCountJson>,
+    /// Every day of the range, in order, days without visits included.
+    series: Vec<DayJson>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GoalJson {
+    id: String,
+    name: String,
+    conversions: u64,
+    /// Share of the visits that reached it (0 to 1).
+    conversion_rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutcomeJson {
+    id: String,
+    name: String,
+    count: u64,
+    /// Exact decimal per currency code, as text: `{"USD": "1337.50"}`.
+    monetary_value: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CampaignJson {
+    id: String,
+    name: String,
+    visits: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageCountJson {
+    url: String,
+    page_views: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DayJson {
+    date: String,
+    visits: u64,
+    page_views: u64,
+    conversions: u64,
+}
+
+impl DashboardJson {
+    /// The figures of `from..=to`.
+    pub fn new(from: chrono::NaiveDate, to: chrono::NaiveDate, d: Dashboard) -> Self {
+        let share = |n: u64| {
+            if d.visits == 0 {
+                0.0
+            } else {
+                n as f64 / d.visits as f64
+            }
+        };
+        let mut series = Vec::new();
+        let mut day = from;
+        let mut figures = d.days.iter().peekable();
+        while day <= to {
+            let today = figures.next_if(|f| f.date == day);
+            series.push(DayJson {
+                date: day.to_string(),
+                visits: today.map_or(0, |f| f.visits),
+                page_views: today.map_or(0, |f| f.page_views),
+                conversions: today.map_or(0, |f| f.conversions),
+            });
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        let money = |mut value: rust_decimal::Decimal| {
+            // Cents at least, as money is written; more places only when there are more.
+            if value.scale() < 2 {
+                value.rescale(2);
+            }
+            value.to_string()
+        };
+        Self {
+            from: from.to_string(),
+            to: to.to_string(),
+            visits: d.visits,
+            page_views: d.page_views,
+            bounce_rate: share(d.bounces),
+            engagement_value: d.engagement_value,
+            engagement_value_per_visit: if d.visits == 0 {
+                0.0
+            } else {
+                d.engagement_value as f64 / d.visits as f64
+            },
+            goals: d
+                .goals
+                .iter()
+                .map(|g| GoalJson {
+                    id: g.id.to_string(),
+                    name: g.name.clone(),
+                    conversions: g.count,
+                    conversion_rate: share(g.count),
+                })
+                .collect(),
+            outcomes: d
+                .outcomes
+                .into_iter()
+                .map(|o| OutcomeJson {
+                    id: o.id.to_string(),
+                    name: o.name,
+                    count: o.count,
+                    monetary_value: o
+                        .monetary_value
+                        .into_iter()
+                        .map(|(currency, value)| (currency, money(value)))
+                        .collect(),
+                })
+                .collect(),
+            campaigns: d
+                .campaigns
+                .into_iter()
+                .map(|c| CampaignJson {
+                    id: c.id.to_string(),
+                    name: c.name,
+                    visits: c.count,
+                })
+                .collect(),
+            top_pages: d
+                .top_pages
+                .into_iter()
+                .map(|(url, page_views)| PageCountJson { url, page_views })
+                .collect(),
+            series,
         }
     }
 }

@@ -11,7 +11,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
     ids::ContactId,
     session::Interaction,
-    store::{ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Store},
+    store::{
+        ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Dashboard,
+        DashboardQuery, Store,
+    },
 };
 
 pub mod bulk;
@@ -304,6 +307,10 @@ impl Store for SqliteStore {
 
     async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, tracker_core::Error> {
         self.read(move |conn| read::contacts(conn, &filter)).await
+    }
+
+    async fn dashboard(&self, query: DashboardQuery) -> Result<Dashboard, tracker_core::Error> {
+        self.read(move |conn| read::dashboard(conn, &query)).await
     }
 
     async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, tracker_core::Error> {

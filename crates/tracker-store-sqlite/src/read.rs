@@ -3,7 +3,7 @@
 use std::{collections::HashMap, str::FromStr};
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, types::Value, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
     client_info::{Attribution, ClientInfo},
@@ -12,7 +12,8 @@ use tracker_core::{
     session::{Interaction, StoredEvent},
     store::{
         ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
-        DeviceRecord, IdentifierRecord, InteractionRecord,
+        Dashboard, DashboardQuery, DayFigures, DefinitionCount, DeviceRecord, IdentifierRecord,
+        InteractionRecord, OutcomeTotal,
     },
 };
 use uuid::Uuid;
@@ -377,4 +378,113 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
         identifiers,
         interactions,
     }))
+}
+
+/// The dashboard's figures, from the interactions that started in the range and their events.
+/// Straight from the rows, no roll-ups yet: its cost grows with the visits in the range.
+pub(crate) fn dashboard(conn: &Connection, query: &DashboardQuery) -> Result<Dashboard, Error> {
+    const DAY_MS: i64 = 86_400_000;
+    // The visits covered, as a reusable condition on `interactions i`.
+    let covered = "i.started_at >= ?1 AND i.started_at < ?2 AND (?3 IS NULL OR i.site_name = ?3)";
+    let args = params![ms(query.from), ms(query.before), query.site];
+    let mut dashboard = Dashboard::default();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT i.started_at / {DAY_MS} AS day, count(*),
+                sum(pv), sum(n = 1 AND pv = 1), sum(points), sum(conversions)
+         FROM (SELECT i.started_at,
+                      (SELECT count(*) FROM events e WHERE e.interaction_id = i.id) AS n,
+                      (SELECT count(*) FROM events e WHERE e.interaction_id = i.id
+                                                      AND e.kind = 'pageView') AS pv,
+                      (SELECT coalesce(sum(e.points), 0) FROM events e
+                        WHERE e.interaction_id = i.id) AS points,
+                      (SELECT count(DISTINCT e.definition_id) FROM events e
+                        WHERE e.interaction_id = i.id AND e.kind = 'goal') AS conversions
+               FROM interactions i WHERE {covered}) i
+         GROUP BY day ORDER BY day"
+    ))?;
+    let mut rows = stmt.query(args)?;
+    while let Some(row) = rows.next()? {
+        let day: i64 = row.get(0)?;
+        let count = |i: usize| -> rusqlite::Result<u64> {
+            Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+        };
+        let figures = DayFigures {
+            date: time(day * DAY_MS)?.date_naive(),
+            visits: count(1)?,
+            page_views: count(2)?,
+            conversions: count(5)?,
+        };
+        dashboard.visits += figures.visits;
+        dashboard.page_views += figures.page_views;
+        dashboard.bounces += count(3)?;
+        dashboard.engagement_value += row.get::<_, i64>(4)?;
+        dashboard.days.push(figures);
+    }
+    let per_definition = |kind: &str| -> Result<Vec<DefinitionCount>, Error> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT e.definition_id, max(e.definition_name), count(DISTINCT e.interaction_id) AS n
+             FROM interactions i JOIN events e ON e.interaction_id = i.id
+             WHERE {covered} AND e.kind = '{kind}' AND e.definition_id IS NOT NULL
+             GROUP BY e.definition_id ORDER BY n DESC, 2"
+        ))?;
+        let counts = stmt
+            .query_map(args, |row| {
+                Ok(DefinitionCount {
+                    id: Guid(row.get(0)?),
+                    name: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    count: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(counts)
+    };
+    dashboard.goals = per_definition("goal")?;
+    dashboard.campaigns = per_definition("campaign")?;
+    let mut outcomes: Vec<OutcomeTotal> = Vec::new();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT e.definition_id, e.definition_name, e.monetary_value, e.currency_code
+         FROM interactions i JOIN events e ON e.interaction_id = i.id
+         WHERE {covered} AND e.kind = 'outcome' AND e.definition_id IS NOT NULL"
+    ))?;
+    let mut rows = stmt.query(args)?;
+    while let Some(row) = rows.next()? {
+        let id = Guid(row.get(0)?);
+        let at = match outcomes.iter().position(|o| o.id == id) {
+            Some(at) => at,
+            None => {
+                outcomes.push(OutcomeTotal {
+                    id,
+                    name: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    count: 0,
+                    monetary_value: Default::default(),
+                });
+                outcomes.len() - 1
+            }
+        };
+        let outcome = &mut outcomes[at];
+        outcome.count += 1;
+        let value: Option<String> = row.get(2)?;
+        if let Some(value) = value {
+            let value = Decimal::from_str(&value)
+                .map_err(|_| Error::Corrupt(format!("money '{value}'")))?;
+            let currency = row.get::<_, Option<String>>(3)?.unwrap_or_default();
+            *outcome.monetary_value.entry(currency).or_default() += value;
+        }
+    }
+    outcomes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    dashboard.outcomes = outcomes;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT e.url, count(*) AS n FROM interactions i JOIN events e ON e.interaction_id = i.id
+         WHERE {covered} AND e.kind = 'pageView' AND e.url IS NOT NULL
+         GROUP BY e.url ORDER BY n DESC, e.url LIMIT 10"
+    ))?;
+    dashboard.top_pages = stmt
+        .query_map(args, |row| {
+            Ok((
+                row.get(0)?,
+                u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(dashboard)
 }

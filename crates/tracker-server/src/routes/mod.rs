@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/contacts/{id}", get(admin::contacts::show))
         .route("/api/v1/definitions", get(admin::definitions::list))
         .route("/api/v1/interactions", get(admin::interactions::list))
+        .route("/api/v1/dashboard", get(admin::dashboard::show))
         .route("/healthz", get(health::handle));
     if state.settings().server.metrics {
         admin = admin.route("/metrics", get(crate::metrics::render));

@@ -261,3 +261,105 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
     let list = hidden.admin("/api/v1/contacts").await;
     assert_eq!(list["total"], 0, "anonymous contacts are not found: {list}");
 }
+
+#[tokio::test]
+async fn the_dashboard_equals_what_was_tracked() {
+    let app = TestApp::spawn().await;
+    // Three visitors on 2026-03-01 (the test clock), one on 03-02.
+    let mut bounce = Browser::new();
+    bounce
+        .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
+        .await;
+    bounce.flush(&app).await;
+    let mut buyer = Browser::new();
+    buyer
+        .track_ok(
+            &app,
+            json!([
+                {"pageId": PAGE, "url": "/"},
+                {"campaignId": "Spring Sale"},
+                {"pageId": PAGE, "url": "/pricing"},
+                {"goalId": "Register"},
+                {"outcomeId": "Purchase", "currencyCode": "USD", "monetaryValue": "1000.25"},
+                {"outcomeId": "Purchase", "currencyCode": "USD", "monetaryValue": 337.25},
+                {"outcomeId": "Purchase", "currencyCode": "EUR", "monetaryValue": 10}
+            ]),
+        )
+        .await;
+    let mut reader = Browser::new();
+    reader
+        .track_ok(
+            &app,
+            json!([{"pageId": PAGE, "url": "/pricing"}, {"eventId": "Download"}]),
+        )
+        .await;
+    app.clock.advance(chrono::Duration::days(1));
+    let mut tomorrow = Browser::new();
+    tomorrow
+        .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}, {"goalId": "Instant Demo"}]))
+        .await;
+
+    let d = app
+        .admin("/api/v1/dashboard?from=2026-02-28&to=2026-03-02")
+        .await;
+    assert_eq!(d["visits"], 4);
+    assert_eq!(d["pageViews"], 5);
+    assert_eq!(
+        d["bounceRate"], 0.25,
+        "one visit of four had one page view and nothing else"
+    );
+    let engagement = 50 + 3 * 100 + 5 + 50 + 20;
+    assert_eq!(d["engagementValue"], engagement);
+    assert_eq!(d["engagementValuePerVisit"], engagement as f64 / 4.0);
+    assert_eq!(d["goals"][0]["name"], "Register");
+    assert_eq!(d["goals"][0]["conversions"], 2);
+    assert_eq!(d["goals"][0]["conversionRate"], 0.5);
+    assert_eq!(d["goals"][1]["name"], "Instant Demo");
+    assert_eq!(d["goals"][1]["conversionRate"], 0.25);
+    assert_eq!(d["outcomes"][0]["name"], "Purchase");
+    assert_eq!(d["outcomes"][0]["count"], 3);
+    assert_eq!(
+        d["outcomes"][0]["monetaryValue"],
+        json!({"USD": "1337.50", "EUR": "10.00"})
+    );
+    assert_eq!(
+        d["campaigns"],
+        json!([{"id": d["campaigns"][0]["id"], "name": "Spring Sale", "visits": 1}])
+    );
+    assert_eq!(
+        d["topPages"],
+        json!([{"url": "/", "pageViews": 3}, {"url": "/pricing", "pageViews": 2}])
+    );
+    assert_eq!(
+        d["series"],
+        json!([
+            {"date": "2026-02-28", "visits": 0, "pageViews": 0, "conversions": 0},
+            {"date": "2026-03-01", "visits": 3, "pageViews": 4, "conversions": 1},
+            {"date": "2026-03-02", "visits": 1, "pageViews": 1, "conversions": 2}
+        ])
+    );
+    // The default range ends today (the clock's 03-02) and reaches back 30 days.
+    let default = app.admin("/api/v1/dashboard").await;
+    assert_eq!(
+        (default["from"].clone(), default["to"].clone()),
+        (json!("2026-02-01"), json!("2026-03-02"))
+    );
+    assert_eq!(default["visits"], 4);
+    let other_site = app.admin("/api/v1/dashboard?site=shop").await;
+    assert_eq!(other_site["visits"], 0);
+    for bad in [
+        "from=yesterday",
+        "from=2026-03-02&to=2026-03-01",
+        "site=",
+        "colour=red",
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/dashboard?{bad}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 400, "invalid_payload").await;
+    }
+}

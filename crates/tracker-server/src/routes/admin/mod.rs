@@ -6,6 +6,7 @@ use secrecy::ExposeSecret;
 use crate::{error::ApiError, state::AppState};
 
 pub mod contacts;
+pub mod dashboard;
 pub mod definitions;
 pub mod interactions;
 

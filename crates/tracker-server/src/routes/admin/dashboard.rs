@@ -1,0 +1,64 @@
+//! `GET /api/v1/dashboard?from=YYYY-MM-DD&to=YYYY-MM-DD&site=`: the figures of the visits that
+//! started in a range of days (UTC, both included; default the last 30 days), on one site or all.
+
+use axum::{
+    extract::{Query, State},
+    Json,
+};
+use axum_extra::extract::WithRejection;
+use chrono::{Duration, NaiveDate};
+use serde::Deserialize;
+use tracker_core::store::DashboardQuery;
+
+use super::Admin;
+use crate::{api_types::DashboardJson, error::ApiError, state::AppState};
+
+/// Query of the dashboard.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardParams {
+    /// The first day (default: 29 days before `to`).
+    from: Option<String>,
+    /// The last day (default: today).
+    to: Option<String>,
+    /// Only this site (`sc_site`).
+    site: Option<String>,
+}
+
+/// The dashboard's figures.
+pub async fn show(
+    _: Admin,
+    State(state): State<AppState>,
+    WithRejection(Query(params), _): WithRejection<Query<DashboardParams>, ApiError>,
+) -> Result<Json<DashboardJson>, ApiError> {
+    let bad = ApiError::InvalidPayload;
+    let day = |name: &str, raw: Option<String>| -> Result<Option<NaiveDate>, ApiError> {
+        raw.map(|raw| {
+            NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+                .map_err(|_| bad(format!("{name} '{raw}' is not a date like 2026-03-01")))
+        })
+        .transpose()
+    };
+    let to = day("to", params.to)?.unwrap_or_else(|| state.clock().now().date_naive());
+    let from = day("from", params.from)?.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(bad(format!("from {from} is after to {to}")));
+    }
+    let site = match params.site {
+        Some(site) if site.trim().is_empty() => return Err(bad("site is empty".into())),
+        other => other.map(|s| s.trim().to_string()),
+    };
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let (Some(start), Some(end)) = (midnight(from), to.succ_opt().and_then(midnight)) else {
+        return Err(bad("the range is out of bounds".into()));
+    };
+    let figures = state
+        .store()
+        .dashboard(DashboardQuery {
+            from: start,
+            before: end,
+            site,
+        })
+        .await?;
+    Ok(Json(DashboardJson::new(from, to, figures)))
+}
