@@ -1,4 +1,8 @@
-//! The admin API's JSON types (camelCase), kept apart from the store's records.
+//! The admin API's JSON types (camelCase), kept apart from the store's records. The Experience
+//! Profile's pages render these same types, so that the web UI and the JSON API show the same
+//! data. A field is the JSON key of the same name in camelCase, described in the README's
+//! endpoint table; fields say more only where the name does not.
+#![allow(missing_docs)]
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -30,11 +34,11 @@ pub struct ContactList {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactSummaryJson {
-    id: String,
-    created_at: String,
-    last_activity: String,
-    engagement_value: i64,
-    interaction_count: i64,
+    pub id: String,
+    pub created_at: String,
+    pub last_activity: String,
+    pub engagement_value: i64,
+    pub interaction_count: i64,
 }
 
 impl From<ContactSummary> for ContactSummaryJson {
@@ -60,17 +64,17 @@ pub struct OpenInteractionList {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenInteractionJson {
-    id: String,
-    contact_id: String,
-    device_id: String,
-    site_name: Option<String>,
-    campaign: Option<DefinitionRefJson>,
-    start: String,
-    last_activity: String,
-    duration_seconds: i64,
-    engagement_value: i64,
-    page_view_count: i64,
-    event_count: i64,
+    pub id: String,
+    pub contact_id: String,
+    pub device_id: String,
+    pub site_name: Option<String>,
+    pub campaign: Option<DefinitionRefJson>,
+    pub start: String,
+    pub last_activity: String,
+    pub duration_seconds: i64,
+    pub engagement_value: i64,
+    pub page_view_count: i64,
+    pub event_count: i64,
 }
 
 impl From<Interaction> for OpenInteractionJson {
@@ -95,63 +99,63 @@ impl From<Interaction> for OpenInteractionJson {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardJson {
-    from: String,
-    to: String,
-    visits: u64,
-    page_views: u64,
+    pub from: String,
+    pub to: String,
+    pub visits: u64,
+    pub page_views: u64,
     /// Share of the visits with one page view and nothing else (0 to 1).
-    bounce_rate: f64,
-    engagement_value: i64,
-    engagement_value_per_visit: f64,
-    goals: Vec<GoalJson>,
-    outcomes: Vec<OutcomeJson>,
-    campaigns: Vec<CampaignJson>,
-    top_pages: Vec<PageCountJson>,
+    pub bounce_rate: f64,
+    pub engagement_value: i64,
+    pub engagement_value_per_visit: f64,
+    pub goals: Vec<GoalJson>,
+    pub outcomes: Vec<OutcomeJson>,
+    pub campaigns: Vec<CampaignJson>,
+    pub top_pages: Vec<PageCountJson>,
     /// Every day of the range, in order, days without visits included.
-    series: Vec<DayJson>,
+    pub series: Vec<DayJson>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct GoalJson {
-    id: String,
-    name: String,
-    conversions: u64,
+pub struct GoalJson {
+    pub id: String,
+    pub name: String,
+    pub conversions: u64,
     /// Share of the visits that reached it (0 to 1).
-    conversion_rate: f64,
+    pub conversion_rate: f64,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct OutcomeJson {
-    id: String,
-    name: String,
-    count: u64,
+pub struct OutcomeJson {
+    pub id: String,
+    pub name: String,
+    pub count: u64,
     /// Exact decimal per currency code, as text: `{"USD": "1337.50"}`.
-    monetary_value: std::collections::BTreeMap<String, String>,
+    pub monetary_value: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
-struct CampaignJson {
-    id: String,
-    name: String,
-    visits: u64,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PageCountJson {
-    url: String,
-    page_views: u64,
+pub struct CampaignJson {
+    pub id: String,
+    pub name: String,
+    pub visits: u64,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DayJson {
-    date: String,
-    visits: u64,
-    page_views: u64,
-    conversions: u64,
+pub struct PageCountJson {
+    pub url: String,
+    pub page_views: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayJson {
+    pub date: String,
+    pub visits: u64,
+    pub page_views: u64,
+    pub conversions: u64,
 }
 
 impl DashboardJson {
@@ -245,31 +249,31 @@ impl DashboardJson {
 #[serde(rename_all = "camelCase")]
 pub struct ContactJson {
     #[serde(flatten)]
-    summary: ContactSummaryJson,
-    devices: Vec<DeviceJson>,
-    identifiers: Vec<IdentifierJson>,
-    interactions: Vec<InteractionJson>,
+    pub summary: ContactSummaryJson,
+    pub devices: Vec<DeviceJson>,
+    pub identifiers: Vec<IdentifierJson>,
+    pub interactions: Vec<InteractionJson>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DeviceJson {
-    id: String,
-    first_seen: String,
-    last_seen: String,
+pub struct DeviceJson {
+    pub id: String,
+    pub first_seen: String,
+    pub last_seen: String,
 }
 
 #[derive(Debug, Serialize)]
-struct IdentifierJson {
-    source: String,
-    identifier: String,
+pub struct IdentifierJson {
+    pub source: String,
+    pub identifier: String,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DefinitionRefJson {
-    id: String,
-    name: String,
+pub struct DefinitionRefJson {
+    pub id: String,
+    pub name: String,
 }
 
 impl From<DefinitionRef> for DefinitionRefJson {
@@ -283,26 +287,26 @@ impl From<DefinitionRef> for DefinitionRefJson {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct InteractionJson {
-    id: String,
-    open: bool,
-    start: String,
-    end: Option<String>,
-    last_activity: String,
-    duration_seconds: i64,
-    close_reason: Option<String>,
-    device_id: String,
-    site_name: Option<String>,
-    campaign: Option<DefinitionRefJson>,
-    user_agent: Option<String>,
+pub struct InteractionJson {
+    pub id: String,
+    pub open: bool,
+    pub start: String,
+    pub end: Option<String>,
+    pub last_activity: String,
+    pub duration_seconds: i64,
+    pub close_reason: Option<String>,
+    pub device_id: String,
+    pub site_name: Option<String>,
+    pub campaign: Option<DefinitionRefJson>,
+    pub user_agent: Option<String>,
     /// Browser, version, OS and device type parsed from the user agent.
-    client: tracker_core::client_info::ClientInfo,
+    pub client: tracker_core::client_info::ClientInfo,
     /// The client's address as stored (anonymised unless `privacy.ip_anonymization = "off"`).
-    ip: Option<String>,
-    engagement_value: i64,
-    page_view_count: i64,
-    event_count: usize,
-    events: Vec<EventJson>,
+    pub ip: Option<String>,
+    pub engagement_value: i64,
+    pub page_view_count: i64,
+    pub event_count: usize,
+    pub events: Vec<EventJson>,
 }
 
 impl From<InteractionRecord> for InteractionJson {
@@ -333,28 +337,28 @@ impl From<InteractionRecord> for InteractionJson {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EventJson {
-    id: String,
+pub struct EventJson {
+    pub id: String,
     #[serde(rename = "type")]
-    kind: &'static str,
-    definition_id: Option<String>,
-    definition_name: Option<String>,
-    points: i64,
-    timestamp: String,
-    page_id: Option<String>,
-    url: Option<String>,
-    language: Option<String>,
-    item_version: Option<i64>,
-    referrer: Option<String>,
-    page_view_id: Option<String>,
+    pub kind: &'static str,
+    pub definition_id: Option<String>,
+    pub definition_name: Option<String>,
+    pub points: i64,
+    pub timestamp: String,
+    pub page_id: Option<String>,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub item_version: Option<i64>,
+    pub referrer: Option<String>,
+    pub page_view_id: Option<String>,
     /// Exact decimal, as text: a float would round it.
-    monetary_value: Option<String>,
-    currency_code: Option<String>,
-    data: Option<String>,
-    data_key: Option<String>,
-    text: Option<String>,
-    value: Option<f64>,
-    custom_values: Map<String, Value>,
+    pub monetary_value: Option<String>,
+    pub currency_code: Option<String>,
+    pub data: Option<String>,
+    pub data_key: Option<String>,
+    pub text: Option<String>,
+    pub value: Option<f64>,
+    pub custom_values: Map<String, Value>,
 }
 
 /// Events in order, each showing the page (id and url) of the page view it belongs to.
@@ -452,13 +456,13 @@ pub struct DefinitionsJson {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionJson {
-    id: String,
-    name: String,
-    points: i64,
+    pub id: String,
+    pub name: String,
+    pub points: i64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    is_failure: bool,
+    pub is_failure: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    monetary_value_applicable: bool,
+    pub monetary_value_applicable: bool,
 }
 
 impl From<&Definition> for DefinitionJson {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod metrics;
 pub mod routes;
 pub mod sessions;
+pub mod sign_in;
 pub mod startup;
 pub mod state;
 

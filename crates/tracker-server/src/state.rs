@@ -14,6 +14,7 @@ use crate::{
     config::Settings,
     edge::ApiKeys,
     sessions::{Sessions, VisitorPolicy},
+    sign_in::SignIns,
 };
 
 /// Shared application state; cheap to clone.
@@ -32,6 +33,7 @@ struct Inner {
     sessions: Sessions,
     clock: Arc<dyn Clock>,
     max_clock_skew: Duration,
+    sign_ins: SignIns,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
                 store,
                 clock,
                 max_clock_skew,
+                sign_ins: SignIns::default(),
             }),
         }
     }
@@ -89,6 +92,11 @@ impl AppState {
     /// The live sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    /// Who is signed in to the Experience Profile.
+    pub fn sign_ins(&self) -> &SignIns {
+        &self.inner.sign_ins
     }
 
     /// The clock.

@@ -202,14 +202,32 @@ pub struct ProfileSettings {
     /// Whether contacts with no identifier (anonymous visitors) are found by search. Sitecore
     /// leaves them out; a direct link to a contact always works.
     pub index_anonymous_contacts: bool,
+    /// People who may sign in to the Experience Profile besides the admin token's holder.
+    pub users: Vec<ProfileUser>,
+    /// How long a sign-in lasts without a request.
+    #[serde(with = "duration")]
+    pub session_timeout: Duration,
 }
 
 impl Default for ProfileSettings {
     fn default() -> Self {
         Self {
             index_anonymous_contacts: true,
+            users: Vec::new(),
+            session_timeout: Duration::from_secs(8 * 3600),
         }
     }
+}
+
+/// `[[profile.users]]`: a person who may sign in to the Experience Profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUser {
+    /// The name to sign in with.
+    pub name: String,
+    /// An Argon2 hash of the password (`jss-tracker hash-password` makes one).
+    #[serde(serialize_with = "redact_required")]
+    pub password_hash: SecretString,
 }
 
 /// `[privacy]`
@@ -411,6 +429,17 @@ impl Settings {
                 invalid(
                     "definitions.file",
                     &format!("cannot read {}: no such file", display_path(file)),
+                );
+            }
+        }
+        for (i, user) in self.profile.users.iter().enumerate() {
+            if user.name.trim().is_empty() {
+                invalid(&format!("profile.users[{i}].name"), "is empty");
+            }
+            if argon2::PasswordHash::new(user.password_hash.expose_secret()).is_err() {
+                invalid(
+                    &format!("profile.users[{i}].password_hash"),
+                    "is not an Argon2 hash; make one with `jss-tracker hash-password`",
                 );
             }
         }

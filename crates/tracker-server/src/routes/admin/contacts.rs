@@ -21,27 +21,27 @@ use crate::{
 };
 
 /// Query of the list. Every parameter is checked: a bad one is a 400, never ignored or clamped.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// A contact id, a device id (32 hex digits, as in the global cookie) or an identifier.
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// Only the contact of this device (32 hex digits).
-    device: Option<String>,
+    pub(crate) device: Option<String>,
     /// Contacts that reached this goal (GUID or name).
-    goal: Option<String>,
+    pub(crate) goal: Option<String>,
     /// Contacts that had a visit with this campaign (GUID or name).
-    campaign: Option<String>,
+    pub(crate) campaign: Option<String>,
     /// Contacts that had a visit on this site (`sc_site`).
-    site: Option<String>,
+    pub(crate) site: Option<String>,
     /// Active on or after this day (`YYYY-MM-DD`, UTC).
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Active on or before this day (`YYYY-MM-DD`, UTC).
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Page size, 1 to 1000 (default 100).
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// Where the page starts: the previous page's `nextCursor`.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// The most contacts a page may hold.
@@ -53,13 +53,18 @@ pub async fn list(
     State(state): State<AppState>,
     WithRejection(Query(query), _): WithRejection<Query<ListQuery>, ApiError>,
 ) -> Result<Json<ContactList>, ApiError> {
-    let filter = filter(&state, query)?;
+    Ok(Json(search(&state, query).await?))
+}
+
+/// A page of the contacts the query finds (the API's answer and the Profile's list).
+pub(crate) async fn search(state: &AppState, query: ListQuery) -> Result<ContactList, ApiError> {
+    let filter = filter(state, query)?;
     let page = state.store().contacts(filter).await?;
-    Ok(Json(ContactList {
+    Ok(ContactList {
         total: page.total,
         next_cursor: page.next.map(encode_cursor),
         contacts: page.contacts.into_iter().map(Into::into).collect(),
-    }))
+    })
 }
 
 fn bad(message: String) -> ApiError {
@@ -169,6 +174,11 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ContactJson>, ApiError> {
+    Ok(Json(contact(&state, &id).await?))
+}
+
+/// One contact, by its id as written in a URL (the API's answer and the Profile's page).
+pub(crate) async fn contact(state: &AppState, id: &str) -> Result<ContactJson, ApiError> {
     let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
     let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
         .map(ContactId)
@@ -178,5 +188,5 @@ pub async fn show(
         .contact(contact_id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(contact.into()))
+    Ok(contact.into())
 }

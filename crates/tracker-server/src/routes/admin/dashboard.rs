@@ -14,15 +14,15 @@ use super::Admin;
 use crate::{api_types::DashboardJson, error::ApiError, state::AppState};
 
 /// Query of the dashboard.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DashboardParams {
     /// The first day (default: 29 days before `to`).
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// The last day (default: today).
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Only this site (`sc_site`).
-    site: Option<String>,
+    pub(crate) site: Option<String>,
 }
 
 /// The dashboard's figures.
@@ -31,6 +31,14 @@ pub async fn show(
     State(state): State<AppState>,
     WithRejection(Query(params), _): WithRejection<Query<DashboardParams>, ApiError>,
 ) -> Result<Json<DashboardJson>, ApiError> {
+    Ok(Json(dashboard(&state, params).await?))
+}
+
+/// The figures the parameters ask for (the API's answer and the Profile's page).
+pub(crate) async fn dashboard(
+    state: &AppState,
+    params: DashboardParams,
+) -> Result<DashboardJson, ApiError> {
     let bad = ApiError::InvalidPayload;
     let day = |name: &str, raw: Option<String>| -> Result<Option<NaiveDate>, ApiError> {
         raw.map(|raw| {
@@ -60,5 +68,5 @@ pub async fn show(
             site,
         })
         .await?;
-    Ok(Json(DashboardJson::new(from, to, figures)))
+    Ok(DashboardJson::new(from, to, figures))
 }

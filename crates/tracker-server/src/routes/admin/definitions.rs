@@ -8,12 +8,17 @@ use crate::{api_types::DefinitionsJson, state::AppState};
 
 /// Every definition, by kind.
 pub async fn list(_: Admin, State(state): State<AppState>) -> Json<DefinitionsJson> {
+    Json(definitions(&state))
+}
+
+/// Every definition, by kind (the API's answer and the Profile's page).
+pub(crate) fn definitions(state: &AppState) -> DefinitionsJson {
     let defs = state.definitions();
     let list = |kind| defs.list(kind).iter().map(Into::into).collect();
-    Json(DefinitionsJson {
+    DefinitionsJson {
         goals: list(DefinitionKind::Goal),
         page_events: list(DefinitionKind::PageEvent),
         outcomes: list(DefinitionKind::Outcome),
         campaigns: list(DefinitionKind::Campaign),
-    })
+    }
 }

@@ -35,13 +35,18 @@ pub async fn list(
                 .into(),
         ));
     }
+    Ok(Json(open_visits(&state).await?))
+}
+
+/// The visits open now, most recently active first (the API's answer and the Profile's page).
+pub(crate) async fn open_visits(state: &AppState) -> Result<OpenInteractionList, ApiError> {
     let mut open = state.store().open_interactions().await?;
     open.sort_by(|a, b| {
         b.last_activity
             .cmp(&a.last_activity)
             .then(a.id.0.cmp(&b.id.0))
     });
-    Ok(Json(OpenInteractionList {
+    Ok(OpenInteractionList {
         interactions: open.into_iter().map(OpenInteractionJson::from).collect(),
-    }))
+    })
 }
