@@ -126,6 +126,8 @@ pub struct ContactSummary {
     pub engagement_value: i64,
     /// Number of its interactions, open and closed.
     pub interaction_count: i64,
+    /// Number of goals it reached (goal events, open interactions included).
+    pub goal_count: i64,
 }
 
 /// A device of a contact.

@@ -39,6 +39,7 @@ pub struct ContactSummaryJson {
     pub last_activity: String,
     pub engagement_value: i64,
     pub interaction_count: i64,
+    pub goal_count: i64,
 }
 
 impl From<ContactSummary> for ContactSummaryJson {
@@ -49,6 +50,7 @@ impl From<ContactSummary> for ContactSummaryJson {
             last_activity: time(s.last_activity),
             engagement_value: s.engagement_value,
             interaction_count: s.interaction_count,
+            goal_count: s.goal_count,
         }
     }
 }

@@ -130,8 +130,9 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
         created_at,
         engagement_value: row.get(2)?,
         interaction_count: row.get(3)?,
+        goal_count: row.get(4)?,
         last_activity: row
-            .get::<_, Option<i64>>(4)?
+            .get::<_, Option<i64>>(5)?
             .map(time)
             .transpose()?
             .unwrap_or(created_at),
@@ -148,6 +149,8 @@ const SUMMARY_COLUMNS: &str = "c.id AS id, c.created_at AS created_at,
             (SELECT sum(e.points) FROM interactions i JOIN events e ON e.interaction_id = i.id
              WHERE i.contact_id = c.id AND i.open = 1), 0) AS engagement,
         (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id) AS interactions,
+        (SELECT count(*) FROM interactions i JOIN events e ON e.interaction_id = i.id
+         WHERE i.contact_id = c.id AND e.kind = 'goal') AS goals,
         max(c.last_activity,
             coalesce((SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id), 0))
             AS activity";
@@ -234,7 +237,7 @@ pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<Cont
     // One more than asked: whether there is a next page.
     params.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
     let sql = format!(
-        "SELECT id, created_at, engagement, interactions, activity FROM (
+        "SELECT id, created_at, engagement, interactions, goals, activity FROM (
              SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE {conditions}
          ) {after} ORDER BY activity DESC, id DESC LIMIT ?{}",
         params.len()

@@ -12,6 +12,7 @@ use crate::{error::ApiError, state::AppState};
 pub mod admin;
 pub mod bench;
 pub mod health;
+pub mod profile;
 pub mod track;
 
 /// The whole application.
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(tracking)
         .merge(admin)
+        .merge(profile::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::metrics::record_request))
         .with_state(state)
