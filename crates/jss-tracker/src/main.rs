@@ -84,6 +84,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print an Argon2 hash of a password, for a `[[profile.users]]` entry. The password is
+    /// asked for without echo, or read from standard input when it is not a terminal.
+    HashPassword,
     /// Load and validate the configuration and definitions, then print the effective settings
     /// (secrets redacted) and what `serve` would warn about.
     CheckConfig {
@@ -168,6 +171,22 @@ fn run(command: Command) -> anyhow::Result<()> {
             write_starter(&config, force, None)?;
             let settings = Settings::load(Some(&config))?;
             print_keys(&settings);
+            Ok(())
+        }
+        Command::HashPassword => {
+            let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                rpassword::prompt_password("password: ")?
+            } else {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            };
+            if password.is_empty() {
+                bail!("the password is empty");
+            }
+            let hash = tracker_server::sign_in::hash_password(&password)
+                .map_err(|error| anyhow::anyhow!("hashing the password: {error}"))?;
+            println!("{hash}");
             Ok(())
         }
         Command::CheckConfig { config } => {

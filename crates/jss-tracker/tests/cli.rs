@@ -616,3 +616,61 @@ async fn the_curl_commands_quickstart_prints_work() {
         "Register, closed by the flush"
     );
 }
+
+#[tokio::test]
+async fn a_hashed_password_signs_a_profile_user_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"correct horse battery\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+
+    assert!(run(dir.path(), &["init"]).status.success());
+    std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+    std::fs::write(
+        dir.path().join("conf.d/users.toml"),
+        format!("[[profile.users]]\nname = \"ada\"\npassword_hash = '{hash}'\n"),
+    )
+    .unwrap();
+    let check = run(dir.path(), &["check-config"]);
+    assert!(check.status.success(), "{check:?}");
+    assert!(
+        !String::from_utf8_lossy(&check.stdout).contains("argon2"),
+        "the hash is not printed"
+    );
+    let server = Server::start(dir.path(), &["serve"], &[]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |password: &'static str| {
+        client
+            .post(format!("{}/profile/login", server.url))
+            .form(&[("name", "ada"), ("password", password)])
+            .send()
+    };
+    let refused = sign_in("wrong").await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let accepted = sign_in("correct horse battery").await.unwrap();
+    assert_eq!(accepted.status(), 303);
+    let cookie = accepted.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
