@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod load;
 mod prefill;
+mod reads;
 mod report;
 mod server;
 
@@ -84,6 +85,18 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Time the Profile's and admin API's reads on a database (from `prefill`).
+    Reads {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Runs of each read.
+        #[arg(long, default_value_t = 11)]
+        runs: usize,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Ingest on an empty database, then on one pre-filled with N events.
     Scale {
         #[command(flatten)]
@@ -134,6 +147,14 @@ fn main() -> anyhow::Result<()> {
                 stats.events as f64 / seconds,
                 file_mib(&db)
             );
+            Ok(())
+        }
+        Command::Reads { db, runs, json } => {
+            let rows = runtime.block_on(reads::reads(&db, runs))?;
+            println!("{}", reads::table(&rows));
+            if let Some(json) = json {
+                std::fs::write(&json, serde_json::to_string_pretty(&rows)?)?;
+            }
             Ok(())
         }
         Command::Scale { common, events, db } => runtime.block_on(scale(&common, events, &db)),
