@@ -139,11 +139,11 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
     })
 }
 
-/// A contact's summary columns, in the order [`summary`] reads them. Live interactions move
-/// `last_activity` on every request, the contact row only on open and close; the summary shows
-/// the later of the two. The contact row's engagement value holds its closed interactions'; an
-/// open one's is the sum of its events' points (its row's total may lag behind them, see
-/// `ChangeSet::refresh_interaction`).
+/// A contact's summary columns, in the order [`summary`] reads them. The contact row's last
+/// activity follows its interactions' whenever their rows are written (at most the refresh
+/// interval behind a live one). The contact row's engagement value holds its closed
+/// interactions'; an open one's is the sum of its events' points (its row's total may lag
+/// behind them, see `ChangeSet::refresh_interaction`).
 const SUMMARY_COLUMNS: &str = "c.id AS id, c.created_at AS created_at,
         c.engagement_value + coalesce(
             (SELECT sum(e.points) FROM interactions i JOIN events e ON e.interaction_id = i.id
@@ -151,9 +151,7 @@ const SUMMARY_COLUMNS: &str = "c.id AS id, c.created_at AS created_at,
         (SELECT count(*) FROM interactions i WHERE i.contact_id = c.id) AS interactions,
         (SELECT count(*) FROM interactions i JOIN events e ON e.interaction_id = i.id
          WHERE i.contact_id = c.id AND e.kind = 'goal') AS goals,
-        max(c.last_activity,
-            coalesce((SELECT max(i.last_activity) FROM interactions i WHERE i.contact_id = c.id), 0))
-            AS activity";
+        c.last_activity AS activity";
 
 /// The filter's conditions on `contacts c`, and their parameters.
 fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
@@ -232,14 +230,13 @@ pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<Cont
         params.push(Value::Integer(ms(cursor.last_activity)));
         params.push(Value::Blob(cursor.id.0.as_bytes().to_vec()));
         let n = params.len();
-        after = format!("WHERE (activity, id) < (?{}, ?{n})", n - 1);
+        after = format!("AND (c.last_activity, c.id) < (?{}, ?{n})", n - 1);
     }
     // One more than asked: whether there is a next page.
     params.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
     let sql = format!(
-        "SELECT id, created_at, engagement, interactions, goals, activity FROM (
-             SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE {conditions}
-         ) {after} ORDER BY activity DESC, id DESC LIMIT ?{}",
+        "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE {conditions} {after}
+         ORDER BY c.last_activity DESC, c.id DESC LIMIT ?{}",
         params.len()
     );
     let mut contacts = conn

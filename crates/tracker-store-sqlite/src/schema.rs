@@ -11,6 +11,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0002_blob_ids.sql")),
         M::up(include_str!("../migrations/0003_device_identifiers.sql")),
         M::up(include_str!("../migrations/0004_client_info.sql")),
+        M::up(include_str!("../migrations/0005_contacts_by_recency.sql")),
     ])
 }
 

@@ -236,6 +236,15 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
             ])?;
     }
     insert_events(conn, interaction_id, &change.events)?;
+    if change.close.is_none() && !new_device {
+        // The contact list is ordered by the contact row's last activity: it follows the
+        // interaction's whenever that is written (at open and every refresh, so it lags by at
+        // most the refresh interval). A contact inserted by this change-set carries the time.
+        conn.prepare_cached(
+            "UPDATE contacts SET last_activity = max(last_activity, ?2) WHERE id = ?1",
+        )?
+        .execute(params![contact, ms(interaction.last_activity)])?;
+    }
     if let Some(close) = change.close {
         conn.prepare_cached(
             "UPDATE contacts SET engagement_value = engagement_value + ?2,
