@@ -19,7 +19,7 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 /// `GET /api/v1/contacts`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactList {
     /// The contacts of this page, most recently active first.
@@ -31,7 +31,7 @@ pub struct ContactList {
 }
 
 /// A contact in a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactSummaryJson {
     pub id: String,
@@ -56,14 +56,14 @@ impl From<ContactSummary> for ContactSummaryJson {
 }
 
 /// `GET /api/v1/interactions?open=true`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OpenInteractionList {
     /// The open interactions, most recently active first.
     pub interactions: Vec<OpenInteractionJson>,
 }
 
 /// A visit open now, with its totals as they stand.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenInteractionJson {
     pub id: String,
@@ -98,7 +98,7 @@ impl From<Interaction> for OpenInteractionJson {
 }
 
 /// `GET /api/v1/dashboard`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardJson {
     pub from: String,
@@ -117,7 +117,7 @@ pub struct DashboardJson {
     pub series: Vec<DayJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GoalJson {
     pub id: String,
@@ -127,7 +127,7 @@ pub struct GoalJson {
     pub conversion_rate: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeJson {
     pub id: String,
@@ -137,21 +137,21 @@ pub struct OutcomeJson {
     pub monetary_value: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignJson {
     pub id: String,
     pub name: String,
     pub visits: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageCountJson {
     pub url: String,
     pub page_views: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DayJson {
     pub date: String,
@@ -247,7 +247,7 @@ impl DashboardJson {
 }
 
 /// `GET /api/v1/contacts/{id}`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactJson {
     #[serde(flatten)]
@@ -257,7 +257,7 @@ pub struct ContactJson {
     pub interactions: Vec<InteractionJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceJson {
     pub id: String,
@@ -265,13 +265,13 @@ pub struct DeviceJson {
     pub last_seen: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IdentifierJson {
     pub source: String,
     pub identifier: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionRefJson {
     pub id: String,
@@ -287,7 +287,7 @@ impl From<DefinitionRef> for DefinitionRefJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InteractionJson {
     pub id: String,
@@ -302,6 +302,7 @@ pub struct InteractionJson {
     pub campaign: Option<DefinitionRefJson>,
     pub user_agent: Option<String>,
     /// Browser, version, OS and device type parsed from the user agent.
+    #[schema(value_type = Object)]
     pub client: tracker_core::client_info::ClientInfo,
     /// The client's address as stored (anonymised unless `privacy.ip_anonymization = "off"`).
     pub ip: Option<String>,
@@ -337,7 +338,7 @@ impl From<InteractionRecord> for InteractionJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventJson {
     pub id: String,
@@ -360,6 +361,7 @@ pub struct EventJson {
     pub data_key: Option<String>,
     pub text: Option<String>,
     pub value: Option<f64>,
+    #[schema(value_type = Object)]
     pub custom_values: Map<String, Value>,
 }
 
@@ -441,7 +443,7 @@ impl From<ContactRecord> for ContactJson {
 }
 
 /// `GET /api/v1/definitions`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionsJson {
     /// Goals.
@@ -455,7 +457,7 @@ pub struct DefinitionsJson {
 }
 
 /// One definition.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionJson {
     pub id: String,

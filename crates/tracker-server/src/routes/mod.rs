@@ -12,6 +12,7 @@ use crate::{error::ApiError, state::AppState};
 pub mod admin;
 pub mod bench;
 pub mod health;
+pub mod openapi;
 pub mod profile;
 pub mod track;
 
@@ -45,11 +46,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             &format!("{prefix}/identify.js"),
-            get(track::identify::script),
+            get(track::identify::alias_script),
         )
         .route(
             &format!("{prefix}/identify"),
-            get(track::identify::mark).post(track::identify::mark),
+            get(track::identify::alias_mark).post(track::identify::alias_mark),
         );
     if state.settings().server.bench_noop {
         // Beside the tracking routes, so that it goes through the same layers.
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/definitions", get(admin::definitions::list))
         .route("/api/v1/interactions", get(admin::interactions::list))
         .route("/api/v1/dashboard", get(admin::dashboard::show))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::handle));
     if state.settings().server.metrics {
         admin = admin.route("/metrics", get(crate::metrics::render));

@@ -9,6 +9,7 @@ mod bodies;
 mod cors_cookies;
 mod errors;
 mod metrics;
+mod openapi;
 mod robots;
 mod sessions;
 mod storage;

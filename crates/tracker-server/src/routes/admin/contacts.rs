@@ -21,8 +21,9 @@ use crate::{
 };
 
 /// Query of the list. Every parameter is checked: a bad one is a 400, never ignored or clamped.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// A contact id, a device id (32 hex digits, as in the global cookie) or an identifier.
     pub(crate) q: Option<String>,
@@ -48,6 +49,18 @@ pub struct ListQuery {
 const MAX_LIMIT: usize = 1000;
 
 /// Lists contacts, most recently active first, paged, with the number that match.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts", operation_id = "listContacts",
+    tag = "admin",
+    params(ListQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = ContactList),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -169,6 +182,18 @@ fn decode_cursor(raw: &str) -> Option<ContactCursor> {
 }
 
 /// One contact with its devices, identifiers and interactions (open ones included).
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}", operation_id = "getContact",
+    tag = "admin",
+    params(("id" = String, Path, description = "The contact's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = ContactJson),
+        (status = 404, description = "No such contact", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn show(
     _: Admin,
     State(state): State<AppState>,

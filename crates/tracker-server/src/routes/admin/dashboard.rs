@@ -14,8 +14,9 @@ use super::Admin;
 use crate::{api_types::DashboardJson, error::ApiError, state::AppState};
 
 /// Query of the dashboard.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DashboardParams {
     /// The first day (default: 29 days before `to`).
     pub(crate) from: Option<String>,
@@ -26,6 +27,18 @@ pub struct DashboardParams {
 }
 
 /// The dashboard's figures.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard", operation_id = "getDashboard",
+    tag = "admin",
+    params(DashboardParams),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DashboardJson),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn show(
     _: Admin,
     State(state): State<AppState>,

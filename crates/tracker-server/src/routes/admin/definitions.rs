@@ -7,6 +7,13 @@ use super::Admin;
 use crate::{api_types::DefinitionsJson, state::AppState};
 
 /// Every definition, by kind.
+#[utoipa::path(
+    get,
+    path = "/api/v1/definitions", operation_id = "listDefinitions",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = DefinitionsJson), (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope))
+)]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Json<DefinitionsJson> {
     Json(definitions(&state))
 }

@@ -16,14 +16,27 @@ use crate::{
 };
 
 /// Query of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Must be `true`: closed visits are listed with their contact.
     open: Option<bool>,
 }
 
 /// Lists the open interactions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/interactions", operation_id = "listOpenInteractions",
+    tag = "admin",
+    params(ListQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = OpenInteractionList),
+        (status = 400, description = "open=true missing", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,

@@ -13,13 +13,32 @@ use crate::{
 };
 
 /// The success body; JSS clients accept any 2xx and ignore it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TrackedBody {
     /// Events stored.
     pub tracked: usize,
 }
 
 /// Parses the body, runs the pipeline, stores the batch atomically, and answers once committed.
+#[utoipa::path(
+    post,
+    path = "/sitecore/api/jss/track/event", operation_id = "trackEvent",
+    tag = "tracking",
+    params(
+        ("sc_apikey" = String, Query, description = "A configured API key (or an `sc_apikey` header)"),
+        ("sc_site" = Option<String>, Query, description = "The site, stored on the interaction"),
+        ("sc_camp" = Option<String>, Query, description = "Triggers this campaign (GUID or name)"),
+    ),
+    request_body(content = Object, description = "A JSON array of events, one event, or the request-init wrapper of sitecore-jss 22.5+", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Every event committed", body = TrackedBody),
+        (status = 400, description = "Bad key, body or element", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "Origin not allowed for the key", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "Tracker disabled", body = crate::error::ErrorEnvelope),
+        (status = 413, description = "Body or batch too large", body = crate::error::ErrorEnvelope),
+        (status = 503, description = "Storage unavailable", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn handle(
     State(state): State<AppState>,
     caller: TrackingCaller,

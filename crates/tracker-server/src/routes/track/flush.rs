@@ -11,13 +11,24 @@ use crate::{
 };
 
 /// The success body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlushedBody {
     /// Whether a live interaction was ended.
     pub closed: bool,
 }
 
 /// Ends the live interaction, if any. Any body is accepted and ignored.
+#[utoipa::path(
+    method(get, post),
+    path = "/sitecore/api/jss/track/flush", operation_id = "flush",
+    tag = "tracking",
+    params(("sc_apikey" = String, Query, description = "A configured API key")),
+    responses(
+        (status = 200, description = "Whether an interaction was ended (also answered to GET)", body = FlushedBody),
+        (status = 400, description = "Bad key", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "Origin not allowed", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn handle(
     State(state): State<AppState>,
     caller: TrackingCaller,

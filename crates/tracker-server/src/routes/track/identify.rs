@@ -20,6 +20,12 @@ use crate::{
 const SCRIPT: &str = include_str!("../../../assets/VisitorIdentification.js");
 
 /// `GET /layouts/system/VisitorIdentification.js` and `{prefix}/identify.js`.
+#[utoipa::path(
+    get,
+    path = "/layouts/system/VisitorIdentification.js", operation_id = "visitorIdentificationScript",
+    tag = "robots",
+    responses((status = 200, description = "The identification script (also at {prefix}/identify.js)", content_type = "text/javascript"))
+)]
 pub async fn script() -> Response {
     (
         [
@@ -35,6 +41,31 @@ pub async fn script() -> Response {
         SCRIPT,
     )
         .into_response()
+}
+
+/// `GET {prefix}/identify.js`: the script under the service prefix.
+#[utoipa::path(
+    get,
+    path = "/sitecore/api/jss/track/identify.js", operation_id = "identifyScript",
+    tag = "robots",
+    responses((status = 200, description = "The identification script", content_type = "text/javascript"))
+)]
+pub async fn alias_script() -> Response {
+    script().await
+}
+
+/// `GET|POST {prefix}/identify`: the identification request under the service prefix.
+#[utoipa::path(
+    method(get, post),
+    path = "/sitecore/api/jss/track/identify", operation_id = "identify",
+    tag = "robots",
+    responses(
+        (status = 200, description = "The visitor is a person now", content_type = "text/css"),
+        (status = 403, description = "Origin allowed by no API key", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn alias_mark(state: State<AppState>, caller: IdentifyingCaller) -> Response {
+    mark(state, caller).await
 }
 
 /// The browser behind an identification request. No API key: the script does not know one.
@@ -66,6 +97,16 @@ impl FromRequestParts<AppState> for IdentifyingCaller {
 
 /// `GET /layouts/system/VisitorIdentificationCSS.aspx` and `{prefix}/identify`: marks the
 /// visitor a person (unless it is a known robot) and answers an empty stylesheet.
+#[utoipa::path(
+    get,
+    path = "/layouts/system/VisitorIdentificationCSS.aspx", operation_id = "identifyVisitor",
+    tag = "robots",
+    params(("tstamp" = Option<String>, Query, description = "Ignored; defeats caches")),
+    responses(
+        (status = 200, description = "The visitor is a person now (SC_ANALYTICS_GLOBAL_COOKIE ends in |True); also at {prefix}/identify", content_type = "text/css"),
+        (status = 403, description = "Origin allowed by no API key", body = crate::error::ErrorEnvelope),
+    )
+)]
 pub async fn mark(
     State(state): State<AppState>,
     IdentifyingCaller(caller): IdentifyingCaller,
