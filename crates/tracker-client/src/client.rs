@@ -7,7 +7,6 @@ use reqwest::{
     header::{HeaderValue, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE, USER_AGENT},
     Url,
 };
-use serde::Deserialize;
 
 use crate::{Error, Event};
 
@@ -148,29 +147,9 @@ impl Client {
     }
 }
 
-/// What the tracker answered to a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Tracked {
-    /// Events stored.
-    pub tracked: usize,
-}
-
-#[derive(Deserialize)]
-struct Flushed {
-    closed: bool,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    error: EnvelopeBody,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeBody {
-    code: String,
-    message: String,
-    index: Option<usize>,
-}
+/// What the tracker answered to a batch (the wire type the server answers with).
+pub use tracker_api_types::TrackedBody as Tracked;
+use tracker_api_types::{ErrorEnvelope as Envelope, FlushedBody as Flushed};
 
 /// One browser: its cookie jar holds `SC_ANALYTICS_GLOBAL_COOKIE` (the contact's device) and the
 /// session cookie (the interaction). Cheap to clone; clones share the jar.

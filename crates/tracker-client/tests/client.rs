@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use tracker_client::{BatchConfig, Batcher, Client, Error, Event, RetryPolicy};
+use tracker_client::{api, BatchConfig, Batcher, Client, Error, Event, RetryPolicy};
 use tracker_server::{config::ApiKeySettings, Application, Settings};
 
 const KEY: &str = "client-test-key";
@@ -43,7 +43,8 @@ async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
 }
 
 impl Tracker {
-    async fn admin(&self, path: &str) -> serde_json::Value {
+    /// An admin API answer, typed with the wire types the server answers with.
+    async fn admin<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         reqwest::Client::new()
             .get(format!("{}{path}", self.url))
             .bearer_auth(TOKEN)
@@ -55,11 +56,11 @@ impl Tracker {
             .unwrap()
     }
 
-    async fn contact_of(&self, device: &str) -> serde_json::Value {
-        let list = self
+    async fn contact_of(&self, device: &str) -> api::ContactJson {
+        let list: api::ContactList = self
             .admin(&format!("/api/v1/contacts?device={device}"))
             .await;
-        let id = list["contacts"][0]["id"].as_str().unwrap().to_string();
+        let id = &list.contacts[0].id;
         self.admin(&format!("/api/v1/contacts/{id}")).await
     }
 
@@ -117,11 +118,14 @@ async fn a_visit_keeps_its_cookies_and_flush_starts_a_new_interaction() {
     assert_eq!(visitor.device_id().unwrap(), device, "same device");
 
     let contact = tracker.contact_of(&device).await;
-    let interactions = contact["interactions"].as_array().unwrap();
+    let interactions = &contact.interactions;
     assert_eq!(interactions.len(), 2);
-    assert_eq!(interactions[0]["events"].as_array().unwrap().len(), 5);
-    assert_eq!(interactions[0]["closeReason"], "flush");
-    assert_eq!(interactions[0]["events"][3]["monetaryValue"], "12.5");
+    assert_eq!(interactions[0].events.len(), 5);
+    assert_eq!(interactions[0].close_reason.as_deref(), Some("flush"));
+    assert_eq!(
+        interactions[0].events[3].monetary_value.as_deref(),
+        Some("12.5")
+    );
 
     // Another visitor on the same client: its own cookies, its own contact.
     let other = client.visitor();
@@ -192,11 +196,10 @@ async fn the_batcher_groups_events_and_retries_until_the_tracker_is_up_keeping_e
     );
 
     let contact = tracker.contact_of(&visitor.device_id().unwrap()).await;
-    let events = contact["interactions"][0]["events"].as_array().unwrap();
+    let events = &contact.interactions[0].events;
     assert_eq!(events.len(), accepted);
     for event in events {
-        let at: chrono::DateTime<chrono::Utc> =
-            event["timestamp"].as_str().unwrap().parse().unwrap();
+        let at: chrono::DateTime<chrono::Utc> = event.timestamp.parse().unwrap();
         assert!(
             queued_from <= at && at <= queued_by,
             "events keep the time they were queued (before the tracker was up), not the delivery time: {at}"
@@ -215,7 +218,10 @@ async fn a_visitor_carries_its_browsers_user_agent() {
         .unwrap();
     person.track(&[Event::goal("Register")]).await.unwrap();
     let contact = tracker.contact_of(&person.device_id().unwrap()).await;
-    assert_eq!(contact["interactions"][0]["client"]["browser"], "Safari");
+    assert_eq!(
+        contact.interactions[0].client.browser.as_deref(),
+        Some("Safari")
+    );
 
     let crawler = client
         .visitor()
@@ -233,16 +239,12 @@ async fn a_visitor_carries_its_browsers_user_agent() {
         .cookie("SC_ANALYTICS_GLOBAL_COOKIE")
         .unwrap()
         .ends_with("|False"));
-    let list = tracker
+    let list: api::ContactList = tracker
         .admin(&format!(
             "/api/v1/contacts?device={}",
             crawler.device_id().unwrap()
         ))
         .await;
-    assert_eq!(
-        list["contacts"].as_array().unwrap().len(),
-        0,
-        "a robot is not stored"
-    );
+    assert_eq!(list.total, 0, "a robot is not stored");
     tracker.stop().await;
 }

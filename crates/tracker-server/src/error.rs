@@ -57,25 +57,7 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-/// The error envelope every endpoint answers with, as the OpenAPI document describes it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorEnvelope {
-    /// What went wrong.
-    pub error: ErrorBody,
-}
-
-/// The inside of [`ErrorEnvelope`].
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: `invalid_api_key`, `origin_not_allowed`, `invalid_payload`,
-    /// `payload_too_large`, `invalid_event`, `unknown_definition`, `tracker_disabled`,
-    /// `unauthorized`, `not_found`, `method_not_allowed`, `unavailable`.
-    pub code: String,
-    /// For people.
-    pub message: String,
-    /// The element of the batch at fault, where one is.
-    pub index: Option<usize>,
-}
+pub use tracker_api_types::{ErrorBody, ErrorEnvelope};
 
 #[derive(Serialize)]
 struct Envelope<'a> {

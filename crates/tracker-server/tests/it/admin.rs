@@ -1,6 +1,7 @@
 //! The admin API: token, definitions, contact lookups.
 
 use serde_json::json;
+use tracker_server::api_types::{DashboardJson, OpenInteractionList};
 
 use crate::helpers::*;
 
@@ -131,18 +132,16 @@ async fn open_interactions_are_listed_live_with_their_totals() {
         .await;
     leaving.flush(&app).await;
 
-    let list = app.admin("/api/v1/interactions?open=true").await;
-    let open = list["interactions"].as_array().unwrap();
-    assert_eq!(open.len(), 1, "the flushed visit is not open: {list}");
-    let visit = &open[0];
-    assert_eq!(visit["deviceId"], staying.device().unwrap().as_str());
+    let list: OpenInteractionList = app.admin_as("/api/v1/interactions?open=true").await;
+    assert_eq!(list.interactions.len(), 1, "the flushed visit is not open");
+    let visit = &list.interactions[0];
+    assert_eq!(visit.device_id, staying.device().unwrap());
     assert_eq!(
-        visit["engagementValue"], 55,
+        visit.engagement_value, 55,
         "Register 50 and Download 5, as they stand"
     );
-    assert_eq!(visit["pageViewCount"], 1);
-    assert_eq!(visit["eventCount"], 3);
-    assert_eq!(visit["durationSeconds"], 30);
+    assert_eq!((visit.page_view_count, visit.event_count), (1, 3));
+    assert_eq!(visit.duration_seconds, 30);
 
     for bad in ["", "?open=false", "?open=yes", "?open=true&colour=red"] {
         let response = app
@@ -299,54 +298,67 @@ async fn the_dashboard_equals_what_was_tracked() {
         .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}, {"goalId": "Instant Demo"}]))
         .await;
 
-    let d = app
-        .admin("/api/v1/dashboard?from=2026-02-28&to=2026-03-02")
+    let d: DashboardJson = app
+        .admin_as("/api/v1/dashboard?from=2026-02-28&to=2026-03-02")
         .await;
-    assert_eq!(d["visits"], 4);
-    assert_eq!(d["pageViews"], 5);
+    assert_eq!((d.visits, d.page_views), (4, 5));
     assert_eq!(
-        d["bounceRate"], 0.25,
+        d.bounce_rate, 0.25,
         "one visit of four had one page view and nothing else"
     );
     let engagement = 50 + 3 * 100 + 5 + 50 + 20;
-    assert_eq!(d["engagementValue"], engagement);
-    assert_eq!(d["engagementValuePerVisit"], engagement as f64 / 4.0);
-    assert_eq!(d["goals"][0]["name"], "Register");
-    assert_eq!(d["goals"][0]["conversions"], 2);
-    assert_eq!(d["goals"][0]["conversionRate"], 0.5);
-    assert_eq!(d["goals"][1]["name"], "Instant Demo");
-    assert_eq!(d["goals"][1]["conversionRate"], 0.25);
-    assert_eq!(d["outcomes"][0]["name"], "Purchase");
-    assert_eq!(d["outcomes"][0]["count"], 3);
+    assert_eq!(d.engagement_value, engagement);
+    assert_eq!(d.engagement_value_per_visit, engagement as f64 / 4.0);
+    let goals: Vec<_> = d
+        .goals
+        .iter()
+        .map(|g| (g.name.as_str(), g.conversions, g.conversion_rate))
+        .collect();
+    assert_eq!(goals, [("Register", 2, 0.5), ("Instant Demo", 1, 0.25)]);
     assert_eq!(
-        d["outcomes"][0]["monetaryValue"],
-        json!({"USD": "1337.50", "EUR": "10.00"})
+        (d.outcomes[0].name.as_str(), d.outcomes[0].count),
+        ("Purchase", 3)
     );
+    let money: Vec<_> = d.outcomes[0]
+        .monetary_value
+        .iter()
+        .map(|(c, v)| (c.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(money, [("EUR", "10.00"), ("USD", "1337.50")]);
+    let campaigns: Vec<_> = d
+        .campaigns
+        .iter()
+        .map(|c| (c.name.as_str(), c.visits))
+        .collect();
+    assert_eq!(campaigns, [("Spring Sale", 1)]);
+    let pages: Vec<_> = d
+        .top_pages
+        .iter()
+        .map(|p| (p.url.as_str(), p.page_views))
+        .collect();
+    assert_eq!(pages, [("/", 3), ("/pricing", 2)]);
+    let series: Vec<_> = d
+        .series
+        .iter()
+        .map(|s| (s.date.as_str(), s.visits, s.page_views, s.conversions))
+        .collect();
     assert_eq!(
-        d["campaigns"],
-        json!([{"id": d["campaigns"][0]["id"], "name": "Spring Sale", "visits": 1}])
-    );
-    assert_eq!(
-        d["topPages"],
-        json!([{"url": "/", "pageViews": 3}, {"url": "/pricing", "pageViews": 2}])
-    );
-    assert_eq!(
-        d["series"],
-        json!([
-            {"date": "2026-02-28", "visits": 0, "pageViews": 0, "conversions": 0},
-            {"date": "2026-03-01", "visits": 3, "pageViews": 4, "conversions": 1},
-            {"date": "2026-03-02", "visits": 1, "pageViews": 1, "conversions": 2}
-        ])
+        series,
+        [
+            ("2026-02-28", 0, 0, 0),
+            ("2026-03-01", 3, 4, 1),
+            ("2026-03-02", 1, 1, 2)
+        ]
     );
     // The default range ends today (the clock's 03-02) and reaches back 30 days.
-    let default = app.admin("/api/v1/dashboard").await;
+    let default: DashboardJson = app.admin_as("/api/v1/dashboard").await;
     assert_eq!(
-        (default["from"].clone(), default["to"].clone()),
-        (json!("2026-02-01"), json!("2026-03-02"))
+        (default.from.as_str(), default.to.as_str()),
+        ("2026-02-01", "2026-03-02")
     );
-    assert_eq!(default["visits"], 4);
-    let other_site = app.admin("/api/v1/dashboard?site=shop").await;
-    assert_eq!(other_site["visits"], 0);
+    assert_eq!(default.visits, 4);
+    let other_site: DashboardJson = app.admin_as("/api/v1/dashboard?site=shop").await;
+    assert_eq!(other_site.visits, 0);
     for bad in [
         "from=yesterday",
         "from=2026-03-02&to=2026-03-01",

@@ -131,6 +131,11 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// An admin API answer as the wire type it is declared as.
+    pub async fn admin_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        serde_json::from_value(self.admin(path).await).expect("the declared wire type")
+    }
+
     /// The contact of a browser's device, with all its interactions; `Value::Null` if none.
     pub async fn contact_of(&self, browser: &Browser) -> Value {
         let Some(device) = browser.device() else {

@@ -325,7 +325,7 @@ pub(super) async fn contact(
 fn timeline(events: &[EventJson]) -> Markup {
     let label = |e: &EventJson| -> String {
         let name = e.definition_name.clone().unwrap_or_default();
-        match e.kind {
+        match e.kind.as_str() {
             "goal" => format!("Goal: {name}"),
             "pageEvent" => format!("Page event: {name}"),
             "outcome" => match (&e.monetary_value, &e.currency_code) {

@@ -1,23 +1,16 @@
 //! `POST {prefix}/event`: track a batch (the JSS `trackingApi.trackEvent`).
 
 use axum::{body::Body, extract::State, Json};
-use serde::Serialize;
 use tracker_core::{
     body::parse_elements, definitions::DefinitionKind, event::EventKind, event::TrackedEvent,
 };
 
 use crate::{
+    api_types::TrackedBody,
     edge::{cookies, SessionCookie, TrackingCaller},
     error::ApiError,
     state::AppState,
 };
-
-/// The success body; JSS clients accept any 2xx and ignore it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TrackedBody {
-    /// Events stored.
-    pub tracked: usize,
-}
 
 /// Parses the body, runs the pipeline, stores the batch atomically, and answers once committed.
 #[utoipa::path(

@@ -2,20 +2,13 @@
 //! interaction is closed and committed with its totals.
 
 use axum::{extract::State, Json};
-use serde::Serialize;
 
 use crate::{
+    api_types::FlushedBody,
     edge::{cookies, SessionCookie, TrackingCaller},
     error::ApiError,
     state::AppState,
 };
-
-/// The success body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FlushedBody {
-    /// Whether a live interaction was ended.
-    pub closed: bool,
-}
 
 /// Ends the live interaction, if any. Any body is accepted and ignored.
 #[utoipa::path(

@@ -1,0 +1,305 @@
+#![doc = include_str!("../README.md")]
+// The JSON types of jss-tracker's HTTP API (camelCase), shared by the server that answers with
+// them, the Rust client that reads them, and the tests: one declaration, `Serialize +
+// Deserialize`. A field is the JSON key of the same name in camelCase, described in the
+// README's endpoint table; fields say more only where the name does not.
+//
+// Features: `domain` adds the conversions from the experience database's records
+// (`tracker-core`), for the server; `openapi` derives the OpenAPI schemas (utoipa).
+#![allow(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[cfg(feature = "domain")]
+mod domain;
+
+/// `POST {prefix}/event`: the success body; JSS clients accept any 2xx and ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrackedBody {
+    /// Events accepted (for a robot, answered as if stored).
+    pub tracked: usize,
+}
+
+/// `{prefix}/flush`: the success body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlushedBody {
+    /// Whether a live interaction was ended.
+    pub closed: bool,
+}
+
+/// The error envelope every endpoint answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorEnvelope {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// The inside of [`ErrorEnvelope`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// A stable code: `invalid_api_key`, `origin_not_allowed`, `invalid_payload`,
+    /// `payload_too_large`, `invalid_event`, `unknown_definition`, `tracker_disabled`,
+    /// `unauthorized`, `not_found`, `method_not_allowed`, `unavailable`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// The element of the batch at fault, where one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+}
+
+/// The browser, version, OS and device type parsed from an interaction's user agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ClientJson {
+    pub browser: Option<String>,
+    pub browser_version: Option<String>,
+    pub os: Option<String>,
+    /// `desktop`, `smartphone`, `mobilephone`, `appliance`, `crawler` or `other`.
+    pub device_type: Option<String>,
+}
+
+/// `GET /api/v1/contacts`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContactList {
+    /// The contacts of this page, most recently active first.
+    pub contacts: Vec<ContactSummaryJson>,
+    /// How many contacts match, on every page.
+    pub total: u64,
+    /// The `cursor` of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A contact in a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContactSummaryJson {
+    pub id: String,
+    pub created_at: String,
+    pub last_activity: String,
+    pub engagement_value: i64,
+    pub interaction_count: i64,
+    pub goal_count: i64,
+}
+
+/// `GET /api/v1/interactions?open=true`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenInteractionList {
+    /// The open interactions, most recently active first.
+    pub interactions: Vec<OpenInteractionJson>,
+}
+
+/// A visit open now, with its totals as they stand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct OpenInteractionJson {
+    pub id: String,
+    pub contact_id: String,
+    pub device_id: String,
+    pub site_name: Option<String>,
+    pub campaign: Option<DefinitionRefJson>,
+    pub start: String,
+    pub last_activity: String,
+    pub duration_seconds: i64,
+    pub engagement_value: i64,
+    pub page_view_count: i64,
+    pub event_count: i64,
+}
+
+/// `GET /api/v1/dashboard`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardJson {
+    pub from: String,
+    pub to: String,
+    pub visits: u64,
+    pub page_views: u64,
+    /// Share of the visits with one page view and nothing else (0 to 1).
+    pub bounce_rate: f64,
+    pub engagement_value: i64,
+    pub engagement_value_per_visit: f64,
+    pub goals: Vec<GoalJson>,
+    pub outcomes: Vec<OutcomeJson>,
+    pub campaigns: Vec<CampaignJson>,
+    pub top_pages: Vec<PageCountJson>,
+    /// Every day of the range, in order, days without visits included.
+    pub series: Vec<DayJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GoalJson {
+    pub id: String,
+    pub name: String,
+    pub conversions: u64,
+    /// Share of the visits that reached it (0 to 1).
+    pub conversion_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeJson {
+    pub id: String,
+    pub name: String,
+    pub count: u64,
+    /// Exact decimal per currency code, as text: `{"USD": "1337.50"}`.
+    pub monetary_value: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CampaignJson {
+    pub id: String,
+    pub name: String,
+    pub visits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PageCountJson {
+    pub url: String,
+    pub page_views: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DayJson {
+    pub date: String,
+    pub visits: u64,
+    pub page_views: u64,
+    pub conversions: u64,
+}
+
+/// `GET /api/v1/contacts/{id}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContactJson {
+    #[serde(flatten)]
+    pub summary: ContactSummaryJson,
+    pub devices: Vec<DeviceJson>,
+    pub identifiers: Vec<IdentifierJson>,
+    pub interactions: Vec<InteractionJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceJson {
+    pub id: String,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentifierJson {
+    pub source: String,
+    pub identifier: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionRefJson {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InteractionJson {
+    pub id: String,
+    pub open: bool,
+    pub start: String,
+    pub end: Option<String>,
+    pub last_activity: String,
+    pub duration_seconds: i64,
+    pub close_reason: Option<String>,
+    pub device_id: String,
+    pub site_name: Option<String>,
+    pub campaign: Option<DefinitionRefJson>,
+    pub user_agent: Option<String>,
+    /// Browser, version, OS and device type parsed from the user agent.
+    pub client: ClientJson,
+    /// The client's address as stored (anonymised unless `privacy.ip_anonymization = "off"`).
+    pub ip: Option<String>,
+    pub engagement_value: i64,
+    pub page_view_count: i64,
+    pub event_count: usize,
+    pub events: Vec<EventJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EventJson {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub definition_id: Option<String>,
+    pub definition_name: Option<String>,
+    pub points: i64,
+    pub timestamp: String,
+    pub page_id: Option<String>,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub item_version: Option<i64>,
+    pub referrer: Option<String>,
+    pub page_view_id: Option<String>,
+    /// Exact decimal, as text: a float would round it.
+    pub monetary_value: Option<String>,
+    pub currency_code: Option<String>,
+    pub data: Option<String>,
+    pub data_key: Option<String>,
+    pub text: Option<String>,
+    pub value: Option<f64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub custom_values: Map<String, Value>,
+}
+
+/// `GET /api/v1/definitions`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionsJson {
+    /// Goals.
+    pub goals: Vec<DefinitionJson>,
+    /// Page events.
+    pub page_events: Vec<DefinitionJson>,
+    /// Outcomes.
+    pub outcomes: Vec<DefinitionJson>,
+    /// Campaigns.
+    pub campaigns: Vec<DefinitionJson>,
+}
+
+/// One definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionJson {
+    pub id: String,
+    pub name: String,
+    pub points: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_failure: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub monetary_value_applicable: bool,
+}
