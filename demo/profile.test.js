@@ -167,6 +167,7 @@ test('search finds a contact by a goal it reached; its page shows the visits and
     const session = (await context.cookies(tracker.url)).find((c) => c.name === 'jss_profile');
     assert.ok(session.httpOnly, 'HttpOnly');
     assert.equal(session.sameSite, 'Strict');
+    assert.ok(session.secure, 'Secure: a loopback host is a secure context');
     await page.selectOption('select[name=goal]', 'Register');
     await page.click('form.search button');
     assert.equal((await page.textContent('#total')).trim(), '1 contact(s)');

@@ -670,7 +670,9 @@ async fn a_hashed_password_signs_a_profile_user_in() {
     assert_eq!(accepted.status(), 303);
     let cookie = accepted.headers()["set-cookie"].to_str().unwrap();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Secure"),
         "{cookie}"
     );
 }

@@ -14,6 +14,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
 use crate::{
+    edge::TrackingCaller,
     sign_in::{Credentials, Viewer, COOKIE},
     state::AppState,
 };
@@ -154,7 +155,11 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let credentials = Credentials {
         token: form.token.filter(|t| !t.is_empty()),
         name: form.name.filter(|n| !n.is_empty()),
@@ -178,6 +183,9 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Strict);
     cookie.set_path("/");
+    // Over HTTPS (directly, or through a trusted proxy's word) or on a loopback host, where
+    // browsers accept it over plain HTTP, the cookie is also Secure.
+    cookie.set_secure(TrackingCaller::browser(&parts, &state, String::new()).secure);
     (
         [(header::SET_COOKIE, cookie.to_string())],
         Redirect::to(&safe_next(form.next.as_deref())),
