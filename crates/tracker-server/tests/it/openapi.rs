@@ -26,18 +26,21 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
 ];
 
-#[tokio::test]
-async fn the_openapi_document_covers_every_route() {
-    let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
+async fn document(app: &TestApp) -> Value {
+    app.client
         .get(app.url("/api/v1/openapi.json"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",
@@ -89,15 +92,7 @@ async fn the_openapi_document_covers_every_route() {
 #[tokio::test]
 async fn the_document_follows_the_configured_service_prefix() {
     let app = TestApp::spawn_with(|s| s.tracker.service_prefix = "/track".into()).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&app).await;
     assert!(doc["paths"].get("/track/event").is_some());
     assert!(doc["paths"].get("/sitecore/api/jss/track/event").is_none());
 }
@@ -105,15 +100,7 @@ async fn the_document_follows_the_configured_service_prefix() {
 #[tokio::test]
 async fn operation_ids_are_unique() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&app).await;
     let mut ids: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
