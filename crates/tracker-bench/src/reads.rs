@@ -134,8 +134,8 @@ pub(crate) async fn reads(db: &Path, runs: usize) -> anyhow::Result<Vec<ReadTimi
         async move {
             store
                 .dashboard(DashboardQuery {
-                    from: now - Duration::days(30),
-                    before: now,
+                    from: (now - Duration::days(29)).date_naive(),
+                    to: now.date_naive(),
                     site: None,
                 })
                 .await

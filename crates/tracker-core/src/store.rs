@@ -180,13 +180,14 @@ pub struct ContactRecord {
     pub interactions: Vec<InteractionRecord>,
 }
 
-/// Which visits a dashboard covers: those that started in `[from, before)`, on one site or all.
+/// Which visits a dashboard covers: those that started on the UTC days `from` to `to`
+/// (inclusive), on one site or all. Whole days, so that stores can keep daily roll-ups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashboardQuery {
-    /// The first moment covered.
-    pub from: DateTime<Utc>,
-    /// The first moment not covered.
-    pub before: DateTime<Utc>,
+    /// The first day covered.
+    pub from: chrono::NaiveDate,
+    /// The last day covered.
+    pub to: chrono::NaiveDate,
     /// Only visits on this site (`sc_site`).
     pub site: Option<String>,
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tracker_core::store::ChangeSet;
 
-use crate::{open_connection, schema, writer, Error, SyncMode};
+use crate::{open_connection, rollup::Tally, schema, writer, Error, SyncMode};
 
 /// What a bulk load wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,11 +39,13 @@ pub fn load(
     let mut changes = changes.into_iter().peekable();
     while changes.peek().is_some() {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut tally = Tally::default();
         for change in changes.by_ref().take(per_transaction.max(1)) {
-            writer::apply(&tx, &change)?;
+            writer::apply(&tx, &change, &mut tally)?;
             stats.change_sets += 1;
             stats.events += change.events.len() as u64;
         }
+        tally.write(&tx)?;
         tx.commit()?;
         progress(stats);
     }

@@ -20,6 +20,7 @@ use tracker_core::{
 pub mod bulk;
 mod error;
 mod read;
+mod rollup;
 mod schema;
 mod writer;
 
@@ -310,7 +311,7 @@ impl Store for SqliteStore {
     }
 
     async fn dashboard(&self, query: DashboardQuery) -> Result<Dashboard, tracker_core::Error> {
-        self.read(move |conn| read::dashboard(conn, &query)).await
+        self.read(move |conn| rollup::dashboard(conn, &query)).await
     }
 
     async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, tracker_core::Error> {

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, str::FromStr};
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params, params_from_iter, types::Value, Connection, OptionalExtension, Row};
+use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
     client_info::{Attribution, ClientInfo},
@@ -12,8 +12,7 @@ use tracker_core::{
     session::{Interaction, StoredEvent},
     store::{
         ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
-        Dashboard, DashboardQuery, DayFigures, DefinitionCount, DeviceRecord, IdentifierRecord,
-        InteractionRecord, OutcomeTotal,
+        DeviceRecord, IdentifierRecord, InteractionRecord,
     },
 };
 use uuid::Uuid;
@@ -183,10 +182,14 @@ fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
         None => {}
     }
     if let Some(goal) = filter.goal {
+        // Closed visits' goals are indexed per contact (see `rollup`); open ones are read as
+        // they stand.
         let p = param(Value::Blob(goal.0.as_bytes().to_vec()));
         conditions.push(format!(
-            "EXISTS (SELECT 1 FROM interactions i JOIN events e ON e.interaction_id = i.id
-                     WHERE i.contact_id = c.id AND e.kind = 'goal' AND e.definition_id = {p})"
+            "(EXISTS (SELECT 1 FROM contact_goals g WHERE g.goal_id = {p} AND g.contact_id = c.id)
+              OR EXISTS (SELECT 1 FROM interactions i JOIN events e ON e.interaction_id = i.id
+                         WHERE i.contact_id = c.id AND i.open = 1 AND e.kind = 'goal'
+                           AND e.definition_id = {p}))"
         ));
     }
     if let Some(campaign) = filter.campaign {
@@ -217,14 +220,52 @@ fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
     (conditions.join(" AND "), params)
 }
 
+/// The contacts that reached `goal`: those of the goal index (closed visits) plus those whose
+/// open visits reached it and are not indexed yet. Counted from the index, without visiting
+/// every contact.
+fn goal_total(conn: &Connection, goal: Guid) -> Result<i64, Error> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM contact_goals WHERE goal_id = ?1)
+                  + (SELECT count(DISTINCT i.contact_id)
+                     FROM interactions i JOIN events e ON e.interaction_id = i.id
+                     WHERE i.open = 1 AND e.kind = 'goal' AND e.definition_id = ?1
+                       AND NOT EXISTS (SELECT 1 FROM contact_goals g
+                                       WHERE g.goal_id = ?1 AND g.contact_id = i.contact_id))",
+        )?
+        .query_row([goal.0], |row| row.get(0))?)
+}
+
+/// Below this many matches, a goal search starts from the goal's contacts and sorts them;
+/// above it, walking the contacts newest first finds a page sooner.
+const FEW_GOAL_CONTACTS: i64 = 5_000;
+
 pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<ContactPage, Error> {
     let limit = filter.limit.max(1);
     let (conditions, mut params) = contact_conditions(filter);
-    let total: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM contacts c WHERE {conditions}"
-        ))?
-        .query_row(params_from_iter(params.iter()), |row| row.get(0))?;
+    let goal_only = filter.device.is_none()
+        && filter.text.is_none()
+        && filter.campaign.is_none()
+        && filter.site.is_none()
+        && filter.active_from.is_none()
+        && filter.active_before.is_none()
+        && !filter.known_only;
+    let mut order = "c.last_activity";
+    let total: i64 = match filter.goal {
+        Some(goal) if goal_only => {
+            let total = goal_total(conn, goal)?;
+            if total <= FEW_GOAL_CONTACTS {
+                // Not through the recency index: look the few contacts up, then sort them.
+                order = "+c.last_activity";
+            }
+            total
+        }
+        _ => conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM contacts c WHERE {conditions}"
+            ))?
+            .query_row(params_from_iter(params.iter()), |row| row.get(0))?,
+    };
     let mut after = String::new();
     if let Some(cursor) = filter.after {
         params.push(Value::Integer(ms(cursor.last_activity)));
@@ -236,7 +277,7 @@ pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<Cont
     params.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE {conditions} {after}
-         ORDER BY c.last_activity DESC, c.id DESC LIMIT ?{}",
+         ORDER BY {order} DESC, c.id DESC LIMIT ?{}",
         params.len()
     );
     let mut contacts = conn
@@ -378,113 +419,4 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
         identifiers,
         interactions,
     }))
-}
-
-/// The dashboard's figures, from the interactions that started in the range and their events.
-/// Straight from the rows, no roll-ups yet: its cost grows with the visits in the range.
-pub(crate) fn dashboard(conn: &Connection, query: &DashboardQuery) -> Result<Dashboard, Error> {
-    const DAY_MS: i64 = 86_400_000;
-    // The visits covered, as a reusable condition on `interactions i`.
-    let covered = "i.started_at >= ?1 AND i.started_at < ?2 AND (?3 IS NULL OR i.site_name = ?3)";
-    let args = params![ms(query.from), ms(query.before), query.site];
-    let mut dashboard = Dashboard::default();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT i.started_at / {DAY_MS} AS day, count(*),
-                sum(pv), sum(n = 1 AND pv = 1), sum(points), sum(conversions)
-         FROM (SELECT i.started_at,
-                      (SELECT count(*) FROM events e WHERE e.interaction_id = i.id) AS n,
-                      (SELECT count(*) FROM events e WHERE e.interaction_id = i.id
-                                                      AND e.kind = 'pageView') AS pv,
-                      (SELECT coalesce(sum(e.points), 0) FROM events e
-                        WHERE e.interaction_id = i.id) AS points,
-                      (SELECT count(DISTINCT e.definition_id) FROM events e
-                        WHERE e.interaction_id = i.id AND e.kind = 'goal') AS conversions
-               FROM interactions i WHERE {covered}) i
-         GROUP BY day ORDER BY day"
-    ))?;
-    let mut rows = stmt.query(args)?;
-    while let Some(row) = rows.next()? {
-        let day: i64 = row.get(0)?;
-        let count = |i: usize| -> rusqlite::Result<u64> {
-            Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
-        };
-        let figures = DayFigures {
-            date: time(day * DAY_MS)?.date_naive(),
-            visits: count(1)?,
-            page_views: count(2)?,
-            conversions: count(5)?,
-        };
-        dashboard.visits += figures.visits;
-        dashboard.page_views += figures.page_views;
-        dashboard.bounces += count(3)?;
-        dashboard.engagement_value += row.get::<_, i64>(4)?;
-        dashboard.days.push(figures);
-    }
-    let per_definition = |kind: &str| -> Result<Vec<DefinitionCount>, Error> {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT e.definition_id, max(e.definition_name), count(DISTINCT e.interaction_id) AS n
-             FROM interactions i JOIN events e ON e.interaction_id = i.id
-             WHERE {covered} AND e.kind = '{kind}' AND e.definition_id IS NOT NULL
-             GROUP BY e.definition_id ORDER BY n DESC, 2"
-        ))?;
-        let counts = stmt
-            .query_map(args, |row| {
-                Ok(DefinitionCount {
-                    id: Guid(row.get(0)?),
-                    name: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    count: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(counts)
-    };
-    dashboard.goals = per_definition("goal")?;
-    dashboard.campaigns = per_definition("campaign")?;
-    let mut outcomes: Vec<OutcomeTotal> = Vec::new();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT e.definition_id, e.definition_name, e.monetary_value, e.currency_code
-         FROM interactions i JOIN events e ON e.interaction_id = i.id
-         WHERE {covered} AND e.kind = 'outcome' AND e.definition_id IS NOT NULL"
-    ))?;
-    let mut rows = stmt.query(args)?;
-    while let Some(row) = rows.next()? {
-        let id = Guid(row.get(0)?);
-        let at = match outcomes.iter().position(|o| o.id == id) {
-            Some(at) => at,
-            None => {
-                outcomes.push(OutcomeTotal {
-                    id,
-                    name: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    count: 0,
-                    monetary_value: Default::default(),
-                });
-                outcomes.len() - 1
-            }
-        };
-        let outcome = &mut outcomes[at];
-        outcome.count += 1;
-        let value: Option<String> = row.get(2)?;
-        if let Some(value) = value {
-            let value = Decimal::from_str(&value)
-                .map_err(|_| Error::Corrupt(format!("money '{value}'")))?;
-            let currency = row.get::<_, Option<String>>(3)?.unwrap_or_default();
-            *outcome.monetary_value.entry(currency).or_default() += value;
-        }
-    }
-    outcomes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-    dashboard.outcomes = outcomes;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT e.url, count(*) AS n FROM interactions i JOIN events e ON e.interaction_id = i.id
-         WHERE {covered} AND e.kind = 'pageView' AND e.url IS NOT NULL
-         GROUP BY e.url ORDER BY n DESC, e.url LIMIT 10"
-    ))?;
-    dashboard.top_pages = stmt
-        .query_map(args, |row| {
-            Ok((
-                row.get(0)?,
-                u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(dashboard)
 }

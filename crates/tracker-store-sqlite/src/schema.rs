@@ -12,6 +12,15 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0003_device_identifiers.sql")),
         M::up(include_str!("../migrations/0004_client_info.sql")),
         M::up(include_str!("../migrations/0005_contacts_by_recency.sql")),
+        M::up_with_hook(
+            include_str!("../migrations/0006_rollups.sql"),
+            |tx: &rusqlite::Transaction<'_>| {
+                crate::rollup::Tally::backfill(tx).map_err(|e| match e {
+                    Error::Sqlite(e) => rusqlite_migration::HookError::RusqliteError(e),
+                    other => rusqlite_migration::HookError::Hook(other.to_string()),
+                })
+            },
+        ),
     ])
 }
 

@@ -15,7 +15,11 @@ use tracker_core::{
     store::{ChangeSet, CommitReceipt},
 };
 
-use crate::{read::ms, Error, WriteGate};
+use crate::{
+    read::ms,
+    rollup::{Fact, Tally},
+    Error, WriteGate,
+};
 
 /// What the writer is asked to do.
 // Barriers are rare (shutdown); boxing the change-set would cost an allocation per commit.
@@ -125,25 +129,34 @@ pub const WRITER_EVENTS_PER_COMMIT: &str = "jss_tracker_writer_events_per_commit
 fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitReceipt>>, Error> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut receipts = Vec::with_capacity(group.len());
+    let mut tally = Tally::default();
     for job in group {
         receipts.push(match job {
-            Job::Commit { change, .. } => Some(apply(&tx, change)?),
+            Job::Commit { change, .. } => Some(apply(&tx, change, &mut tally)?),
             Job::Barrier(_) => None,
         });
     }
+    tally.write(&tx)?;
     tx.commit()?;
     Ok(receipts)
 }
 
 fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let receipt = apply(&tx, change)?;
+    let mut tally = Tally::default();
+    let receipt = apply(&tx, change, &mut tally)?;
+    tally.write(&tx)?;
     tx.commit()?;
     Ok(receipt)
 }
 
-/// Writes one change-set inside the caller's transaction.
-pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+/// Writes one change-set inside the caller's transaction; a visit it closes goes into `tally`
+/// (the caller writes the roll-ups once for the whole transaction).
+pub(crate) fn apply(
+    conn: &Connection,
+    change: &ChangeSet,
+    tally: &mut Tally,
+) -> Result<CommitReceipt, Error> {
     let interaction = &change.interaction;
     let (contact_id, new_device) = if change.new_contact {
         ensure_contact(
@@ -246,6 +259,14 @@ pub(crate) fn apply(conn: &Connection, change: &ChangeSet) -> Result<CommitRecei
         .execute(params![contact, ms(interaction.last_activity)])?;
     }
     if let Some(close) = change.close {
+        let (started, site) = (ms(interaction.started_at), interaction.site_name.as_deref());
+        if interaction.event_count == change.events.len() as i64 {
+            // The whole visit is in this change-set: no need to read it back.
+            let facts: Vec<Fact> = change.events.iter().map(Fact::of).collect();
+            tally.add_visit(contact, started, site, &facts);
+        } else {
+            tally.add_stored_visit(conn, interaction_id, contact, started, site)?;
+        }
         conn.prepare_cached(
             "UPDATE contacts SET engagement_value = engagement_value + ?2,
                  last_activity = max(last_activity, ?3) WHERE id = ?1",

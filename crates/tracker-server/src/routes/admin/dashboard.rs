@@ -69,17 +69,12 @@ pub(crate) async fn dashboard(
         Some(site) if site.trim().is_empty() => return Err(bad("site is empty".into())),
         other => other.map(|s| s.trim().to_string()),
     };
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    let (Some(start), Some(end)) = (midnight(from), to.succ_opt().and_then(midnight)) else {
+    if to.succ_opt().is_none() || from.pred_opt().is_none() {
         return Err(bad("the range is out of bounds".into()));
-    };
+    }
     let figures = state
         .store()
-        .dashboard(DashboardQuery {
-            from: start,
-            before: end,
-            site,
-        })
+        .dashboard(DashboardQuery { from, to, site })
         .await?;
     Ok(DashboardJson::new(from, to, figures))
 }

@@ -1,0 +1,52 @@
+-- Daily roll-ups of closed visits per site, for the dashboard, and the goals each contact
+-- reached, for search by goal (see `rollup.rs`). A closed interaction never changes again, so
+-- the writer adds it once, when it closes; readers add the open ones as they stand. Filled
+-- from the visits already stored by the migration's hook. `site` is '' for visits without one.
+CREATE TABLE rollup_visits (
+    day              INTEGER NOT NULL, -- days since 1970-01-01 (UTC) of the visit's start
+    site             TEXT NOT NULL,
+    visits           INTEGER NOT NULL,
+    page_views       INTEGER NOT NULL,
+    bounces          INTEGER NOT NULL,
+    engagement_value INTEGER NOT NULL,
+    conversions      INTEGER NOT NULL,
+    PRIMARY KEY (day, site)
+) WITHOUT ROWID;
+
+-- Goals and campaigns: the visits that reached each.
+CREATE TABLE rollup_definitions (
+    day           INTEGER NOT NULL,
+    site          TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    definition_id BLOB NOT NULL,
+    name          TEXT NOT NULL,
+    visits        INTEGER NOT NULL,
+    PRIMARY KEY (day, site, kind, definition_id)
+) WITHOUT ROWID;
+
+-- Outcomes per currency ('' for none): how many, and the exact sum of their money (decimal
+-- text, NULL when none carried any).
+CREATE TABLE rollup_outcomes (
+    day            INTEGER NOT NULL,
+    site           TEXT NOT NULL,
+    definition_id  BLOB NOT NULL,
+    currency       TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    count          INTEGER NOT NULL,
+    monetary_value TEXT,
+    PRIMARY KEY (day, site, definition_id, currency)
+) WITHOUT ROWID;
+
+CREATE TABLE rollup_pages (
+    day        INTEGER NOT NULL,
+    site       TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    page_views INTEGER NOT NULL,
+    PRIMARY KEY (day, site, url)
+) WITHOUT ROWID;
+
+CREATE TABLE contact_goals (
+    goal_id    BLOB NOT NULL,
+    contact_id BLOB NOT NULL,
+    PRIMARY KEY (goal_id, contact_id)
+) WITHOUT ROWID;
