@@ -56,7 +56,7 @@ fn date_of(day: i64) -> Result<NaiveDate, Error> {
 /// What a visit's roll-up needs from one of its events.
 #[derive(Debug, Clone)]
 pub(crate) struct Fact {
-    pub(crate) kind: String,
+    pub(crate) kind: EventKind,
     pub(crate) definition: Option<(Uuid, String)>,
     pub(crate) points: i64,
     pub(crate) url: Option<String>,
@@ -68,7 +68,7 @@ impl Fact {
     pub(crate) fn of(stored: &StoredEvent) -> Self {
         let event = &stored.event;
         Self {
-            kind: event.kind.as_str().to_string(),
+            kind: event.kind,
             definition: event.definition.as_ref().map(|d| (d.id.0, d.name.clone())),
             points: event.points(),
             url: event.page.as_ref().map(|p| p.url.clone()),
@@ -92,8 +92,14 @@ impl Fact {
                 })
             })
             .transpose()?;
+        let kind: String = row.get(at)?;
+        let kind = EventKind::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::ToSqlConversionFailure(Box::new(Error::Corrupt(format!(
+                "event kind '{kind}'"
+            ))))
+        })?;
         Ok(Self {
-            kind: row.get(at)?,
+            kind,
             definition: id.map(|id| (id, name.unwrap_or_default())),
             points: row.get(at + 3)?,
             url: row.get(at + 4)?,
@@ -130,7 +136,7 @@ type Day = i64;
 pub(crate) struct Tally {
     visits: HashMap<(Day, String), Visits>,
     /// Goals and campaigns: the visits that reached each (a visit counts once), and its name.
-    definitions: HashMap<(Day, String, String, Uuid), (String, i64)>,
+    definitions: HashMap<(Day, String, EventKind, Uuid), (String, i64)>,
     /// Per outcome and currency ("" for none): count and money.
     outcomes: HashMap<(Day, String, Uuid, String), OutcomeSum>,
     pages: HashMap<(Day, String, String), i64>,
@@ -153,15 +159,18 @@ impl Tally {
         let day = day_of(started_ms);
         let site = site.unwrap_or_default();
         let figures = self.visits.entry((day, site.to_string())).or_default();
-        let page_views = facts.iter().filter(|f| f.kind == "pageView").count() as i64;
+        let page_views = facts
+            .iter()
+            .filter(|f| f.kind == EventKind::PageView)
+            .count() as i64;
         figures.visits += 1;
         figures.page_views += page_views;
         figures.bounces += i64::from(facts.len() == 1 && page_views == 1);
         figures.engagement_value += facts.iter().map(|f| f.points).sum::<i64>();
-        let mut reached: HashSet<(&str, Uuid)> = HashSet::new();
+        let mut reached: HashSet<(EventKind, Uuid)> = HashSet::new();
         for fact in facts {
             let Some((id, name)) = &fact.definition else {
-                if fact.kind == "pageView" {
+                if fact.kind == EventKind::PageView {
                     if let Some(url) = &fact.url {
                         *self
                             .pages
@@ -171,22 +180,21 @@ impl Tally {
                 }
                 continue;
             };
-            match fact.kind.as_str() {
-                "goal" | "campaign" => {
-                    if reached.insert((fact.kind.as_str(), *id)) {
-                        let entry = self
-                            .definitions
-                            .entry((day, site.to_string(), fact.kind.clone(), *id))
-                            .or_insert_with(|| (name.clone(), 0));
-                        entry.0.clone_from(name);
-                        entry.1 += 1;
-                        if fact.kind == "goal" {
-                            figures.conversions += 1;
-                            self.contact_goals.insert((*id, contact));
-                        }
+            match fact.kind {
+                // A visit counts once per goal or campaign, however often it reached it.
+                EventKind::Goal | EventKind::Campaign if reached.insert((fact.kind, *id)) => {
+                    let entry = self
+                        .definitions
+                        .entry((day, site.to_string(), fact.kind, *id))
+                        .or_insert_with(|| (name.clone(), 0));
+                    entry.0.clone_from(name);
+                    entry.1 += 1;
+                    if fact.kind == EventKind::Goal {
+                        figures.conversions += 1;
+                        self.contact_goals.insert((*id, contact));
                     }
                 }
-                "outcome" => {
+                EventKind::Outcome => {
                     let currency = fact.currency.clone().unwrap_or_default();
                     let sum = self
                         .outcomes
@@ -250,7 +258,7 @@ impl Tally {
                     self.add_visit(contact, started, site.as_deref(), &facts);
                     facts.clear();
                     added += 1;
-                    if added.is_multiple_of(every.max(1)) {
+                    if added % every.max(1) == 0 {
                         flush(self)?;
                     }
                 }
@@ -314,7 +322,7 @@ impl Tally {
                  name = excluded.name, visits = visits + excluded.visits",
         )?;
         for ((day, site, kind, id), (name, n)) in self.definitions.drain() {
-            definitions.execute(params![day, site, kind, id, name, n])?;
+            definitions.execute(params![day, site, kind.as_str(), id, name, n])?;
         }
         // Money is summed exactly, as decimal text: read, add in Rust, write back.
         let mut money_now = conn.prepare_cached(
@@ -395,8 +403,11 @@ impl Tally {
         ))?;
         let mut rows = stmt.query(params![from, to, site])?;
         while let Some(row) = rows.next()? {
+            let kind: String = row.get(2)?;
+            let kind = EventKind::parse(&kind)
+                .ok_or_else(|| Error::Corrupt(format!("roll-up kind '{kind}'")))?;
             tally.definitions.insert(
-                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?),
+                (row.get(0)?, row.get(1)?, kind, row.get(3)?),
                 (row.get(4)?, row.get(5)?),
             );
         }
@@ -472,14 +483,14 @@ pub(crate) fn dashboard(conn: &Connection, query: &DashboardQuery) -> Result<Das
             conversions: count(v.conversions),
         });
     }
-    let mut per_definition: HashMap<(&str, Uuid), (String, i64)> = HashMap::new();
+    let mut per_definition: HashMap<(EventKind, Uuid), (String, i64)> = HashMap::new();
     for ((_, _, kind, id), (name, n)) in &tally.definitions {
         let entry = per_definition
-            .entry((kind.as_str(), *id))
+            .entry((*kind, *id))
             .or_insert_with(|| (name.clone(), 0));
         entry.1 += n;
     }
-    let ranked = |kind: &str| {
+    let ranked = |kind: EventKind| {
         let mut list: Vec<DefinitionCount> = per_definition
             .iter()
             .filter(|((k, _), _)| *k == kind)
@@ -492,8 +503,8 @@ pub(crate) fn dashboard(conn: &Connection, query: &DashboardQuery) -> Result<Das
         list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
         list
     };
-    dashboard.goals = ranked(EventKind::Goal.as_str());
-    dashboard.campaigns = ranked(EventKind::Campaign.as_str());
+    dashboard.goals = ranked(EventKind::Goal);
+    dashboard.campaigns = ranked(EventKind::Campaign);
     let mut outcomes: HashMap<Uuid, OutcomeTotal> = HashMap::new();
     for ((_, _, id, currency), sum) in &tally.outcomes {
         let total = outcomes.entry(*id).or_insert_with(|| OutcomeTotal {
