@@ -102,6 +102,41 @@ pub(crate) async fn reads(db: &Path, runs: usize) -> anyhow::Result<Vec<ReadTimi
             format!("{} contacts", by_goal.2.total),
         ),
     );
+    let by_site = time(
+        runs,
+        first(ContactFilter {
+            limit: 50,
+            site: Some("website".into()),
+            ..ContactFilter::default()
+        }),
+    )
+    .await?;
+    record(
+        "contacts: by site, first page and total",
+        (
+            by_site.0,
+            by_site.1,
+            format!("{} contacts", by_site.2.total),
+        ),
+    );
+    let by_goal_and_site = time(
+        runs,
+        first(ContactFilter {
+            limit: 50,
+            goal: Some(goal),
+            site: Some("website".into()),
+            ..ContactFilter::default()
+        }),
+    )
+    .await?;
+    record(
+        "contacts: by goal and site, first page and total",
+        (
+            by_goal_and_site.0,
+            by_goal_and_site.1,
+            format!("{} contacts", by_goal_and_site.2.total),
+        ),
+    );
     let by_id = time(
         runs,
         first(ContactFilter {

@@ -293,7 +293,7 @@ pub async fn contacts_are_searched_and_paged(store: &dyn Store) {
         if day == 6 {
             change.interaction.site_name = Some("shop".into());
         }
-        if day % 4 == 0 {
+        if day % 3 == 0 {
             // Closed visits and open ones are found alike.
             change.close = Some(change.interaction.close(CloseReason::Flush, at));
         }

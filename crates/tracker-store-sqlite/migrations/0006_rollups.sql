@@ -1,5 +1,5 @@
--- Daily roll-ups of closed visits per site, for the dashboard, and the goals each contact
--- reached, for search by goal (see `rollup.rs`). A closed interaction never changes again, so
+-- Daily roll-ups of closed visits per site, for the dashboard, and the goals, campaigns and
+-- sites of each contact, for search (see `rollup.rs`). A closed interaction never changes again, so
 -- the writer adds it once, when it closes; readers add the open ones as they stand. Filled
 -- from the visits already stored by the migration's hook. `site` is '' for visits without one.
 CREATE TABLE rollup_visits (
@@ -45,8 +45,12 @@ CREATE TABLE rollup_pages (
     PRIMARY KEY (day, site, url)
 ) WITHOUT ROWID;
 
-CREATE TABLE contact_goals (
-    goal_id    BLOB NOT NULL,
+-- What contact search filters on, per contact, from its closed visits: the goals and
+-- campaigns it reached (`value` is the definition's 16-byte id) and the sites it visited
+-- (`value` is the site name, text).
+CREATE TABLE contact_facets (
+    facet      TEXT NOT NULL, -- 'goal', 'campaign' or 'site'
+    value      BLOB NOT NULL, -- no affinity: blobs and text stay as given
     contact_id BLOB NOT NULL,
-    PRIMARY KEY (goal_id, contact_id)
+    PRIMARY KEY (facet, value, contact_id)
 ) WITHOUT ROWID;

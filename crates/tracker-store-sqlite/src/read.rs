@@ -17,7 +17,7 @@ use tracker_core::{
 };
 use uuid::Uuid;
 
-use crate::Error;
+use crate::{rollup::Facet, Error};
 
 /// A time as stored: epoch milliseconds.
 pub(crate) fn ms(at: DateTime<Utc>) -> i64 {
@@ -181,29 +181,16 @@ fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
         }
         None => {}
     }
-    if let Some(goal) = filter.goal {
-        // Closed visits' goals are indexed per contact (see `rollup`); open ones are read as
-        // they stand.
-        let p = param(Value::Blob(goal.0.as_bytes().to_vec()));
+    // Goals, campaigns and sites of closed visits are indexed per contact (see `rollup`);
+    // open visits are read as they stand.
+    for facet in facets(filter) {
+        let (name, value) = (facet.name(), param(facet.value()));
         conditions.push(format!(
-            "(EXISTS (SELECT 1 FROM contact_goals g WHERE g.goal_id = {p} AND g.contact_id = c.id)
-              OR EXISTS (SELECT 1 FROM interactions i JOIN events e ON e.interaction_id = i.id
-                         WHERE i.contact_id = c.id AND i.open = 1 AND e.kind = 'goal'
-                           AND e.definition_id = {p}))"
-        ));
-    }
-    if let Some(campaign) = filter.campaign {
-        let p = param(Value::Blob(campaign.0.as_bytes().to_vec()));
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id AND (i.campaign_id = {p}
-                     OR EXISTS (SELECT 1 FROM events e WHERE e.interaction_id = i.id
-                                AND e.kind = 'campaign' AND e.definition_id = {p})))"
-        ));
-    }
-    if let Some(site) = &filter.site {
-        let p = param(Value::Text(site.clone()));
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id AND i.site_name = {p})"
+            "(EXISTS (SELECT 1 FROM contact_facets f
+                      WHERE f.facet = '{name}' AND f.value = {value} AND f.contact_id = c.id)
+              OR EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id AND i.open = 1
+                         AND {}))",
+            open_condition(&facet, &value)
         ));
     }
     if filter.active_from.is_some() || filter.active_before.is_some() {
@@ -220,47 +207,79 @@ fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
     (conditions.join(" AND "), params)
 }
 
-/// The contacts that reached `goal`: those of the goal index (closed visits) plus those whose
-/// open visits reached it and are not indexed yet. Counted from the index, without visiting
-/// every contact.
-fn goal_total(conn: &Connection, goal: Guid) -> Result<i64, Error> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT (SELECT count(*) FROM contact_goals WHERE goal_id = ?1)
-                  + (SELECT count(DISTINCT i.contact_id)
-                     FROM interactions i JOIN events e ON e.interaction_id = i.id
-                     WHERE i.open = 1 AND e.kind = 'goal' AND e.definition_id = ?1
-                       AND NOT EXISTS (SELECT 1 FROM contact_goals g
-                                       WHERE g.goal_id = ?1 AND g.contact_id = i.contact_id))",
-        )?
-        .query_row([goal.0], |row| row.get(0))?)
+/// The goal, campaign and site the filter asks for.
+fn facets(filter: &ContactFilter) -> Vec<Facet> {
+    let mut facets = Vec::new();
+    facets.extend(filter.goal.map(|g| Facet::Goal(g.0)));
+    facets.extend(filter.campaign.map(|c| Facet::Campaign(c.0)));
+    facets.extend(filter.site.clone().map(Facet::Site));
+    facets
 }
 
-/// Below this many matches, a goal search starts from the goal's contacts and sorts them;
-/// above it, walking the contacts newest first finds a page sooner.
-const FEW_GOAL_CONTACTS: i64 = 5_000;
+/// The condition on an open interaction `i` that it holds `facet` (bound as `value`).
+fn open_condition(facet: &Facet, value: &str) -> String {
+    match facet {
+        Facet::Goal(_) => format!(
+            "EXISTS (SELECT 1 FROM events e WHERE e.interaction_id = i.id AND e.kind = 'goal'
+                     AND e.definition_id = {value})"
+        ),
+        Facet::Campaign(_) => format!(
+            "(i.campaign_id = {value} OR EXISTS (SELECT 1 FROM events e
+                 WHERE e.interaction_id = i.id AND e.kind = 'campaign'
+                   AND e.definition_id = {value}))"
+        ),
+        Facet::Site(_) => format!("i.site_name = {value}"),
+    }
+}
+
+/// The contacts with `facet`: those of the index (closed visits) plus those whose open visits
+/// hold it and are not indexed yet. Counted from the index, without visiting every contact.
+fn facet_total(conn: &Connection, facet: &Facet) -> Result<i64, Error> {
+    let name = facet.name();
+    let open = open_condition(facet, "?1");
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT (SELECT count(*) FROM contact_facets WHERE facet = '{name}' AND value = ?1)
+                  + (SELECT count(DISTINCT i.contact_id) FROM interactions i
+                     WHERE i.open = 1 AND {open}
+                       AND NOT EXISTS (SELECT 1 FROM contact_facets f WHERE f.facet = '{name}'
+                                       AND f.value = ?1 AND f.contact_id = i.contact_id))"
+        ))?
+        .query_row([facet.value()], |row| row.get(0))?)
+}
+
+/// Below this many matches, a search on one goal, campaign or site starts from its contacts and
+/// sorts them; above it, walking the contacts newest first finds a page sooner.
+const FEW_CONTACTS: i64 = 5_000;
 
 pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<ContactPage, Error> {
     let limit = filter.limit.max(1);
     let (conditions, mut params) = contact_conditions(filter);
-    let goal_only = filter.device.is_none()
-        && filter.text.is_none()
-        && filter.campaign.is_none()
-        && filter.site.is_none()
-        && filter.active_from.is_none()
-        && filter.active_before.is_none()
-        && !filter.known_only;
+    // One goal, campaign or site and nothing else: counted from the index.
+    let facets = facets(filter);
+    let only_facet = match facets.as_slice() {
+        [facet]
+            if filter.device.is_none()
+                && filter.text.is_none()
+                && filter.active_from.is_none()
+                && filter.active_before.is_none()
+                && !filter.known_only =>
+        {
+            Some(facet)
+        }
+        _ => None,
+    };
     let mut order = "c.last_activity";
-    let total: i64 = match filter.goal {
-        Some(goal) if goal_only => {
-            let total = goal_total(conn, goal)?;
-            if total <= FEW_GOAL_CONTACTS {
+    let total: i64 = match only_facet {
+        Some(facet) => {
+            let total = facet_total(conn, facet)?;
+            if total <= FEW_CONTACTS {
                 // Not through the recency index: look the few contacts up, then sort them.
                 order = "+c.last_activity";
             }
             total
         }
-        _ => conn
+        None => conn
             .prepare_cached(&format!(
                 "SELECT count(*) FROM contacts c WHERE {conditions}"
             ))?

@@ -5,8 +5,8 @@
 //! interaction never changes again, so its contribution is added once, when it closes, to small
 //! per-day, per-site tables (`rollup_*`), and the dashboard reads those plus the interactions
 //! still open (few, and found through their partial index). Search by goal has the same
-//! problem (every goal event of every contact) and the same cure: `contact_goals` holds one row
-//! per contact and goal it reached in a closed visit.
+//! problem (every goal event of every contact, every visit's site) and the same cure:
+//! `contact_facets` holds one row per contact and goal, campaign or site of its closed visits.
 //!
 //! One [`Tally`] does all of it: the writer fills one per group commit (so a day's row is
 //! written once per commit, not once per visit), the migration that created the tables fills
@@ -140,12 +140,40 @@ pub(crate) struct Tally {
     /// Per outcome and currency ("" for none): count and money.
     outcomes: HashMap<(Day, String, Uuid, String), OutcomeSum>,
     pages: HashMap<(Day, String, String), i64>,
-    contact_goals: HashSet<(Uuid, Uuid)>,
+    contact_facets: HashSet<(Facet, Uuid)>,
+}
+
+/// What contact search can filter on, indexed per contact in `contact_facets`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Facet {
+    Goal(Uuid),
+    Campaign(Uuid),
+    Site(String),
+}
+
+impl Facet {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Goal(_) => "goal",
+            Self::Campaign(_) => "campaign",
+            Self::Site(_) => "site",
+        }
+    }
+
+    /// The `value` column: a definition's id as a blob, a site's name as text.
+    pub(crate) fn value(&self) -> rusqlite::types::Value {
+        match self {
+            Self::Goal(id) | Self::Campaign(id) => {
+                rusqlite::types::Value::Blob(id.as_bytes().to_vec())
+            }
+            Self::Site(site) => rusqlite::types::Value::Text(site.clone()),
+        }
+    }
 }
 
 impl Tally {
     pub(crate) fn is_empty(&self) -> bool {
-        self.visits.is_empty() && self.contact_goals.is_empty()
+        self.visits.is_empty() && self.contact_facets.is_empty()
     }
 
     /// Adds one visit: its contact, the time it started, its site and every event it holds.
@@ -158,6 +186,10 @@ impl Tally {
     ) {
         let day = day_of(started_ms);
         let site = site.unwrap_or_default();
+        if !site.is_empty() {
+            self.contact_facets
+                .insert((Facet::Site(site.to_string()), contact));
+        }
         let figures = self.visits.entry((day, site.to_string())).or_default();
         let page_views = facts
             .iter()
@@ -189,10 +221,13 @@ impl Tally {
                         .or_insert_with(|| (name.clone(), 0));
                     entry.0.clone_from(name);
                     entry.1 += 1;
-                    if fact.kind == EventKind::Goal {
+                    let facet = if fact.kind == EventKind::Goal {
                         figures.conversions += 1;
-                        self.contact_goals.insert((*id, contact));
-                    }
+                        Facet::Goal(*id)
+                    } else {
+                        Facet::Campaign(*id)
+                    };
+                    self.contact_facets.insert((facet, contact));
                 }
                 EventKind::Outcome => {
                     let currency = fact.currency.clone().unwrap_or_default();
@@ -365,12 +400,12 @@ impl Tally {
         for ((day, site, url), n) in self.pages.drain() {
             pages.execute(params![day, site, url, n])?;
         }
-        let mut goals = conn.prepare_cached(
-            "INSERT INTO contact_goals (goal_id, contact_id) VALUES (?1, ?2)
+        let mut facets = conn.prepare_cached(
+            "INSERT INTO contact_facets (facet, value, contact_id) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
         )?;
-        for (goal, contact) in self.contact_goals.drain() {
-            goals.execute(params![goal, contact])?;
+        for (facet, contact) in self.contact_facets.drain() {
+            facets.execute(params![facet.name(), facet.value(), contact])?;
         }
         Ok(())
     }
@@ -612,26 +647,36 @@ mod tests {
         assert_eq!(kept.visits, 40);
         assert_eq!(kept.goals[0].count, 20);
         assert_eq!(kept.outcomes[0].monetary_value["EUR"].to_string(), "0.80");
-        let goals = |conn: &Connection| -> i64 {
-            conn.query_row("SELECT count(*) FROM contact_goals", [], |r| r.get(0))
+        let facets = |conn: &Connection| -> Vec<(String, i64)> {
+            conn.prepare("SELECT facet, count(*) FROM contact_facets GROUP BY 1 ORDER BY 1")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
                 .unwrap()
         };
-        // Goals reached in closed visits only (open ones are read as they stand).
-        assert_eq!(goals(&conn), 10);
+        // Of closed visits only (open ones are read as they stand): 30 closed, 10 of them with
+        // the goal, 6 with the campaign.
+        let indexed = vec![
+            ("campaign".to_string(), 6),
+            ("goal".to_string(), 10),
+            ("site".to_string(), 30),
+        ];
+        assert_eq!(facets(&conn), indexed);
 
         conn.execute_batch(
             "DELETE FROM rollup_visits; DELETE FROM rollup_definitions;
-             DELETE FROM rollup_outcomes; DELETE FROM rollup_pages; DELETE FROM contact_goals;",
+             DELETE FROM rollup_outcomes; DELETE FROM rollup_pages; DELETE FROM contact_facets;",
         )
         .unwrap();
         assert_ne!(dashboard(&conn, &query).unwrap(), kept);
         conn.execute_batch(
             "DROP TABLE rollup_visits; DROP TABLE rollup_definitions; DROP TABLE rollup_outcomes;
-             DROP TABLE rollup_pages; DROP TABLE contact_goals; PRAGMA user_version = 5;",
+             DROP TABLE rollup_pages; DROP TABLE contact_facets; PRAGMA user_version = 5;",
         )
         .unwrap();
         crate::schema::migrate(&mut conn).unwrap();
         assert_eq!(dashboard(&conn, &query).unwrap(), kept);
-        assert_eq!(goals(&conn), 10);
+        assert_eq!(facets(&conn), indexed);
     }
 }
