@@ -182,14 +182,14 @@ fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
         None => {}
     }
     // Goals, campaigns and sites of closed visits are indexed per contact (see `rollup`);
-    // open visits are read as they stand.
+    // open visits are read as they stand (their contacts listed once per query, through the
+    // partial index on open interactions, not looked up per contact).
     for facet in facets(filter) {
         let (name, value) = (facet.name(), param(facet.value()));
         conditions.push(format!(
             "(EXISTS (SELECT 1 FROM contact_facets f
                       WHERE f.facet = '{name}' AND f.value = {value} AND f.contact_id = c.id)
-              OR EXISTS (SELECT 1 FROM interactions i WHERE i.contact_id = c.id AND i.open = 1
-                         AND {}))",
+              OR c.id IN (SELECT i.contact_id FROM interactions i WHERE i.open = 1 AND {}))",
             open_condition(&facet, &value)
         ));
     }
