@@ -298,8 +298,9 @@ pub struct DefinitionJson {
     pub id: String,
     pub name: String,
     pub points: i64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    // Left out when false, so read back as false when absent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_failure: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub monetary_value_applicable: bool,
 }

@@ -1,7 +1,9 @@
 //! The admin API: token, definitions, contact lookups.
 
 use serde_json::json;
-use tracker_server::api_types::{DashboardJson, OpenInteractionList};
+use tracker_server::api_types::{
+    ContactJson, ContactList, DashboardJson, DefinitionsJson, OpenInteractionList,
+};
 
 use crate::helpers::*;
 
@@ -37,24 +39,19 @@ async fn the_admin_api_requires_the_token() {
 #[tokio::test]
 async fn definitions_list_every_kind_with_ids_names_and_points() {
     let app = TestApp::spawn().await;
-    let defs = app.admin("/api/v1/definitions").await;
-    let names = |kind: &str| -> Vec<String> {
-        defs[kind]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["name"].as_str().unwrap().to_string())
-            .collect()
+    let defs: DefinitionsJson = app.admin_as("/api/v1/definitions").await;
+    let names = |list: &[tracker_server::api_types::DefinitionJson]| -> Vec<String> {
+        list.iter().map(|d| d.name.clone()).collect()
     };
-    assert!(names("pageEvents").contains(&"Download".to_string()));
-    assert!(names("goals").contains(&"Instant Demo".to_string()));
-    assert!(names("goals").contains(&"Register".to_string()));
-    assert!(names("outcomes").contains(&"Opportunity".to_string()));
-    assert!(names("outcomes").contains(&"Marketing Lead".to_string()));
-    assert!(!names("campaigns").is_empty());
-    for def in defs["goals"].as_array().unwrap() {
-        assert_eq!(def["id"].as_str().unwrap().len(), 36);
-        assert!(def["points"].is_i64());
+    assert!(names(&defs.page_events).contains(&"Download".to_string()));
+    assert!(names(&defs.goals).contains(&"Instant Demo".to_string()));
+    assert!(names(&defs.goals).contains(&"Register".to_string()));
+    assert!(names(&defs.outcomes).contains(&"Opportunity".to_string()));
+    assert!(names(&defs.outcomes).contains(&"Marketing Lead".to_string()));
+    assert!(!defs.campaigns.is_empty());
+    for def in &defs.goals {
+        assert!(uuid::Uuid::parse_str(&def.id).is_ok(), "{}", def.id);
+        assert_eq!(def.id.len(), 36);
     }
 }
 
@@ -76,8 +73,8 @@ async fn a_custom_definitions_file_is_used() {
         "unknown_definition",
     )
     .await;
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["engagementValue"], 7);
+    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    assert_eq!(contact.interactions[0].engagement_value, 7);
 }
 
 #[tokio::test]
@@ -88,13 +85,11 @@ async fn contacts_are_found_by_device_and_show_devices_and_identifiers() {
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
     let device = browser.device().unwrap();
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["devices"][0]["id"], device.as_str());
-    assert_eq!(
-        contact["identifiers"][0],
-        json!({"source": "SC_ANALYTICS_GLOBAL_COOKIE", "identifier": device})
-    );
-    assert_eq!(contact["interactionCount"], 1);
+    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    assert_eq!(contact.devices[0].id, device);
+    assert_eq!(contact.identifiers[0].source, "SC_ANALYTICS_GLOBAL_COOKIE");
+    assert_eq!(contact.identifiers[0].identifier, device);
+    assert_eq!(contact.summary.interaction_count, 1);
     let none = app
         .admin("/api/v1/contacts?device=0123456789abcdef0123456789abcdef")
         .await;
@@ -190,19 +185,17 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
         app.clock.advance(chrono::Duration::minutes(1));
         browsers.push(browser);
     }
-    let all = app.admin("/api/v1/contacts?limit=2").await;
-    assert_eq!(all["total"], 5);
-    assert_eq!(all["contacts"].as_array().unwrap().len(), 2);
+    let all: ContactList = app.admin_as("/api/v1/contacts?limit=2").await;
+    assert_eq!(all.total, 5);
+    assert_eq!(all.contacts.len(), 2);
     let mut seen: Vec<String> = Vec::new();
     let mut page = all;
     loop {
-        for contact in page["contacts"].as_array().unwrap() {
-            seen.push(contact["id"].as_str().unwrap().to_string());
-        }
-        match page["nextCursor"].as_str() {
+        seen.extend(page.contacts.iter().map(|c| c.id.clone()));
+        match page.next_cursor {
             Some(cursor) => {
                 page = app
-                    .admin(&format!("/api/v1/contacts?limit=2&cursor={cursor}"))
+                    .admin_as(&format!("/api/v1/contacts?limit=2&cursor={cursor}"))
                     .await
             }
             None => break,
@@ -214,20 +207,24 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
     unique.dedup();
     assert_eq!(unique.len(), 5);
 
-    let by_goal = app.admin("/api/v1/contacts?goal=register").await;
-    assert_eq!(by_goal["total"], 3, "goal by name, any case");
-    assert_eq!(by_goal["contacts"][0]["engagementValue"], 50);
-    let by_site = app.admin("/api/v1/contacts?site=shop").await;
-    assert_eq!(by_site["total"], 1);
+    let search = |query: String| {
+        let app = &app;
+        async move {
+            app.admin_as::<ContactList>(&format!("/api/v1/contacts?{query}"))
+                .await
+        }
+    };
+    let by_goal = search("goal=register".into()).await;
+    assert_eq!(by_goal.total, 3, "goal by name, any case");
+    assert_eq!(by_goal.contacts[0].engagement_value, 50);
+    assert_eq!(by_goal.contacts[0].goal_count, 1);
+    assert_eq!(search("site=shop".into()).await.total, 1);
     let device = browsers[1].device().unwrap();
-    let by_device = app.admin(&format!("/api/v1/contacts?q={device}")).await;
-    assert_eq!(by_device["total"], 1);
-    let today = app
-        .admin("/api/v1/contacts?from=2026-03-01&to=2026-03-01")
-        .await;
-    assert_eq!(today["total"], 5);
-    let before = app.admin("/api/v1/contacts?to=2026-02-28").await;
-    assert_eq!(before["total"], 0);
+    let by_device = search(format!("q={device}")).await;
+    assert_eq!(by_device.total, 1);
+    let today = search("from=2026-03-01&to=2026-03-01".into()).await;
+    assert_eq!(today.total, 5);
+    assert_eq!(search("to=2026-02-28".into()).await.total, 0);
 
     for bad in [
         "limit=0",
@@ -257,8 +254,8 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
     anonymous
         .track_ok(&hidden, json!([{"goalId": "Register"}]))
         .await;
-    let list = hidden.admin("/api/v1/contacts").await;
-    assert_eq!(list["total"], 0, "anonymous contacts are not found: {list}");
+    let list: ContactList = hidden.admin_as("/api/v1/contacts").await;
+    assert_eq!(list.total, 0, "anonymous contacts are not found: {list:?}");
 }
 
 #[tokio::test]
