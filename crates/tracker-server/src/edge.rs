@@ -8,14 +8,13 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Query},
+    extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts, HeaderMap},
 };
 use axum::{http::HeaderName, response::AppendHeaders};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use ipnet::IpNet;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use tracker_core::ids::{GlobalCookie, SessionId};
 
 use crate::{
@@ -87,17 +86,66 @@ impl ApiKeys {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The tracking endpoints' query parameters.
+#[derive(Debug, Default, PartialEq, Eq)]
 struct TrackQuery {
     sc_apikey: Option<String>,
     sc_site: Option<String>,
     sc_camp: Option<String>,
 }
 
+impl TrackQuery {
+    /// The parameters of `query`, strictly: one of them given twice is an error that names it
+    /// (which value would be meant?); other parameters are ignored, as Sitecore does.
+    fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let mut out = Self::default();
+        for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let slot = match name.as_ref() {
+                "sc_apikey" => &mut out.sc_apikey,
+                "sc_site" => &mut out.sc_site,
+                "sc_camp" => &mut out.sc_camp,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(if name == "sc_apikey" {
+                    ApiError::InvalidApiKey("sc_apikey is given more than once")
+                } else {
+                    ApiError::InvalidPayload(format!("{name} is given more than once"))
+                });
+            }
+            *slot = Some(value.into_owned());
+        }
+        Ok(out)
+    }
+}
+
+/// The query as far as it can be read, for CORS decisions (the request itself is then refused
+/// with the reason).
 fn query(parts: &Parts) -> TrackQuery {
-    Query::<TrackQuery>::try_from_uri(&parts.uri)
-        .map(|q| q.0)
-        .unwrap_or_default()
+    TrackQuery::parse(parts.uri.query()).unwrap_or_default()
+}
+
+/// A client-supplied value that is stored, checked against the one limit on stored strings.
+fn bounded(name: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.len() > max => Err(ApiError::InvalidPayload(format!(
+            "{name} is {} bytes; the limit is {max} (tracker.limits.max_string_bytes)",
+            v.len()
+        ))),
+        other => Ok(other.filter(|v| !v.is_empty())),
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 /// The API key: `sc_apikey` in the query, else in a header.
@@ -142,7 +190,7 @@ impl FromRequestParts<AppState> for TrackingCaller {
         if !settings.tracker.enabled {
             return Err(ApiError::TrackerDisabled);
         }
-        let mut q = query(parts);
+        let mut q = TrackQuery::parse(parts.uri.query())?;
         let key = key_of(q.sc_apikey.take(), parts).ok_or(ApiError::InvalidApiKey(
             "sc_apikey is missing: pass it in the query string or an sc_apikey header",
         ))?;
@@ -155,9 +203,10 @@ impl FromRequestParts<AppState> for TrackingCaller {
                 return Err(ApiError::OriginNotAllowed(origin.to_string()));
             }
         }
+        let max = settings.tracker.limits.max_string_bytes;
         let mut caller = Self::browser(parts, state, key.name.clone());
-        caller.site = q.sc_site.filter(|s| !s.is_empty());
-        caller.campaign = q.sc_camp.filter(|s| !s.is_empty());
+        caller.site = bounded("sc_site", q.sc_site, max)?;
+        caller.campaign = bounded("sc_camp", q.sc_camp, max)?;
         Ok(caller)
     }
 }
@@ -186,11 +235,15 @@ impl TrackingCaller {
             session,
             secure: is_secure(&parts.headers, client),
             ip: client.ip,
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            // Stored with the visit: cut to the limit on stored strings (a browser cannot be
+            // asked to send a shorter one; what identifies it is at the start).
+            // Bytes outside ASCII (obs-text) are read as UTF-8, replaced where invalid.
+            user_agent: parts.headers.get(header::USER_AGENT).map(|ua| {
+                truncate(
+                    String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+                    settings.tracker.limits.max_string_bytes,
+                )
+            }),
         }
     }
 }

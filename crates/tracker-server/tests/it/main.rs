@@ -8,6 +8,7 @@ mod admin;
 mod bodies;
 mod cors_cookies;
 mod errors;
+mod hostile;
 mod metrics;
 mod openapi;
 mod robots;
