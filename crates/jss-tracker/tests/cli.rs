@@ -40,13 +40,18 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_logging(dir, args, env, Stdio::null())
+    }
+
+    /// As `start`, with the server's log (standard error) going to `log`.
+    fn start_logging(dir: &Path, args: &[&str], env: &[(&str, &str)], log: Stdio) -> Self {
         let mut command = Command::new(BIN);
         command
             .args(args)
             .current_dir(dir)
             .env("JSS_TRACKER__SERVER__LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(log);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -224,6 +229,58 @@ async fn quickstart_on_a_fresh_folder_prints_the_key_and_url_and_tracks() {
         .await;
     assert_eq!(response.status(), 200);
     assert!(dir.path().join("data/tracker.db").exists());
+}
+
+/// Client-supplied values reach the log escaped: a newline or an ANSI escape sequence in a
+/// query parameter cannot forge a log line or recolour a terminal.
+#[tokio::test]
+async fn client_values_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = Server::start_logging(
+        dir.path(),
+        &["quickstart"],
+        &[("RUST_LOG", "debug")],
+        Stdio::from(log),
+    );
+    let key = secret(dir.path(), "api_key");
+    let forged = "2026-11-29T00:00:00.000000Z ERROR jss_tracker: forged";
+    let camp = format!("nope%0A{}%1B%5B31mred%0D", forged.replace(' ', "%20"));
+    let response = browser()
+        .post(format!(
+            "{}/sitecore/api/jss/track/event?sc_apikey={key}&sc_camp={camp}",
+            server.url
+        ))
+        .body(r#"[{"goalId":"Register"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Refused requests are logged too (at debug), and their messages quote client text.
+    let goal = format!("nope\n{forged}\u{1b}[31mred");
+    let refused = server
+        .track(
+            &key,
+            serde_json::json!([{ "goalId": goal }]).to_string(),
+            "",
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    server.kill();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("sc_camp names no campaign"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "an escape sequence reached the log: {log}"
+    );
+    assert!(
+        !log.contains('\r'),
+        "a carriage return reached the log: {log}"
+    );
+    for line in log.lines() {
+        assert!(!line.starts_with(forged), "a forged line: {line}");
+    }
 }
 
 async fn sigkill_right_after_200s_loses_nothing(sync: &str) {

@@ -135,9 +135,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
         if let Self::Unavailable(detail) = &self {
-            tracing::error!(%detail, "request failed: storage unavailable");
+            tracing::error!(?detail, "request failed: storage unavailable");
         } else {
-            tracing::debug!(code, error = %self, "request refused");
+            // Messages quote client text (names, origins): `?` escapes newlines and control
+            // characters, so that they cannot forge a log line.
+            tracing::debug!(code, error = ?self.to_string(), "request refused");
         }
         let body = Envelope {
             error: Body {

@@ -18,15 +18,26 @@ async fn strings_from_headers_and_the_query_are_bounded_like_the_body() {
     let app = TestApp::spawn().await;
     let max = 4096;
     let mut browser = Browser::new();
-    let huge_ua = format!("{CHROME_PREFIX}Chrome/131.0.0.0 Safari/537.36 {}", "é".repeat(150_000));
+    let huge_ua = format!(
+        "{CHROME_PREFIX}Chrome/131.0.0.0 Safari/537.36 {}",
+        "é".repeat(150_000)
+    );
     browser.headers.push(("user-agent".into(), huge_ua));
     browser
         .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
         .await;
     let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
     let stored = contact.interactions[0].user_agent.clone().unwrap();
-    assert!(stored.len() <= max, "stored user agent is {} bytes", stored.len());
-    assert!(stored.starts_with(CHROME_PREFIX), "cut at the end: {}", &stored[..80]);
+    assert!(
+        stored.len() <= max,
+        "stored user agent is {} bytes",
+        stored.len()
+    );
+    assert!(
+        stored.starts_with(CHROME_PREFIX),
+        "cut at the end: {}",
+        &stored[..80]
+    );
 
     let mut other = Browser::new();
     let long_site = format!("{}&sc_site={}", app.event_url(), "s".repeat(max + 1));
@@ -40,7 +51,13 @@ async fn strings_from_headers_and_the_query_are_bounded_like_the_body() {
         )
         .await;
     let body = expect_error(response, 400, "invalid_payload").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("sc_site"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sc_site"),
+        "{body}"
+    );
     let at_limit = format!("{}&sc_site={}", app.event_url(), "s".repeat(max));
     let response = other
         .send(
@@ -51,8 +68,16 @@ async fn strings_from_headers_and_the_query_are_bounded_like_the_body() {
             "application/json",
         )
         .await;
-    assert_eq!(response.status(), 200, "a site of exactly the limit is fine");
-    assert_eq!(app.contact_count().await, 2, "the refused request stored nothing");
+    assert_eq!(
+        response.status(),
+        200,
+        "a site of exactly the limit is fine"
+    );
+    assert_eq!(
+        app.contact_count().await,
+        2,
+        "the refused request stored nothing"
+    );
 }
 
 /// A parameter given twice is named as such (it used to be read as a missing API key).
@@ -67,11 +92,20 @@ async fn a_repeated_query_parameter_is_named() {
     ] {
         let url = format!("{}&{param}", app.event_url());
         let response = browser
-            .send(&app, Method::POST, &url, Some("[]".into()), "application/json")
+            .send(
+                &app,
+                Method::POST,
+                &url,
+                Some("[]".into()),
+                "application/json",
+            )
             .await;
         let body = expect_error(response, 400, code).await;
         let name = param.split('=').next().unwrap();
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains(name) && message.contains("more than once"), "{body}");
+        assert!(
+            message.contains(name) && message.contains("more than once"),
+            "{body}"
+        );
     }
 }

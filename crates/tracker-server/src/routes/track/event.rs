@@ -61,7 +61,9 @@ pub async fn handle(
                 event.definition = Some(resolved.definition.into());
                 events.insert(0, event);
             }
-            Err(error) => tracing::warn!(%error, "sc_camp names no campaign; ignored"),
+            // Client text: logged with `?` (Debug), which escapes newlines and control
+            // characters, so that it cannot forge a log line.
+            Err(_) => tracing::warn!(sc_camp = ?campaign, "sc_camp names no campaign; ignored"),
         }
     }
     // Counted by kind before the events move into the session; recorded once committed.
