@@ -283,6 +283,35 @@ async fn client_values_cannot_forge_log_lines() {
     }
 }
 
+/// A second server on the same database file refuses to start, and says why, instead of two
+/// servers taking turns on one file and each holding visits the other closes.
+#[tokio::test]
+async fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["init"]).status.success());
+    let first = Server::start(dir.path(), &["serve"], &[]);
+    let second = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("JSS_TRACKER__SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("tracker.db is in use by another jss-tracker (process ")
+            && stderr.contains("give this one its own storage.path"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    // The first one is unharmed.
+    let key = secret(dir.path(), "api_key");
+    let response = first
+        .track(&key, r#"[{"goalId":"Register"}]"#.to_string(), "")
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
 async fn sigkill_right_after_200s_loses_nothing(sync: &str) {
     let dir = tempfile::tempdir().unwrap();
     assert!(run(dir.path(), &["init"]).status.success());

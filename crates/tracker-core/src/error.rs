@@ -34,6 +34,11 @@ pub enum Error {
     /// The pipeline configuration names a processor that does not exist.
     #[error("pipeline: {0}")]
     Pipeline(String),
+    /// The store refuses a change-set because the interaction it continues is closed or
+    /// unknown there (closed by another process, or removed): the live session is stale and
+    /// must be dropped.
+    #[error("stale session: {0}")]
+    Stale(String),
     /// The store could not do what was asked; the detail is for logs only.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -292,9 +292,14 @@ impl Sessions {
             if let Some(expired) = guard.live.take_if(|i| i.is_expired(now, self.timeout)) {
                 // Idle past the timeout and not yet swept: end it before starting the next one.
                 let close = expired.close(CloseReason::Timeout, now);
-                if let Err(error) = self.commit_close(&expired, close).await {
-                    guard.live = Some(expired);
-                    return Err(error);
+                match self.commit_close(&expired, close).await {
+                    Ok(()) => {}
+                    // Closed in the store already: the next visit starts all the same.
+                    Err(Error::Stale(detail)) => tracing::warn!(%detail, "stale session ended"),
+                    Err(error) => {
+                        guard.live = Some(expired);
+                        return Err(error);
+                    }
                 }
             }
             if events.is_empty() {
@@ -336,7 +341,7 @@ impl Sessions {
             let refresh = guard
                 .refreshed_at
                 .is_none_or(|at| now - at >= REFRESH_EVERY);
-            let receipt = self
+            let committed = self
                 .store
                 .commit(ChangeSet {
                     new_contact,
@@ -346,7 +351,19 @@ impl Sessions {
                     refresh_interaction: refresh,
                     attribution,
                 })
-                .await?;
+                .await;
+            let receipt = match committed {
+                Ok(receipt) => receipt,
+                Err(Error::Stale(detail)) => {
+                    // The store has this visit closed (someone else closed it): drop the
+                    // session, so that the visitor's next request starts a new visit instead
+                    // of failing forever. This batch is refused (not stored, not acknowledged).
+                    tracing::warn!(%detail, "stale session dropped");
+                    self.retire(session_id, &mut guard);
+                    return Err(Error::Stale(detail));
+                }
+                Err(error) => return Err(error),
+            };
             if refresh || new_contact {
                 guard.refreshed_at = Some(now);
             }
@@ -462,22 +479,40 @@ impl Sessions {
             .map(|(id, slot)| (*id, slot.clone()))
             .collect();
         let mut closed = 0;
+        let mut failed: Option<Error> = None;
         for (id, slot) in candidates {
             let Ok(mut guard) = slot.try_lock() else {
                 continue;
             };
             match guard.live.clone() {
                 Some(live) if live.is_expired(now, self.timeout) => {
-                    self.commit_close(&live, live.close(CloseReason::Timeout, now))
-                        .await?;
+                    match self
+                        .commit_close(&live, live.close(CloseReason::Timeout, now))
+                        .await
+                    {
+                        Ok(()) => closed += 1,
+                        Err(Error::Stale(detail)) => {
+                            // Closed in the store already: nothing left to end here.
+                            tracing::warn!(%detail, "stale session dropped by the sweeper");
+                        }
+                        Err(error) => {
+                            // Kept for the next sweep; one failing session never stops the
+                            // others from ending.
+                            failed.get_or_insert(error);
+                            continue;
+                        }
+                    }
                     self.retire(id, &mut guard);
-                    closed += 1;
                 }
                 Some(_) => {}
                 None if !guard.retired => self.retire(id, &mut guard),
                 None => {}
             }
         }
-        Ok(closed)
+        match failed {
+            // Said once per sweep, after every other session had its turn.
+            Some(error) => Err(error),
+            None => Ok(closed),
+        }
     }
 }

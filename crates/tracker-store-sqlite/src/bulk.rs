@@ -31,6 +31,7 @@ pub fn load(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.display().to_string(), e))?;
     }
+    let _lock = crate::FileLock::acquire(path, std::time::Duration::ZERO)?;
     let mut conn = open_connection(path, SyncMode::Normal)?;
     schema::migrate(&mut conn)?;
     conn.pragma_update(None, "synchronous", "OFF")?;

@@ -21,6 +21,21 @@ pub enum Error {
     /// A lock was poisoned by a panic in another thread.
     #[error("a lock was poisoned")]
     Poisoned,
+    /// Another process (or another store in this one) has the database file open.
+    #[error("{path} is in use by another jss-tracker{holder}: one database file takes one server; stop the other, or give this one its own storage.path")]
+    InUse {
+        /// The database file.
+        path: String,
+        /// Who holds it, as far as known (", process N").
+        holder: String,
+    },
+    /// The database cannot be written.
+    #[error("{0} is read-only: jss-tracker must write to its database (check the permissions of the file and its folder, and the disk)")]
+    ReadOnly(String),
+    /// The interaction a change-set continues is closed or unknown in the store: the live
+    /// session that holds it is stale.
+    #[error("stale session: {0}")]
+    Stale(String),
     /// A stored value does not parse back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -28,6 +43,9 @@ pub enum Error {
 
 impl From<Error> for tracker_core::Error {
     fn from(error: Error) -> Self {
-        tracker_core::Error::Unavailable(error.to_string())
+        match error {
+            Error::Stale(detail) => tracker_core::Error::Stale(detail),
+            other => tracker_core::Error::Unavailable(other.to_string()),
+        }
     }
 }

@@ -35,15 +35,20 @@ pub(crate) enum Job {
     Barrier(oneshot::Sender<()>),
 }
 
+/// Starts the writer thread. It holds `lock` (see `FileLock`) until it stops, so that the
+/// database file is free for another store only once nothing more can be written through this
+/// one.
 pub(crate) fn spawn(
     conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     max_group: usize,
     gate: WriteGate,
+    lock: crate::FileLock,
 ) -> Result<(), Error> {
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
+            let _lock = lock;
             let mut conn = conn;
             let mut group = Vec::with_capacity(max_group);
             while let Some(first) = rx.blocking_recv() {
@@ -182,7 +187,7 @@ pub(crate) fn apply(
             .query_row([interaction_id], |row| row.get(0))
             .optional()?;
         if open != Some(true) {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::Stale(format!(
                 "interaction {} is closed or unknown",
                 interaction.id
             )));
@@ -235,7 +240,7 @@ pub(crate) fn apply(
             attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
         ])?;
     if inserted != 1 {
-        return Err(Error::Corrupt(format!(
+        return Err(Error::Stale(format!(
             "interaction {interaction_id} is already closed"
         )));
     }

@@ -252,3 +252,68 @@ async fn concurrent_batches_of_one_visitor_are_all_stored_in_sequence() {
         assert_eq!(pair[1]["definitionName"], "Download");
     }
 }
+
+/// A session whose visit the store already has closed (another process closed it, say) is
+/// dropped: its visitor's next request is refused once and the one after starts a new visit
+/// (it used to get 503 forever), and a sweep still ends every other idle visit (it used to stop
+/// at the stale one, on every pass).
+#[tokio::test]
+async fn a_stale_session_never_stops_a_sweep_or_its_visitor() {
+    use tracker_core::{session::CloseReason, store::ChangeSet};
+
+    let app =
+        TestApp::spawn_with(|s| s.tracker.sweep_interval = std::time::Duration::from_secs(3600))
+            .await;
+    let mut browsers = Vec::new();
+    for _ in 0..5 {
+        let mut browser = Browser::new();
+        browser
+            .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
+            .await;
+        browsers.push(browser);
+    }
+    let store = app.state.store().clone();
+    let close_behind_its_back = |browser: &Browser| {
+        let store = store.clone();
+        let device = browser.device().unwrap();
+        let now = app.clock.now();
+        async move {
+            let open = store.open_interactions().await.unwrap();
+            let live = open
+                .into_iter()
+                .find(|i| i.device_id.to_string() == device)
+                .expect("the visitor's open interaction");
+            let close = live.close(CloseReason::Flush, now);
+            store
+                .commit(ChangeSet {
+                    new_contact: false,
+                    interaction: live,
+                    events: Vec::new(),
+                    close: Some(close),
+                    refresh_interaction: true,
+                    attribution: None,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    close_behind_its_back(&browsers[2]).await;
+    let refused = browsers[2]
+        .track(&app, json!([{"goalId": "Register"}]))
+        .await;
+    expect_error(refused, 503, "unavailable").await;
+    browsers[2]
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+
+    close_behind_its_back(&browsers[3]).await;
+    app.clock.advance(Duration::minutes(21));
+    let ended = app.state.sessions().sweep(app.clock.now()).await.unwrap();
+    assert_eq!(ended, 4, "visitors 0, 1, 4 and visitor 2's new visit");
+    assert_eq!(
+        app.state.sessions().len(),
+        0,
+        "the stale session is gone too"
+    );
+    assert!(store.open_interactions().await.unwrap().is_empty());
+}
