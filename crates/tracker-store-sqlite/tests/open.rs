@@ -1,5 +1,7 @@
 //! Opening a database file: one store at a time, and never a read-only file.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::{process::Command, time::Duration};
 
 use tracker_store_sqlite::{Error, SqliteConfig, SqliteStore};
