@@ -260,6 +260,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Commits one change-set atomically and durably (per the configured sync level).
     async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, Error>;
 
+    /// Commits a small write of its own and says whether that worked: whether the store
+    /// accepts writes right now (for readiness checks; the disk may be full, the file
+    /// read-only, the database locked).
+    async fn check_writes(&self) -> Result<(), Error>;
+
     /// Waits until every change-set submitted before the call is committed (for shutdown).
     async fn drain(&self) -> Result<(), Error>;
 

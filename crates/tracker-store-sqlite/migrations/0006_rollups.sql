@@ -54,3 +54,10 @@ CREATE TABLE contact_facets (
     contact_id BLOB NOT NULL,
     PRIMARY KEY (facet, value, contact_id)
 ) WITHOUT ROWID;
+
+-- One row the readiness probe (`/readyz`) rewrites and commits: whether the store accepts
+-- writes right now.
+CREATE TABLE readiness (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at INTEGER NOT NULL
+);

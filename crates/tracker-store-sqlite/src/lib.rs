@@ -366,6 +366,15 @@ impl Store for SqliteStore {
         Ok(answer.await.map_err(|_| Error::WriterGone)??)
     }
 
+    async fn check_writes(&self) -> Result<(), tracker_core::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job::Probe(reply))
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        Ok(answer.await.map_err(|_| Error::WriterGone)??)
+    }
+
     async fn drain(&self) -> Result<(), tracker_core::Error> {
         let (reply, answer) = oneshot::channel();
         self.writer

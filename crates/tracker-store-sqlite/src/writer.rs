@@ -33,6 +33,9 @@ pub(crate) enum Job {
     },
     /// Answer once everything queued before it has been committed (for shutdown).
     Barrier(oneshot::Sender<()>),
+    /// Write one row and commit it, and say whether that worked (readiness: whether the store
+    /// accepts writes right now, disk and file permitting).
+    Probe(oneshot::Sender<Result<(), Error>>),
 }
 
 /// Starts the writer thread. It holds `lock` (see `FileLock`) until it stops, so that the
@@ -75,7 +78,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
         .iter()
         .map(|job| match job {
             Job::Commit { change, .. } => change.events.len(),
-            Job::Barrier(_) => 0,
+            Job::Barrier(_) | Job::Probe(_) => 0,
         })
         .sum();
     // The fast path: the whole group in one transaction, no savepoints (they would copy every
@@ -91,6 +94,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
                 .map(|job| match job {
                     Job::Commit { change, .. } => apply_alone(conn, change).map(Some),
                     Job::Barrier(_) => Ok(None),
+                    Job::Probe(_) => probe_alone(conn).map(|()| None),
                 })
                 .collect()
         }
@@ -99,6 +103,9 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
         match job {
             Job::Barrier(reply) => {
                 let _ = reply.send(());
+            }
+            Job::Probe(reply) => {
+                let _ = reply.send(outcome.map(|_| ()));
             }
             Job::Commit { reply, .. } => {
                 let outcome = outcome.and_then(|receipt| {
@@ -139,6 +146,10 @@ fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitRe
         receipts.push(match job {
             Job::Commit { change, .. } => Some(apply(&tx, change, &mut tally)?),
             Job::Barrier(_) => None,
+            Job::Probe(_) => {
+                probe(&tx)?;
+                None
+            }
         });
     }
     tally.write(&tx)?;
@@ -153,6 +164,23 @@ fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceip
     tally.write(&tx)?;
     tx.commit()?;
     Ok(receipt)
+}
+
+/// The readiness probe's write: one row, rewritten each time.
+fn probe(conn: &Connection) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO readiness (id, checked_at) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+    )?
+    .execute([chrono::Utc::now().timestamp_millis()])?;
+    Ok(())
+}
+
+fn probe_alone(conn: &mut Connection) -> Result<(), Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    probe(&tx)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Writes one change-set inside the caller's transaction; a visit it closes goes into `tally`

@@ -73,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/interactions", get(admin::interactions::list))
         .route("/api/v1/dashboard", get(admin::dashboard::show))
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/healthz", get(health::handle));
+        .route("/healthz", get(health::handle))
+        .route("/readyz", get(health::ready));
     if state.settings().server.metrics {
         admin = admin.route("/metrics", get(crate::metrics::render));
     }

@@ -31,6 +31,7 @@ use crate::state::AppState;
         admin::dashboard::show,
         admin::definitions::list,
         health::handle,
+        health::ready,
         crate::metrics::render,
         document,
     ),

@@ -197,3 +197,29 @@ async fn unknown_paths_and_methods_answer_in_the_envelope() {
     let response = app.client.delete(app.event_url()).send().await.unwrap();
     expect_error(response, 405, "method_not_allowed").await;
 }
+
+/// `/readyz` says whether the store accepts writes (it commits one of its own); `/healthz`
+/// only that the process runs.
+#[tokio::test]
+async fn readiness_follows_whether_the_store_can_write() {
+    let app = TestApp::spawn().await;
+    let get = |path: &'static str| {
+        let app = &app;
+        async move { app.client.get(app.url(path)).send().await.unwrap() }
+    };
+    let ready = get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap(),
+        json!({"status": "ready"})
+    );
+    // Break the database under the running server: its writes now fail.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    conn.execute_batch("ALTER TABLE readiness RENAME TO readiness_moved")
+        .unwrap();
+    expect_error(get("/readyz").await, 503, "unavailable").await;
+    assert_eq!(get("/healthz").await.status(), 200, "alive all the same");
+    conn.execute_batch("ALTER TABLE readiness_moved RENAME TO readiness")
+        .unwrap();
+    assert_eq!(get("/readyz").await.status(), 200);
+}
