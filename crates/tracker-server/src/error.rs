@@ -52,6 +52,12 @@ pub enum ApiError {
     /// The method is not allowed on this path.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The client took longer than `server.body_timeout` to send the body.
+    #[error("the request body took longer than {0:?} to arrive (server.body_timeout)")]
+    BodyTimeout(std::time::Duration),
+    /// Too many request bodies are being received at once (`server.max_body_buffer`).
+    #[error("the server is receiving too many requests at once; try again shortly")]
+    Busy,
     /// The store failed; the detail is logged, never sent.
     #[error("the service is temporarily unavailable")]
     Unavailable(String),
@@ -86,7 +92,8 @@ impl ApiError {
             Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
-            Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::BodyTimeout(_) => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
+            Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 

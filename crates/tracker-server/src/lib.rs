@@ -6,6 +6,7 @@ pub mod edge;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod serve;
 pub mod sessions;
 pub mod sign_in;
 pub mod startup;

@@ -36,6 +36,11 @@ pub const ROBOT_REQUESTS: &str = "jss_tracker_robot_requests_total";
 pub const ROBOT_SESSIONS: &str = "jss_tracker_robot_sessions";
 /// Visitors proven human by the visitor identification request.
 pub const VISITORS_IDENTIFIED: &str = "jss_tracker_visitors_identified_total";
+/// Connections closed as soon as accepted: `server.max_connections` were open.
+pub const CONNECTIONS_REFUSED: &str = "jss_tracker_connections_refused_total";
+/// Requests answered 503 at once because `server.max_body_buffer` was in use by bodies being
+/// received.
+pub const BODIES_REFUSED: &str = "jss_tracker_bodies_refused_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -175,12 +175,12 @@ impl Application {
         let sweeper = tokio::spawn(sweep_until(self.state.clone(), sweeper_stopped));
         let state = self.state.clone();
         // The peer's address reaches the handlers (client IP, robot IP ranges, trusted proxies).
-        let served = axum::serve(
-            self.listener,
-            router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let server = &state.settings().server;
+        let limits = crate::serve::ConnectionLimits {
+            max_connections: server.max_connections,
+            header_timeout: server.header_timeout,
+        };
+        let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         // In-flight requests are answered (so committed); let a running sweep finish, then make
         // sure nothing queued for the writer is left behind.
         let _ = stop_sweeper.send(());

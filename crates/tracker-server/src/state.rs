@@ -34,6 +34,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     max_clock_skew: Duration,
     sign_ins: SignIns,
+    /// `server.max_body_buffer`, in KiB: what request bodies being received may hold.
+    body_budget: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -49,8 +51,12 @@ impl AppState {
         let timeout = Duration::from_std(settings.tracker.session_timeout).unwrap_or(Duration::MAX);
         let max_clock_skew =
             Duration::from_std(settings.tracker.max_clock_skew).unwrap_or(Duration::zero());
+        let body_budget = tokio::sync::Semaphore::new(
+            (settings.server.max_body_buffer / 1024).min(tokio::sync::Semaphore::MAX_PERMITS),
+        );
         Self {
             inner: Arc::new(Inner {
+                body_budget,
                 api_keys: ApiKeys::new(&settings.api_keys),
                 sessions: Sessions::new(store.clone(), timeout, visitors),
                 settings,
@@ -97,6 +103,11 @@ impl AppState {
     /// Who is signed in to the Experience Profile.
     pub fn sign_ins(&self) -> &SignIns {
         &self.inner.sign_ins
+    }
+
+    /// What request bodies being received may hold, in KiB (`server.max_body_buffer`).
+    pub fn body_budget(&self) -> &tokio::sync::Semaphore {
+        &self.inner.body_budget
     }
 
     /// The clock.

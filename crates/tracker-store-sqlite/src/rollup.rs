@@ -672,7 +672,8 @@ mod tests {
         assert_ne!(dashboard(&conn, &query).unwrap(), kept);
         conn.execute_batch(
             "DROP TABLE rollup_visits; DROP TABLE rollup_definitions; DROP TABLE rollup_outcomes;
-             DROP TABLE rollup_pages; DROP TABLE contact_facets; PRAGMA user_version = 5;",
+             DROP TABLE rollup_pages; DROP TABLE contact_facets; DROP TABLE readiness;
+             PRAGMA user_version = 5;",
         )
         .unwrap();
         crate::schema::migrate(&mut conn).unwrap();

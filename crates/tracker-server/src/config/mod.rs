@@ -72,6 +72,21 @@ pub struct ServerSettings {
     /// Serve `POST /bench/noop/{event,flush}`: the same HTTP stack as `/event` (layers, body read with the same
     /// limit, a JSON 200) and no tracking work; the load harness's baseline. Off by default.
     pub bench_noop: bool,
+    /// Most connections open at once; over it, a new connection is closed as soon as it is
+    /// accepted. Keep it below the process's open-files limit (`ulimit -n`, systemd's
+    /// `LimitNOFILE`), which the database and the listener share.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, counted from when the connection is
+    /// ready for a request: so also how long an idle keep-alive connection stays open.
+    #[serde(with = "duration")]
+    pub header_timeout: Duration,
+    /// Time a client has to send a whole request body; slower ones get 408.
+    #[serde(with = "duration")]
+    pub body_timeout: Duration,
+    /// Bytes of request bodies held in memory at once, across all requests being received
+    /// (each counts its declared length, or `tracker.limits.max_body_bytes` when it declares
+    /// none); a request that would go over is answered 503 at once.
+    pub max_body_buffer: usize,
 }
 
 impl Default for ServerSettings {
@@ -82,6 +97,10 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             metrics: true,
             bench_noop: false,
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_body_buffer: 64 * 1024 * 1024,
         }
     }
 }

@@ -18,10 +18,7 @@ pub async fn noop(
     Path(action): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = state.settings().tracker.limits.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::PayloadTooLarge(format!("body is larger than the limit of {limit} bytes"))
-    })?;
+    super::track::read_body(&state, body).await?;
     match action.as_str() {
         "event" => Ok(Json(json!({"tracked": 0}))),
         "flush" => Ok(Json(json!({"closed": false}))),

@@ -109,3 +109,214 @@ async fn a_repeated_query_parameter_is_named() {
         );
     }
 }
+
+// Raw connections: what a browser would never send, byte by byte.
+
+use std::time::Duration as StdDuration;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Only bounds a failing test: every wait below is for an event (an answer, a close).
+const DEADLINE: StdDuration = StdDuration::from_secs(60);
+
+fn request_head(content_length: Option<usize>, extra: &str) -> String {
+    let length = content_length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
+    format!(
+        "POST /sitecore/api/jss/track/event?sc_apikey={KEY} HTTP/1.1\r\nHost: tracker\r\n\
+         User-Agent: {CHROME}\r\nContent-Type: application/json\r\nConnection: close\r\n\
+         {length}{extra}\r\n"
+    )
+}
+
+/// Everything the server sends until it closes the connection (or the deadline, which fails).
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut out)).await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_and_code(response: &str) -> (u16, String) {
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, code)
+}
+
+/// A client that sends its headers a byte at a time, or nothing at all, is cut off after
+/// `server.header_timeout` (it used to be kept forever, and idle ones for 300 s).
+#[tokio::test]
+async fn slow_and_silent_connections_are_closed() {
+    let app =
+        TestApp::spawn_with(|s| s.server.header_timeout = StdDuration::from_millis(200)).await;
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"POST /sitecore/api/jss/track/event HTTP/1.1\r\nHost: tr")
+        .await
+        .unwrap();
+    read_to_close(&mut silent).await;
+    read_to_close(&mut slow).await;
+    // A keep-alive connection that goes quiet after a request is closed too.
+    let mut idle = TcpStream::connect(app.addr).await.unwrap();
+    let body = "[]";
+    let head = request_head(Some(body.len()), "").replace("Connection: close\r\n", "");
+    idle.write_all(format!("{head}{body}").as_bytes())
+        .await
+        .unwrap();
+    let answered = read_to_close(&mut idle).await;
+    assert_eq!(status_and_code(&answered).0, 200, "{answered}");
+}
+
+/// Over `server.max_connections`, a new connection is closed at once and the open ones are
+/// still served; once one closes, new ones are accepted again.
+#[tokio::test]
+async fn connections_over_the_cap_are_closed_at_once() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.max_connections = 3;
+        s.server.header_timeout = StdDuration::from_secs(3600);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    // Accepted in order: once the server has closed the fourth, the three are its three.
+    let mut over = TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(
+        read_to_close(&mut over).await,
+        "",
+        "closed without an answer"
+    );
+    // The held ones are served.
+    let body = "[]";
+    held[0]
+        .write_all(format!("{}{body}", request_head(Some(body.len()), "")).as_bytes())
+        .await
+        .unwrap();
+    let answered = read_to_close(&mut held[0]).await;
+    assert_eq!(status_and_code(&answered).0, 200, "{answered}");
+    // That one has closed: a slot is free again (the server frees it as the connection ends,
+    // so ask until it has).
+    let started = std::time::Instant::now();
+    loop {
+        let mut next = TcpStream::connect(app.addr).await.unwrap();
+        next.write_all(format!("{}{body}", request_head(Some(body.len()), "")).as_bytes())
+            .await
+            .unwrap();
+        let answered = read_to_close(&mut next).await;
+        if status_and_code(&answered).0 == 200 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "no slot came free");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A declared length over the limit is refused before the body is read; a malformed chunk is
+/// a bad body (400), not a large one; a body that stalls gets 408.
+#[tokio::test]
+async fn bodies_are_refused_early_and_by_their_real_fault() {
+    let app = TestApp::spawn_with(|s| s.server.body_timeout = StdDuration::from_millis(300)).await;
+    // 10 MB declared, nothing sent: answered at once.
+    let mut huge = TcpStream::connect(app.addr).await.unwrap();
+    huge.write_all(request_head(Some(10 * 1024 * 1024), "").as_bytes())
+        .await
+        .unwrap();
+    let answered = read_to_close(&mut huge).await;
+    assert_eq!(
+        status_and_code(&answered),
+        (413, "payload_too_large".into()),
+        "{answered}"
+    );
+
+    let mut chunked = TcpStream::connect(app.addr).await.unwrap();
+    chunked
+        .write_all(
+            format!(
+                "{}zz\r\n[]\r\n0\r\n\r\n",
+                request_head(None, "Transfer-Encoding: chunked\r\n")
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answered = read_to_close(&mut chunked).await;
+    assert_eq!(
+        status_and_code(&answered),
+        (400, "invalid_payload".into()),
+        "{answered}"
+    );
+
+    let mut stalled = TcpStream::connect(app.addr).await.unwrap();
+    stalled
+        .write_all(format!("{}[{{\"goalId\":", request_head(Some(100), "")).as_bytes())
+        .await
+        .unwrap();
+    let answered = read_to_close(&mut stalled).await;
+    assert_eq!(
+        status_and_code(&answered),
+        (408, "request_timeout".into()),
+        "{answered}"
+    );
+    assert_eq!(app.contact_count().await, 0);
+}
+
+/// Bodies being received share `server.max_body_buffer`: when trickling bodies hold it, a new
+/// request is answered 503 at once instead of adding to memory; once they are gone, requests
+/// are served again.
+#[tokio::test]
+async fn trickling_bodies_cannot_take_all_the_memory() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.max_body_buffer = 4 * 1024;
+        s.server.body_timeout = StdDuration::from_secs(3600);
+    })
+    .await;
+    // Two bodies of 2 KiB declared, each sent in part: the budget is held.
+    let mut trickling = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(format!("{}[", request_head(Some(2048), "")).as_bytes())
+            .await
+            .unwrap();
+        trickling.push(stream);
+    }
+    // Wait until the server holds both reservations (its budget says so), not for a time.
+    let started = std::time::Instant::now();
+    while app.state.body_budget().available_permits() > 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the bodies never reached the server"
+        );
+        tokio::task::yield_now().await;
+    }
+    let mut browser = Browser::new();
+    let refused = browser.track(&app, json!([{"goalId": "Register"}])).await;
+    expect_error(refused, 503, "unavailable").await;
+    drop(trickling);
+    let started = std::time::Instant::now();
+    while app.state.body_budget().available_permits() < 4 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the budget was never given back"
+        );
+        tokio::task::yield_now().await;
+    }
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+}

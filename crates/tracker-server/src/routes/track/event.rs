@@ -38,14 +38,7 @@ pub async fn handle(
     body: Body,
 ) -> Result<(crate::edge::SetCookies, Json<TrackedBody>), ApiError> {
     let limits = state.settings().tracker.limits;
-    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(format!(
-                "body is larger than the limit of {} bytes",
-                limits.max_body_bytes
-            ))
-        })?;
+    let bytes = super::read_body(&state, body).await?;
     let elements = parse_elements(&bytes, &limits)?;
     let now = state.clock().now();
     let mut events = state.pipeline().run(&elements, &state.batch_context(now))?;
