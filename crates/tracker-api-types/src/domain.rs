@@ -255,6 +255,8 @@ impl From<&Definition> for DefinitionJson {
             points: d.points,
             is_failure: d.is_failure,
             monetary_value_applicable: d.monetary_value_applicable,
+            refuse_money: d.refuse_money,
+            negative_money_allowed: d.negative_money_allowed,
         }
     }
 }

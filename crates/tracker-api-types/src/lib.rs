@@ -303,4 +303,10 @@ pub struct DefinitionJson {
     pub is_failure: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub monetary_value_applicable: bool,
+    /// Outcomes: money on them is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refuse_money: bool,
+    /// Outcomes: negative money is accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub negative_money_allowed: bool,
 }

@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_string_bytes: usize,
     /// Most custom (unknown) keys on one event.
     pub max_custom_values: usize,
+    /// The earliest event `timestamp` accepted (RFC 3339); earlier ones are refused (400).
+    pub earliest_timestamp: chrono::DateTime<chrono::Utc>,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
             max_events: 1000,
             max_string_bytes: 4 * 1024,
             max_custom_values: 32,
+            earliest_timestamp: chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(30 * 365 + 7), // 2000-01-01T00:00:00Z
         }
     }
 }

@@ -49,9 +49,16 @@ pub struct Definition {
     /// Page events only: whether it marks a failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_failure: bool,
-    /// Outcomes only: whether a monetary value applies.
+    /// Outcomes only: whether a monetary value applies (shown to people; see `refuse_money`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub monetary_value_applicable: bool,
+    /// Outcomes only: refuse (400) an outcome of this definition that carries a monetary value.
+    /// Off by default: the JSS samples send money on any outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refuse_money: bool,
+    /// Outcomes only: accept a negative monetary value (a refund, say); refused otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub negative_money_allowed: bool,
 }
 
 /// The definitions file: one array of tables per kind.

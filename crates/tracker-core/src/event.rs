@@ -150,6 +150,7 @@ pub fn parse_timestamp(
     raw: &Value,
     now: DateTime<Utc>,
     max_skew: Duration,
+    earliest: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, EventError> {
     let at = match raw {
         Value::String(text) => DateTime::parse_from_rfc3339(text)
@@ -174,6 +175,13 @@ pub fn parse_timestamp(
             at.to_rfc3339()
         )));
     }
+    if at < earliest {
+        return Err(EventError::Invalid(format!(
+            "timestamp {} is before {} (tracker.limits.earliest_timestamp)",
+            at.to_rfc3339(),
+            earliest.to_rfc3339()
+        )));
+    }
     Ok(at)
 }
 
@@ -191,18 +199,26 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_parse_both_forms_and_refuse_the_future() {
+    fn timestamps_parse_both_forms_and_refuse_the_future_and_the_distant_past() {
         let now = Utc
             .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
             .single()
             .expect("date");
         let skew = Duration::minutes(2);
-        let text = parse_timestamp(&json!("2026-01-02T03:00:00Z"), now, skew).expect("text");
-        let millis = parse_timestamp(&json!(text.timestamp_millis()), now, skew).expect("ms");
+        let floor = Utc
+            .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("floor");
+        let parse = |raw: Value| parse_timestamp(&raw, now, skew, floor);
+        let text = parse(json!("2026-01-02T03:00:00Z")).expect("text");
+        let millis = parse(json!(text.timestamp_millis())).expect("ms");
         assert_eq!(text, millis);
-        assert!(parse_timestamp(&json!("2026-01-02T03:05:05Z"), now, skew).is_ok());
-        assert!(parse_timestamp(&json!("2026-01-02T03:07:06Z"), now, skew).is_err());
-        assert!(parse_timestamp(&json!("yesterday"), now, skew).is_err());
-        assert!(parse_timestamp(&json!(true), now, skew).is_err());
+        assert!(parse(json!("2026-01-02T03:05:05Z")).is_ok());
+        assert!(parse(json!("2026-01-02T03:07:06Z")).is_err());
+        assert!(parse(json!("yesterday")).is_err());
+        assert!(parse(json!(true)).is_err());
+        assert!(parse(json!("2000-01-01T00:00:00Z")).is_ok());
+        assert!(parse(json!("1999-12-31T23:59:59Z")).is_err());
+        assert!(parse(json!(0)).is_err(), "epoch 0 is before the floor");
     }
 }

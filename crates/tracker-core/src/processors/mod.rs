@@ -117,7 +117,12 @@ pub(crate) fn apply_common(
 ) -> Result<(), EventError> {
     let context = args.context();
     if let Some(raw) = timestamp.filter(|v| !v.is_null()) {
-        event.timestamp = Some(parse_timestamp(&raw, context.now, context.max_clock_skew)?);
+        event.timestamp = Some(parse_timestamp(
+            &raw,
+            context.now,
+            context.max_clock_skew,
+            context.limits.earliest_timestamp,
+        )?);
     }
     let max = context.limits.max_custom_values;
     if custom.len() > max {

@@ -1,7 +1,5 @@
 //! `{ outcomeId, monetaryValue, currencyCode }`: an outcome, its value kept as an exact decimal.
 
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -36,12 +34,36 @@ impl Processor for OutcomeProcessor {
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "outcomeId", |input: Input, args| {
             let mut event = triggered(args, DefinitionKind::Outcome, &input.outcome_id)?;
-            event.monetary_value = input
+            let money = input
                 .monetary_value
                 .as_ref()
                 .map(parse_money)
                 .transpose()?
                 .flatten();
+            if let Some(money) = money {
+                let resolved = args
+                    .context()
+                    .definitions
+                    .resolve(DefinitionKind::Outcome, &input.outcome_id)?;
+                let definition = resolved.definition;
+                if definition.refuse_money {
+                    return Err(EventError::Invalid(format!(
+                        "outcome '{}' carries no monetary value (its definition says refuse_money)",
+                        definition.name
+                    )));
+                }
+                if money.is_sign_negative()
+                    && !money.is_zero()
+                    && !definition.negative_money_allowed
+                {
+                    return Err(EventError::Invalid(format!(
+                        "monetaryValue {money} is negative; outcome '{}' does not allow that \
+                         (negative_money_allowed in its definition)",
+                        definition.name
+                    )));
+                }
+            }
+            event.monetary_value = money;
             event.currency_code = input.currency_code.map(parse_currency).transpose()?;
             apply_common(&mut event, input.timestamp, input.custom, args)?;
             Ok(event)
@@ -49,8 +71,10 @@ impl Processor for OutcomeProcessor {
     }
 }
 
-/// A number or a numeric string, as an exact decimal. Numbers are read from their JSON text, so
-/// `19.99` stays `19.99` and does not pass through a binary float.
+/// A number or a numeric string, as an exact decimal. Numbers are read from their JSON text
+/// (serde_json's `arbitrary_precision`), so `19.99` stays `19.99` and
+/// `1234567890123456789.99` stays itself instead of passing through a binary float; a value
+/// that does not fit a decimal exactly (28 significant digits) is refused, never rounded.
 fn parse_money(raw: &Value) -> Result<Option<Decimal>, EventError> {
     let text = match raw {
         Value::Null => return Ok(None),
@@ -63,10 +87,29 @@ fn parse_money(raw: &Value) -> Result<Option<Decimal>, EventError> {
             )))
         }
     };
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map(Some)
-        .map_err(|_| EventError::Invalid(format!("monetaryValue '{text}' is not a number")))
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        || text.is_empty()
+    {
+        return Err(EventError::Invalid(format!(
+            "monetaryValue '{text}' is not a number"
+        )));
+    }
+    let exact = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(&text).ok().filter(|d| {
+            // Scientific notation is exact only if it round-trips.
+            Decimal::from_scientific(&format!("{d}e0")).ok() == Some(*d)
+                && d.to_string().len() <= 40
+        })
+    } else {
+        Decimal::from_str_exact(&text).ok()
+    };
+    exact.map(Some).ok_or_else(|| {
+        EventError::Invalid(format!(
+            "monetaryValue '{text}' does not fit an exact decimal (at most 28 significant digits)"
+        ))
+    })
 }
 
 fn parse_currency(code: String) -> Result<String, EventError> {
@@ -109,6 +152,20 @@ mod tests {
         );
         assert_eq!(parse_money(&json!(null)).expect("null"), None);
         assert!(parse_money(&json!("ten")).is_err());
+        // From the JSON text, not through a float.
+        let body: Value = serde_json::from_str("1234567890123456789.99").expect("json");
+        assert_eq!(
+            parse_money(&body).expect("big").map(|d| d.to_string()),
+            Some("1234567890123456789.99".to_string())
+        );
+        for too_big in [
+            "123456789012345678901234567890.5",
+            "1e40",
+            "0.00000000000000000000000000000001",
+        ] {
+            let body: Value = serde_json::from_str(too_big).expect("json");
+            assert!(parse_money(&body).is_err(), "{too_big}");
+        }
         assert!(parse_money(&json!([1])).is_err());
         assert!(parse_currency("usd".into()).is_ok());
         assert!(parse_currency("dollars".into()).is_err());

@@ -50,6 +50,11 @@ impl Processor for PageViewProcessor {
                     )))
                 }
             };
+            if let Some(version) = item_version.filter(|v| *v < 1) {
+                return Err(EventError::Invalid(format!(
+                    "itemVersion {version} is below 1 (Sitecore numbers versions from 1)"
+                )));
+            }
             let mut event = TrackedEvent::new(EventKind::PageView);
             event.page = Some(PageInfo {
                 page_id,

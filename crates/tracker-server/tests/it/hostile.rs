@@ -320,3 +320,105 @@ async fn trickling_bodies_cannot_take_all_the_memory() {
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
 }
+
+/// Money is read from its JSON text, exactly, and refused when it does not fit; negative money,
+/// item versions below 1 and timestamps before the floor are refused; nothing of a refused
+/// batch is stored.
+#[tokio::test]
+async fn money_is_exact_and_impossible_values_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    // Raw text: `json!` would make the number a float before it is sent.
+    let body = r#"[{"outcomeId": "Purchase", "currencyCode": "USD",
+                    "monetaryValue": 1234567890123456789.99}]"#;
+    let url = app.event_url();
+    let response = browser
+        .send(
+            &app,
+            Method::POST,
+            &url,
+            Some(body.into()),
+            "application/json",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    let stored = contact.interactions[0].events[0].monetary_value.clone();
+    assert_eq!(stored.as_deref(), Some("1234567890123456789.99"));
+
+    for (body, what) in [
+        (
+            r#"[{"outcomeId": "Purchase", "monetaryValue": 123456789012345678901234567890.5}]"#,
+            "does not fit",
+        ),
+        (
+            r#"[{"outcomeId": "Purchase", "monetaryValue": -5}]"#,
+            "negative",
+        ),
+        (
+            r#"[{"outcomeId": "Purchase", "monetaryValue": "-0.01"}]"#,
+            "negative",
+        ),
+        (
+            r#"[{"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/", "itemVersion": 0}]"#,
+            "below 1",
+        ),
+        (
+            r#"[{"goalId": "Register", "timestamp": "1970-01-01T00:00:00Z"}]"#,
+            "earliest_timestamp",
+        ),
+    ] {
+        let response = browser
+            .send(
+                &app,
+                Method::POST,
+                &url,
+                Some(body.into()),
+                "application/json",
+            )
+            .await;
+        let error = expect_error(response, 400, "invalid_event").await;
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(what), "{body}: {message}");
+    }
+    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    assert_eq!(
+        contact.interactions[0].events.len(),
+        1,
+        "nothing refused was stored"
+    );
+}
+
+/// An outcome definition may allow negative money (refunds) or refuse money altogether.
+#[tokio::test]
+async fn outcome_definitions_say_what_money_they_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("defs.toml");
+    std::fs::write(
+        &path,
+        "[[outcomes]]\nid = \"6f2b4e3c-0000-4000-8000-000000000001\"\nname = \"Refund\"\n\
+         negative_money_allowed = true\n\
+         [[outcomes]]\nid = \"6f2b4e3c-0000-4000-8000-000000000002\"\nname = \"Lead\"\n\
+         refuse_money = true\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(|s| s.definitions.file = Some(path.clone())).await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(
+            &app,
+            json!([{"outcomeId": "Refund", "monetaryValue": "-19.99"}, {"outcomeId": "Lead"}]),
+        )
+        .await;
+    let refused = browser
+        .track(&app, json!([{"outcomeId": "Lead", "monetaryValue": "5"}]))
+        .await;
+    let error = expect_error(refused, 400, "invalid_event").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refuse_money"),
+        "{error}"
+    );
+}
