@@ -205,6 +205,10 @@ impl FromRequestParts<AppState> for TrackingCaller {
         }
         let max = settings.tracker.limits.max_string_bytes;
         let mut caller = Self::browser(parts, state, key.name.clone());
+        state
+            .rate_limits()
+            .check(&key.name, caller.ip)
+            .map_err(ApiError::RateLimited)?;
         caller.site = bounded("sc_site", q.sc_site, max)?;
         caller.campaign = bounded("sc_camp", q.sc_camp, max)?;
         Ok(caller)

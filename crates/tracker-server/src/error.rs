@@ -52,6 +52,9 @@ pub enum ApiError {
     /// The method is not allowed on this path.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Over a rate limit (`[rate_limit]`).
+    #[error("too many requests from this {}; try again in {} s", if .0.by == "key" { "API key" } else { "address" }, retry_after_secs(.0.retry_after))]
+    RateLimited(crate::rate_limit::Limited),
     /// The client took longer than `server.body_timeout` to send the body.
     #[error("the request body took longer than {0:?} to arrive (server.body_timeout)")]
     BodyTimeout(std::time::Duration),
@@ -92,6 +95,7 @@ impl ApiError {
             Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+            Self::RateLimited(_) => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
             Self::BodyTimeout(_) => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }
@@ -138,6 +142,12 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
+/// Whole seconds to wait, at least one (`Retry-After` takes whole seconds).
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    let rounded_up = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    rounded_up.max(1)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
@@ -155,6 +165,13 @@ impl IntoResponse for ApiError {
                 index: self.index(),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RateLimited(limited) = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs(limited.retry_after)),
+            );
+        }
+        response
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod serve;
 pub mod sessions;

@@ -198,6 +198,7 @@ async fn sweep_until(state: AppState, mut stop: tokio::sync::oneshot::Receiver<(
             _ = ticker.tick() => {}
             _ = &mut stop => return,
         }
+        state.rate_limits().forget_idle();
         match state.sessions().sweep(state.clock().now()).await {
             Ok(0) => {}
             Ok(closed) => tracing::debug!(closed, "idle interactions ended"),

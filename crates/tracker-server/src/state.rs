@@ -36,6 +36,7 @@ struct Inner {
     sign_ins: SignIns,
     /// `server.max_body_buffer`, in KiB: what request bodies being received may hold.
     body_budget: tokio::sync::Semaphore,
+    rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl AppState {
@@ -57,6 +58,11 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 body_budget,
+                rate_limits: crate::rate_limit::RateLimits::new(
+                    &settings.rate_limit,
+                    !settings.server.trusted_proxies.is_empty(),
+                    clock.clone(),
+                ),
                 api_keys: ApiKeys::new(&settings.api_keys),
                 sessions: Sessions::new(store.clone(), timeout, visitors),
                 settings,
@@ -108,6 +114,11 @@ impl AppState {
     /// What request bodies being received may hold, in KiB (`server.max_body_buffer`).
     pub fn body_budget(&self) -> &tokio::sync::Semaphore {
         &self.inner.body_budget
+    }
+
+    /// The rate limits of the tracking endpoints.
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.inner.rate_limits
     }
 
     /// The clock.

@@ -50,6 +50,8 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     /// `[profile]`
     pub profile: ProfileSettings,
+    /// `[rate_limit]`
+    pub rate_limit: RateLimitSettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
 }
@@ -256,6 +258,33 @@ pub struct PrivacySettings {
     /// How client addresses are stored: `truncate` (IPv4's last octet and IPv6's last 80 bits
     /// zeroed), `drop` (not at all) or `off` (as they came).
     pub ip_anonymization: IpAnonymization,
+}
+
+/// `[rate_limit]`: token buckets on the tracking endpoints, answered 429 `rate_limited` with
+/// `Retry-After`. 0 turns a limit off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per second one client address may make. Without `server.trusted_proxies`, a
+    /// loopback or private peer address is not limited: it may be an undeclared proxy, whose
+    /// address every visitor shares.
+    pub per_ip_per_second: u32,
+    /// Requests per second one API key may take, all clients together (one key is one site:
+    /// off by default; set it above the site's peak).
+    pub per_key_per_second: u32,
+    /// Requests a bucket holds: how many may come at once before the rate applies (at least
+    /// the rate).
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: 50,
+            per_key_per_second: 0,
+            burst: 100,
+        }
+    }
 }
 
 /// `[[api_keys]]`

@@ -422,3 +422,91 @@ async fn outcome_definitions_say_what_money_they_take() {
         "{error}"
     );
 }
+
+/// Per client address and per API key, on the tracking routes themselves (an axum layer added
+/// before its routes silently does nothing): 429 `rate_limited` with `Retry-After`, refilled
+/// as the (injected) clock moves.
+#[tokio::test]
+async fn rate_limits_answer_429_per_address_and_per_key() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.trusted_proxies =
+            vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()];
+        s.rate_limit.per_ip_per_second = 1;
+        s.rate_limit.burst = 2;
+    })
+    .await;
+    let from = |ip: &str| {
+        let mut browser = Browser::new();
+        browser.headers.push(("x-forwarded-for".into(), ip.into()));
+        browser
+    };
+    let mut visitor = from("203.0.113.5");
+    for _ in 0..2 {
+        visitor
+            .track_ok(&app, json!([{"goalId": "Register"}]))
+            .await;
+    }
+    let limited = visitor.track(&app, json!([{"goalId": "Register"}])).await;
+    assert_eq!(
+        limited
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    expect_error(limited, 429, "rate_limited").await;
+    // The flush endpoint is limited too.
+    let url = app.flush_url();
+    let response = visitor
+        .send(
+            &app,
+            Method::POST,
+            &url,
+            Some("[]".into()),
+            "application/json",
+        )
+        .await;
+    expect_error(response, 429, "rate_limited").await;
+    // Another address has its own bucket; a second later this one has a token again.
+    from("203.0.113.6")
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    visitor
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+
+    // Per key: every address together.
+    let app = TestApp::spawn_with(|s| {
+        s.server.trusted_proxies =
+            vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()];
+        s.rate_limit.per_key_per_second = 1;
+        s.rate_limit.burst = 3;
+    })
+    .await;
+    for n in 0..3 {
+        from(&format!("198.51.100.{n}"))
+            .track_ok(&app, json!([{"goalId": "Register"}]))
+            .await;
+    }
+    let limited = from("198.51.100.9")
+        .track(&app, json!([{"goalId": "Register"}]))
+        .await;
+    expect_error(limited, 429, "rate_limited").await;
+}
+
+/// Without declared proxies, a loopback or private peer may be a proxy that every visitor
+/// shares: it is not limited per address, so the defaults cannot throttle a whole site.
+#[tokio::test]
+async fn an_undeclared_proxy_is_not_throttled() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit.per_ip_per_second = 1;
+        s.rate_limit.burst = 1;
+    })
+    .await;
+    for _ in 0..10 {
+        Browser::new()
+            .track_ok(&app, json!([{"goalId": "Register"}]))
+            .await;
+    }
+}
