@@ -204,6 +204,16 @@ impl FromRequestParts<AppState> for TrackingCaller {
             }
         }
         let max = settings.tracker.limits.max_string_bytes;
+        // A compressed body would be parsed as JSON bytes: refuse it (JSS clients never
+        // compress).
+        if let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING) {
+            let encoding = String::from_utf8_lossy(encoding.as_bytes())
+                .trim()
+                .to_string();
+            if !encoding.eq_ignore_ascii_case("identity") && !encoding.is_empty() {
+                return Err(ApiError::UnsupportedEncoding(truncate(encoding, 64)));
+            }
+        }
         let mut caller = Self::browser(parts, state, key.name.clone());
         state
             .rate_limits()

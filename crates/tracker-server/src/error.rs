@@ -52,6 +52,9 @@ pub enum ApiError {
     /// The method is not allowed on this path.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A `Content-Encoding` the tracker does not decode.
+    #[error("Content-Encoding '{0}' is not supported: send the JSON body as it is")]
+    UnsupportedEncoding(String),
     /// Over a rate limit (`[rate_limit]`).
     #[error("too many requests from this {}; try again in {} s", if .0.by == "key" { "API key" } else { "address" }, retry_after_secs(.0.retry_after))]
     RateLimited(crate::rate_limit::Limited),
@@ -96,6 +99,9 @@ impl ApiError {
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::RateLimited(_) => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
+            Self::UnsupportedEncoding(_) => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
             Self::BodyTimeout(_) => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }
@@ -133,6 +139,12 @@ impl From<tracker_core::Error> for ApiError {
             },
             other => Self::Unavailable(other.to_string()),
         }
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Self::InvalidPayload(format!("the path is not valid: {}", rejection.body_text()))
     }
 }
 

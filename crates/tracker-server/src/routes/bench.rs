@@ -15,7 +15,10 @@ use crate::{error::ApiError, state::AppState};
 /// Reads the body and answers `{"tracked": 0}` (`event`) or `{"closed": false}` (`flush`).
 pub async fn noop(
     State(state): State<AppState>,
-    Path(action): Path<String>,
+    axum_extra::extract::WithRejection(Path(action), _): axum_extra::extract::WithRejection<
+        Path<String>,
+        ApiError,
+    >,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     super::track::read_body(&state, body).await?;

@@ -510,3 +510,42 @@ async fn an_undeclared_proxy_is_not_throttled() {
             .await;
     }
 }
+
+/// Errors keep to the envelope where they used to escape it: a path that does not decode
+/// (was `text/plain`), a compressed body (was parsed as JSON bytes).
+#[tokio::test]
+async fn odd_paths_and_encodings_answer_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/contacts/%FF"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "invalid_payload").await;
+
+    let mut browser = Browser::new();
+    browser
+        .headers
+        .push(("content-encoding".into(), "gzip".into()));
+    let url = app.event_url();
+    let gzipped_empty_array = vec![
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x8b, 0x8e, 0x05, 0x00, 0x29,
+        0xbb, 0x4c, 0x0d, 0x02, 0x00, 0x00, 0x00,
+    ];
+    let response = browser
+        .send(
+            &app,
+            Method::POST,
+            &url,
+            Some(String::from_utf8_lossy(&gzipped_empty_array).into_owned()),
+            "application/json",
+        )
+        .await;
+    let body = expect_error(response, 415, "unsupported_media_type").await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("gzip"),
+        "{body}"
+    );
+}

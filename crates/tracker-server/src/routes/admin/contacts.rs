@@ -197,7 +197,7 @@ fn decode_cursor(raw: &str) -> Option<ContactCursor> {
 pub async fn show(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
 ) -> Result<Json<ContactJson>, ApiError> {
     Ok(Json(contact(&state, &id).await?))
 }

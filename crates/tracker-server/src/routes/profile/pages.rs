@@ -267,7 +267,10 @@ fn to_query(q: &contacts::ListQuery) -> String {
 pub(super) async fn contact(
     SignedIn(viewer): SignedIn,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    axum_extra::extract::WithRejection(Path(id), _): axum_extra::extract::WithRejection<
+        Path<String>,
+        crate::error::ApiError,
+    >,
 ) -> Response {
     let here = "/profile/contacts";
     let c = match contacts::contact(&state, &id).await {
