@@ -562,7 +562,69 @@ pub async fn open_interactions_are_resumable(store: &dyn Store) {
     let events = vec![page_view("/x"), goal("G", 3)];
     let interaction = first_batch(store, DeviceId::new_random(), now, events).await;
     let open = store.open_interactions().await.unwrap();
-    assert_eq!(open, vec![interaction]);
+    assert_eq!(open, vec![interaction.clone()]);
+    assert_eq!(store.open_count().await.unwrap(), 1);
+    // One by one, by session.
+    assert_eq!(
+        store
+            .open_interaction(interaction.session_id)
+            .await
+            .unwrap(),
+        Some(interaction.clone())
+    );
+    assert_eq!(
+        store
+            .open_interaction(SessionId::new_random())
+            .await
+            .unwrap(),
+        None
+    );
+    // Idle ones, paged in id order; a busier one is not among them.
+    let later = first_batch(
+        store,
+        DeviceId::new_random(),
+        now + Duration::minutes(1),
+        vec![page_view("/y")],
+    )
+    .await;
+    let latest = first_batch(
+        store,
+        DeviceId::new_random(),
+        now + Duration::minutes(30),
+        vec![page_view("/z")],
+    )
+    .await;
+    let before = now + Duration::minutes(10);
+    let first_page = store.idle_open_interactions(before, None, 1).await.unwrap();
+    assert_eq!(first_page, vec![interaction.clone()]);
+    let second_page = store
+        .idle_open_interactions(before, Some(interaction.id), 1)
+        .await
+        .unwrap();
+    assert_eq!(second_page, vec![later.clone()]);
+    let rest = store
+        .idle_open_interactions(before, Some(later.id), 1)
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    // Closed: no longer resumable.
+    let close = latest.close(CloseReason::Flush, now + Duration::minutes(31));
+    store
+        .commit(ChangeSet {
+            new_contact: false,
+            interaction: latest.clone(),
+            events: Vec::new(),
+            close: Some(close),
+            refresh_interaction: true,
+            attribution: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.open_interaction(latest.session_id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.open_count().await.unwrap(), 2);
 }
 
 /// Change-sets that do not refresh the running totals still store their events, and every
@@ -590,6 +652,20 @@ pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
     }
     assert_eq!(live.engagement_value, 25);
     assert_eq!(store.open_interactions().await.unwrap(), vec![live.clone()]);
+    assert_eq!(
+        store.open_interaction(live.session_id).await.unwrap(),
+        Some(live.clone()),
+        "a resumed session has its totals replayed"
+    );
+    let idle = store
+        .idle_open_interactions(now + Duration::minutes(1), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        idle,
+        vec![live.clone()],
+        "the row's time lags; the replayed one does not"
+    );
     let contact = store.contact(live.contact_id).await.unwrap().unwrap();
     assert_eq!(contact.interactions[0].interaction, live);
     assert_eq!(contact.interactions[0].events.len(), 4);

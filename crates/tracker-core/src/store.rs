@@ -3,7 +3,7 @@
 
 use crate::{
     client_info::Attribution,
-    ids::{ContactId, DeviceId, Guid},
+    ids::{ContactId, DeviceId, Guid, InteractionId, SessionId},
     session::{Close, Interaction, StoredEvent},
     Error,
 };
@@ -268,8 +268,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Waits until every change-set submitted before the call is committed (for shutdown).
     async fn drain(&self) -> Result<(), Error>;
 
-    /// Every interaction still open, to resume them after a restart.
+    /// Every interaction still open (for the admin API's list and tests; the server resumes
+    /// sessions one by one, see `open_interaction`).
     async fn open_interactions(&self) -> Result<Vec<Interaction>, Error>;
+
+    /// The open interaction of a session, with its running totals brought up to date from its
+    /// events: to resume a session that is not in memory (evicted, or from before a restart).
+    async fn open_interaction(&self, session: SessionId) -> Result<Option<Interaction>, Error>;
+
+    /// A page of open interactions whose stored last activity is before `idle_before`, in id
+    /// order after `after`, with their totals brought up to date (the stored last activity may
+    /// lag: check the returned one). The sweeper ends those no session holds in memory.
+    async fn idle_open_interactions(
+        &self,
+        idle_before: DateTime<Utc>,
+        after: Option<InteractionId>,
+        limit: usize,
+    ) -> Result<Vec<Interaction>, Error>;
+
+    /// How many interactions are open.
+    async fn open_count(&self) -> Result<u64, Error>;
 
     /// A page of the contacts the filter matches, most recently active first, with their total.
     async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, Error>;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
-    ids::ContactId,
+    ids::{ContactId, InteractionId, SessionId},
     session::Interaction,
     store::{
         ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Dashboard,
@@ -387,6 +387,28 @@ impl Store for SqliteStore {
 
     async fn open_interactions(&self) -> Result<Vec<Interaction>, tracker_core::Error> {
         self.read(read::open_interactions).await
+    }
+
+    async fn open_interaction(
+        &self,
+        session: SessionId,
+    ) -> Result<Option<Interaction>, tracker_core::Error> {
+        self.read(move |conn| read::open_interaction(conn, session))
+            .await
+    }
+
+    async fn idle_open_interactions(
+        &self,
+        idle_before: chrono::DateTime<chrono::Utc>,
+        after: Option<InteractionId>,
+        limit: usize,
+    ) -> Result<Vec<Interaction>, tracker_core::Error> {
+        self.read(move |conn| read::idle_open_interactions(conn, idle_before, after, limit))
+            .await
+    }
+
+    async fn open_count(&self) -> Result<u64, tracker_core::Error> {
+        self.read(read::open_count).await
     }
 
     async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, tracker_core::Error> {

@@ -117,6 +117,76 @@ pub(crate) fn open_interactions(conn: &Connection) -> Result<Vec<Interaction>, E
     Ok(open)
 }
 
+/// Brings an open interaction's running totals up to date from its stored events.
+fn replay(conn: &Connection, interaction: &mut Interaction) -> Result<(), Error> {
+    let events = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.interaction_id = ?1 ORDER BY e.seq"
+        ))?
+        .query_map([interaction.id.0], event)?
+        .map(|row| row.map(|(_, stored)| stored))
+        .collect::<Result<Vec<_>, _>>()?;
+    interaction.replay(&events);
+    Ok(())
+}
+
+/// The open interaction of a session, with its totals replayed (through the partial index on
+/// open interactions' sessions).
+pub(crate) fn open_interaction(
+    conn: &Connection,
+    session: SessionId,
+) -> Result<Option<Interaction>, Error> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE session_id = ?1 AND open = 1"
+        ))?
+        .query_row([session.0], live_interaction)
+        .optional()?;
+    let Some(mut interaction) = found else {
+        return Ok(None);
+    };
+    replay(conn, &mut interaction)?;
+    Ok(Some(interaction))
+}
+
+/// A page of the open interactions whose row says they were idle before `idle_before`, in id
+/// order after `after`, with their totals replayed. A row's last activity can lag behind its
+/// events (it is refreshed now and then), so the caller checks the replayed one.
+pub(crate) fn idle_open_interactions(
+    conn: &Connection,
+    idle_before: DateTime<Utc>,
+    after: Option<InteractionId>,
+    limit: usize,
+) -> Result<Vec<Interaction>, Error> {
+    let mut page = conn
+        .prepare_cached(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM interactions
+             WHERE open = 1 AND last_activity < ?1 AND (?2 IS NULL OR id > ?2)
+             ORDER BY id LIMIT ?3"
+        ))?
+        .query_map(
+            rusqlite::params![
+                ms(idle_before),
+                after.map(|id| id.0),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            live_interaction,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    for interaction in &mut page {
+        replay(conn, interaction)?;
+    }
+    Ok(page)
+}
+
+/// How many interactions are open in the store.
+pub(crate) fn open_count(conn: &Connection) -> Result<u64, Error> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM interactions WHERE open = 1")?
+        .query_row([], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 const EVENT_COLUMNS: &str = "e.interaction_id, e.seq, e.id, e.kind, e.definition_id,
     e.definition_name, e.points, e.timestamp, e.page_view_id, e.page_id, e.url, e.language,
     e.item_version, e.referrer, e.monetary_value, e.currency_code, e.data, e.data_key, e.text,

@@ -21,6 +21,7 @@ fn migrations() -> Migrations<'static> {
                 })
             },
         ),
+        M::up(include_str!("../migrations/0007_open_sessions.sql")),
     ])
 }
 
