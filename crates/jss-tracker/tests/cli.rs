@@ -339,7 +339,9 @@ async fn sigkill_right_after_200s_loses_nothing(sync: &str) {
 
     let server = Server::start(dir.path(), &["serve"], &env);
     assert!(
-        server.banner.contains("1 open interaction(s) resumed"),
+        server
+            .banner
+            .contains("1 open visit(s), resumed as their visitors return"),
         "{}",
         server.banner
     );
@@ -400,7 +402,9 @@ async fn sigterm_stops_cleanly_and_the_open_interaction_resumes() {
     drop(server);
     let server = Server::start(dir.path(), &["serve"], &[]);
     assert!(
-        server.banner.contains("1 open interaction(s) resumed"),
+        server
+            .banner
+            .contains("1 open visit(s), resumed as their visitors return"),
         "{}",
         server.banner
     );

@@ -36,6 +36,11 @@ pub const ROBOT_REQUESTS: &str = "jss_tracker_robot_requests_total";
 pub const ROBOT_SESSIONS: &str = "jss_tracker_robot_sessions";
 /// Visitors proven human by the visitor identification request.
 pub const VISITORS_IDENTIFIED: &str = "jss_tracker_visitors_identified_total";
+/// Sessions that left memory at `tracker.max_open_sessions` (their interactions stay open in
+/// the store and resume from it).
+pub const SESSIONS_EVICTED: &str = "jss_tracker_sessions_evicted_total";
+/// Sessions resumed from the store (after leaving memory, or after a restart).
+pub const SESSIONS_RESUMED: &str = "jss_tracker_sessions_resumed_total";
 /// Connections closed as soon as accepted: `server.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "jss_tracker_connections_refused_total";
 /// Requests answered 503 at once because `server.max_body_buffer` was in use by bodies being

@@ -10,6 +10,7 @@ use std::{
 };
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use tracker_core::{
     client_info::{anonymize, Attribution, ClientInfo, IpAnonymization},
     event::TrackedEvent,
@@ -98,17 +99,34 @@ pub struct Sessions {
     robots: Mutex<HashMap<SessionId, RobotSession>>,
     store: Arc<dyn Store>,
     timeout: Duration,
+    /// Most sessions held in memory (people's; robots' have the same cap). Over it, the
+    /// stalest leave memory: their interactions stay open in the store, and resume from it on
+    /// their next request (or are ended there by the sweeper).
+    max_open: usize,
     policy: VisitorPolicy,
 }
 
+/// Closes the sweeper has in flight at once: enough for the writer to group them, few enough
+/// that tracking requests queued behind them wait little (mass expiry must not stall tracking).
+const SWEEP_CONCURRENCY: usize = 32;
+
+/// Open interactions the sweeper reads from the store at a time.
+const SWEEP_PAGE: usize = 256;
+
 impl Sessions {
     /// An empty registry.
-    pub fn new(store: Arc<dyn Store>, timeout: Duration, policy: VisitorPolicy) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        timeout: Duration,
+        max_open: usize,
+        policy: VisitorPolicy,
+    ) -> Self {
         Self {
             slots: Mutex::new(HashMap::new()),
             robots: Mutex::new(HashMap::new()),
             store,
             timeout,
+            max_open: max_open.max(1),
             policy,
         }
     }
@@ -182,23 +200,82 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Resumes the interactions the store holds open (after a restart).
-    pub async fn restore(&self) -> Result<usize, Error> {
-        let open = self.store.open_interactions().await?;
-        let count = open.len();
-        let mut map = self.map();
-        for interaction in open {
-            let slot = Slot {
-                live: Some(interaction.clone()),
-                ..Slot::default()
-            };
-            map.insert(
-                interaction.session_id,
-                Arc::new(tokio::sync::Mutex::new(slot)),
-            );
+    /// How many interactions the store holds open (after a restart). Nothing is loaded: each
+    /// resumes from the store on its visitor's next request, and the sweeper ends those whose
+    /// visitors do not come back, a page at a time. So the server listens at once, whatever
+    /// the store holds.
+    pub async fn restore(&self) -> Result<u64, Error> {
+        self.store.open_count().await
+    }
+
+    /// The session's open interaction from the store, if it is the visitor's: now in memory.
+    async fn resume(&self, id: SessionId, visitor: &Visitor) -> Result<Option<SlotRef>, Error> {
+        let Some(interaction) = self.store.open_interaction(id).await? else {
+            return Ok(None);
+        };
+        if interaction.device_id != visitor.device {
+            return Ok(None);
         }
+        let mut map = self.map();
+        if let Some(slot) = map.get(&id) {
+            // Another request of the session resumed it meanwhile.
+            return Ok(Some(slot.clone()));
+        }
+        self.make_room(&mut map);
+        let slot: SlotRef = Arc::new(tokio::sync::Mutex::new(Slot {
+            live: Some(interaction),
+            ..Slot::default()
+        }));
+        map.insert(id, slot.clone());
+        metrics::counter!(crate::metrics::SESSIONS_RESUMED).increment(1);
         metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
-        Ok(count)
+        Ok(Some(slot))
+    }
+
+    /// At the cap, the stalest 1 % of the sessions not busy with a request leave memory. Their
+    /// interactions are in the store as committed (every request answers after its commit), so
+    /// nothing is lost: the next request resumes them from there. A request that already holds
+    /// one finds it retired and resumes it too.
+    fn make_room(&self, map: &mut HashMap<SessionId, SlotRef>) {
+        if map.len() < self.max_open {
+            return;
+        }
+        let count = (self.max_open / 100).max(1);
+        let mut stalest: Vec<(DateTime<Utc>, SessionId)> = map
+            .iter()
+            .filter_map(|(id, slot)| {
+                let guard = slot.try_lock().ok()?;
+                let at = guard
+                    .live
+                    .as_ref()
+                    .map_or(DateTime::<Utc>::MIN_UTC, |i| i.last_activity);
+                Some((at, *id))
+            })
+            .collect();
+        if stalest.len() > count {
+            stalest.select_nth_unstable(count - 1);
+            stalest.truncate(count);
+        }
+        let mut evicted = 0u64;
+        for (_, id) in stalest {
+            let Some(slot) = map.get(&id).cloned() else {
+                continue;
+            };
+            // Only while no request holds it (checked again: it is the request's turn else).
+            let removed = match slot.try_lock() {
+                Ok(mut guard) => {
+                    guard.retired = true;
+                    guard.live = None;
+                    true
+                }
+                Err(_) => false,
+            };
+            if removed {
+                map.remove(&id);
+                evicted += 1;
+            }
+        }
+        metrics::counter!(crate::metrics::SESSIONS_EVICTED).increment(evicted);
     }
 
     /// Number of live sessions.
@@ -229,12 +306,19 @@ impl Sessions {
     ) -> Result<Tracked, Error> {
         let mut wanted = visitor.session;
         loop {
-            let existing =
+            let mut existing =
                 wanted.and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
             // People's sessions are looked up first: the robots' map costs them nothing.
             if existing.is_none() {
                 if let Some((id, reason)) = self.robot_session(visitor, now) {
                     return self.robot_tracked(id, reason, events.len());
+                }
+                // Not in memory: left it under load, or from before a restart.
+                if let Some(id) = wanted {
+                    existing = self.resume(id, visitor).await?.map(|slot| (id, slot));
+                    if existing.is_none() {
+                        wanted = None;
+                    }
                 }
             }
             let (session_id, slot) = match existing {
@@ -263,6 +347,17 @@ impl Sessions {
                             last_seen: now,
                         };
                         let mut robots = self.robot_map();
+                        if robots.len() >= self.max_open {
+                            // Full: answered without a session (each request is classified).
+                            drop(robots);
+                            Self::robot_request(reason);
+                            return Ok(Tracked {
+                                session: None,
+                                contact: None,
+                                count: events.len(),
+                                human: false,
+                            });
+                        }
                         robots.insert(id, session);
                         metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
                         drop(robots);
@@ -270,6 +365,7 @@ impl Sessions {
                     }
                     let slot: SlotRef = Arc::default();
                     let mut map = self.map();
+                    self.make_room(&mut map);
                     map.insert(id, slot.clone());
                     metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
                     drop(map);
@@ -448,8 +544,13 @@ impl Sessions {
             metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
             return Ok(true);
         }
-        let Some(slot) = self.map().get(&id).cloned() else {
-            return Ok(false);
+        let in_memory = self.map().get(&id).cloned();
+        let slot = match in_memory {
+            Some(slot) => slot,
+            None => match self.resume(id, visitor).await? {
+                Some(slot) => slot,
+                None => return Ok(false),
+            },
         };
         let mut guard = slot.lock().await;
         let Some(live) = guard.live.clone().filter(|i| i.device_id == visitor.device) else {
@@ -465,8 +566,12 @@ impl Sessions {
         Ok(true)
     }
 
-    /// Ends every interaction idle for the timeout. Returns how many ended. Sessions busy with a
-    /// request are skipped: they are not idle.
+    /// Ends every interaction idle for the timeout: those in memory, then those the store
+    /// holds open that no session in memory has (left memory under load, or from before a
+    /// restart), a page at a time. Closes run a few at a time ([`SWEEP_CONCURRENCY`]), so that
+    /// when many sessions expire together tracking requests still get their commits. Returns
+    /// how many ended. Sessions busy with a request are skipped: they are not idle. A session
+    /// that fails to close is kept for the next sweep and never stops the others.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         {
             let mut robots = self.robot_map();
@@ -478,41 +583,110 @@ impl Sessions {
             .iter()
             .map(|(id, slot)| (*id, slot.clone()))
             .collect();
+        let outcomes: Vec<Result<bool, Error>> = futures::stream::iter(candidates)
+            .map(|(id, slot)| async move { self.sweep_slot(id, &slot, now).await })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .collect()
+            .await;
         let mut closed = 0;
         let mut failed: Option<Error> = None;
-        for (id, slot) in candidates {
-            let Ok(mut guard) = slot.try_lock() else {
-                continue;
-            };
-            match guard.live.clone() {
-                Some(live) if live.is_expired(now, self.timeout) => {
-                    match self
-                        .commit_close(&live, live.close(CloseReason::Timeout, now))
-                        .await
-                    {
-                        Ok(()) => closed += 1,
-                        Err(Error::Stale(detail)) => {
-                            // Closed in the store already: nothing left to end here.
-                            tracing::warn!(%detail, "stale session dropped by the sweeper");
-                        }
-                        Err(error) => {
-                            // Kept for the next sweep; one failing session never stops the
-                            // others from ending.
-                            failed.get_or_insert(error);
-                            continue;
-                        }
-                    }
-                    self.retire(id, &mut guard);
+        for outcome in outcomes {
+            match outcome {
+                Ok(true) => closed += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    failed.get_or_insert(error);
                 }
-                Some(_) => {}
-                None if !guard.retired => self.retire(id, &mut guard),
-                None => {}
+            }
+        }
+        // The store's side: open interactions no session in memory holds.
+        let idle_before = now - self.timeout;
+        let mut after = None;
+        loop {
+            let page = match self
+                .store
+                .idle_open_interactions(idle_before, after, SWEEP_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    failed.get_or_insert(error);
+                    break;
+                }
+            };
+            let full = page.len() == SWEEP_PAGE;
+            after = page.last().map(|i| i.id);
+            let orphans: Vec<Interaction> = {
+                let map = self.map();
+                page.into_iter()
+                    .filter(|i| i.is_expired(now, self.timeout) && !map.contains_key(&i.session_id))
+                    .collect()
+            };
+            let outcomes: Vec<Result<(), Error>> = futures::stream::iter(orphans)
+                .map(|interaction| async move {
+                    let close = interaction.close(CloseReason::Timeout, now);
+                    self.commit_close(&interaction, close).await
+                })
+                .buffer_unordered(SWEEP_CONCURRENCY)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(()) => closed += 1,
+                    // Closed meanwhile (its visitor came back and ended it): nothing to do.
+                    Err(Error::Stale(_)) => {}
+                    Err(error) => {
+                        failed.get_or_insert(error);
+                    }
+                }
+            }
+            if !full {
+                break;
             }
         }
         match failed {
             // Said once per sweep, after every other session had its turn.
             Some(error) => Err(error),
             None => Ok(closed),
+        }
+    }
+
+    /// Ends one in-memory session if it is idle; says whether it did.
+    async fn sweep_slot(
+        &self,
+        id: SessionId,
+        slot: &SlotRef,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let Ok(mut guard) = slot.try_lock() else {
+            return Ok(false);
+        };
+        match guard.live.clone() {
+            Some(live) if live.is_expired(now, self.timeout) => {
+                match self
+                    .commit_close(&live, live.close(CloseReason::Timeout, now))
+                    .await
+                {
+                    Ok(()) => {
+                        self.retire(id, &mut guard);
+                        Ok(true)
+                    }
+                    Err(Error::Stale(detail)) => {
+                        // Closed in the store already: nothing left to end here.
+                        tracing::warn!(%detail, "stale session dropped by the sweeper");
+                        self.retire(id, &mut guard);
+                        Ok(false)
+                    }
+                    // Kept for the next sweep.
+                    Err(error) => Err(error),
+                }
+            }
+            Some(_) => Ok(false),
+            None if !guard.retired => {
+                self.retire(id, &mut guard);
+                Ok(false)
+            }
+            None => Ok(false),
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
-    restored: usize,
+    restored: u64,
 }
 
 /// Loads the definitions the settings name, or the shipped defaults.
@@ -160,8 +160,8 @@ impl Application {
         &self.state
     }
 
-    /// Open interactions resumed from the store at start.
-    pub fn restored(&self) -> usize {
+    /// Interactions the store held open at start (each resumes on its visitor's next request).
+    pub fn restored(&self) -> u64 {
         self.restored
     }
 
@@ -241,7 +241,7 @@ pub fn browser_host(addr: SocketAddr) -> String {
 }
 
 /// The start-up banner: where to point `trackingApi`, and what needs attention.
-pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String {
+pub fn banner(settings: &Settings, addr: SocketAddr, restored: u64) -> String {
     use std::fmt::Write;
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
@@ -286,7 +286,7 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: usize) -> String 
     }
     let _ = writeln!(
         out,
-        "  database:         {} (sqlite, sync = {}), {restored} open interaction(s) resumed",
+        "  database:         {} (sqlite, sync = {}), {restored} open visit(s), resumed as their visitors return",
         settings.storage.path.display(),
         match settings.storage.sync {
             SyncSetting::Normal => "normal",

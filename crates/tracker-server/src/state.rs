@@ -64,7 +64,12 @@ impl AppState {
                     clock.clone(),
                 ),
                 api_keys: ApiKeys::new(&settings.api_keys),
-                sessions: Sessions::new(store.clone(), timeout, visitors),
+                sessions: Sessions::new(
+                    store.clone(),
+                    timeout,
+                    settings.tracker.max_open_sessions,
+                    visitors,
+                ),
                 settings,
                 definitions,
                 pipeline,

@@ -131,6 +131,9 @@ pub struct TrackerSettings {
     pub max_clock_skew: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// Most visits held in memory (about half a kilobyte each). Over it the stalest leave
+    /// memory; they stay open in the database and resume from it on their next request.
+    pub max_open_sessions: usize,
 }
 
 impl Default for TrackerSettings {
@@ -144,6 +147,7 @@ impl Default for TrackerSettings {
             device_cookie_max_age: Duration::from_secs(10 * 365 * 24 * 3600),
             max_clock_skew: Duration::from_secs(120),
             limits: Limits::default(),
+            max_open_sessions: 200_000,
         }
     }
 }

@@ -317,3 +317,53 @@ async fn a_stale_session_never_stops_a_sweep_or_its_visitor() {
     );
     assert!(store.open_interactions().await.unwrap().is_empty());
 }
+
+/// At `tracker.max_open_sessions` the stalest sessions leave memory; each resumes from the
+/// store on its next request, exactly (same interaction, totals and page), and those that do
+/// not come back are ended by the sweeper from the store.
+#[tokio::test]
+async fn sessions_over_the_cap_leave_memory_and_resume_exactly() {
+    let app = TestApp::spawn_with(|s| {
+        s.tracker.max_open_sessions = 3;
+        s.tracker.sweep_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let mut browsers = Vec::new();
+    for n in 0..6 {
+        let mut browser = Browser::new();
+        browser
+            .track_ok(
+                &app,
+                json!([{"pageId": PAGE, "url": format!("/{n}")}, {"goalId": "Register"}]),
+            )
+            .await;
+        app.clock.advance(Duration::seconds(1));
+        browsers.push(browser);
+    }
+    assert!(
+        app.state.sessions().len() <= 3,
+        "{}",
+        app.state.sessions().len()
+    );
+    assert_eq!(app.state.store().open_count().await.unwrap(), 6);
+    // The first visitors left memory first; they come back to the same visit.
+    for browser in &mut browsers[..3] {
+        browser
+            .track_ok(&app, json!([{"eventId": "Download"}]))
+            .await;
+        let contact = app.contact_of(browser).await;
+        let interactions = contact["interactions"].as_array().unwrap();
+        assert_eq!(interactions.len(), 1, "the same visit: {contact}");
+        let events = interactions[0]["events"].as_array().unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[2]["pageViewId"], events[0]["id"], "on the same page");
+        assert_eq!(interactions[0]["engagementValue"], 50 + 5);
+    }
+    assert!(app.state.sessions().len() <= 3);
+    // Whoever is in memory or not, every visit ends after the timeout.
+    app.clock.advance(Duration::minutes(21));
+    let ended = app.state.sessions().sweep(app.clock.now()).await.unwrap();
+    assert_eq!(ended, 6);
+    assert_eq!(app.state.store().open_count().await.unwrap(), 0);
+    assert_eq!(app.state.sessions().len(), 0);
+}
