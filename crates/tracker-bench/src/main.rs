@@ -5,6 +5,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+mod flood;
 mod load;
 mod prefill;
 mod reads;
@@ -108,6 +109,24 @@ enum Command {
         #[arg(long, default_value = "target/bench/scale.db")]
         db: PathBuf,
     },
+    /// A flood of cookieless visitors (one page view each), then paced tracking while their
+    /// sessions expire together: peak RSS, p99 during the expiry, nothing acknowledged lost.
+    Flood {
+        #[command(flatten)]
+        common: Common,
+        /// Visitors in the flood.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        /// The server's session timeout (the paced run lasts this and 30 s more).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        session_timeout: Duration,
+        /// Paced tracking's requests/s during the expiry (half the maximum, measured by `suite`).
+        #[arg(long, default_value_t = 6000.0)]
+        rate: f64,
+        /// Fail if the server's peak RSS goes over this many MiB.
+        #[arg(long, default_value_t = 300.0)]
+        max_rss_mib: f64,
+    },
     /// Open N interactions (one page view each, never flushed) and report the server's RSS.
     Sessions {
         #[command(flatten)]
@@ -159,6 +178,21 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Scale { common, events, db } => runtime.block_on(scale(&common, events, &db)),
         Command::Sessions { common, count } => runtime.block_on(sessions(&common, count)),
+        Command::Flood {
+            common,
+            count,
+            session_timeout,
+            rate,
+            max_rss_mib,
+        } => runtime.block_on(flood::flood(
+            &common,
+            &flood::Flood {
+                count,
+                session_timeout,
+                rate,
+                max_rss_mib,
+            },
+        )),
     }
 }
 
