@@ -98,8 +98,9 @@ pub(crate) async fn flood(common: &Common, flood: &Flood) -> anyhow::Result<()> 
         seed: common.seed,
     })
     .await?;
-    // The sweeper runs every 15 s: wait (bounded) until the store holds no flood visit open.
-    let ended_by = Instant::now() + Duration::from_secs(300);
+    // The sweeper runs every 15 s and ends at most 5,000 a second: wait (bounded) until every
+    // flood visit has ended.
+    let ended_by = Instant::now() + Duration::from_secs(900);
     let mut closed_timeout;
     loop {
         let metrics = server.metrics().await?;
@@ -118,8 +119,11 @@ pub(crate) async fn flood(common: &Common, flood: &Flood) -> anyhow::Result<()> 
     // 3. What the file holds.
     let conn = rusqlite::Connection::open(&db).context("opening the flood's database")?;
     let stored_events: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-    let still_open: i64 =
-        conn.query_row("SELECT count(*) FROM interactions WHERE open = 1", [], |r| r.get(0))?;
+    let still_open: i64 = conn.query_row(
+        "SELECT count(*) FROM interactions WHERE open = 1",
+        [],
+        |r| r.get(0),
+    )?;
     let acknowledged_events = acknowledged.load(Ordering::Relaxed) + paced.events;
     let peak_mib = end.peak_rss_kib as f64 / 1024.0;
     let report = serde_json::json!({

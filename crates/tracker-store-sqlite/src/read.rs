@@ -161,13 +161,16 @@ pub(crate) fn idle_open_interactions(
     let mut page = conn
         .prepare_cached(&format!(
             "SELECT {INTERACTION_COLUMNS} FROM interactions
-             WHERE open = 1 AND last_activity < ?1 AND (?2 IS NULL OR id > ?2)
+             WHERE open = 1 AND id > ?2 AND last_activity < ?1
              ORDER BY id LIMIT ?3"
         ))?
         .query_map(
             rusqlite::params![
                 ms(idle_before),
-                after.map(|id| id.0),
+                // From the first: the empty blob sorts before every id. A plain `id > ?`, so
+                // that each page starts at its place in the index of open interactions
+                // instead of walking it from the start (quadratic over a sweep).
+                after.map_or_else(Vec::new, |id| id.0.as_bytes().to_vec()),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
             live_interaction,
