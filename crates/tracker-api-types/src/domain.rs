@@ -168,8 +168,9 @@ impl From<InteractionRecord> for InteractionJson {
             ip: record.attribution.ip.map(|ip| ip.to_string()),
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
-            event_count: record.events.len(),
+            event_count: usize::try_from(i.event_count).unwrap_or(0),
             events: events_with_pages(record.events),
+            events_omitted: record.events_omitted,
         }
     }
 }
@@ -244,6 +245,7 @@ impl From<ContactRecord> for ContactJson {
                 })
                 .collect(),
             interactions: c.interactions.into_iter().map(Into::into).collect(),
+            older_interactions: c.older.map(|cursor| cursor.encode()),
         }
     }
 }

@@ -195,7 +195,11 @@ pub struct ContactJson {
     pub summary: ContactSummaryJson,
     pub devices: Vec<DeviceJson>,
     pub identifiers: Vec<IdentifierJson>,
+    /// The newest interactions (up to `interactions`), oldest first.
     pub interactions: Vec<InteractionJson>,
+    /// Cursor of the older interactions (`before=`), when there are more.
+    #[serde(default)]
+    pub older_interactions: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,7 +248,15 @@ pub struct InteractionJson {
     pub engagement_value: i64,
     pub page_view_count: i64,
     pub event_count: usize,
+    /// The first events (up to `events`), in order.
     pub events: Vec<EventJson>,
+    /// Events of the interaction not listed (over `events`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

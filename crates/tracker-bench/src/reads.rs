@@ -152,7 +152,11 @@ pub(crate) async fn reads(db: &Path, runs: usize) -> anyhow::Result<Vec<ReadTimi
     );
     let contact = time(runs, || {
         let store = store.clone();
-        async move { store.contact(some.id).await }
+        async move {
+            store
+                .contact(some.id, tracker_core::store::InteractionsPage::ALL)
+                .await
+        }
     })
     .await?;
     let events: usize = contact

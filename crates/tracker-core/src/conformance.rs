@@ -12,7 +12,9 @@ use crate::{
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, Guid, SessionId},
     session::{CloseReason, Interaction, Opening},
-    store::{ChangeSet, ContactFilter, ContactPage, ContactText, DashboardQuery, Store},
+    store::{
+        ChangeSet, ContactFilter, ContactPage, ContactText, DashboardQuery, InteractionsPage, Store,
+    },
 };
 
 fn goal(name: &str, points: i64) -> TrackedEvent {
@@ -124,6 +126,70 @@ where
     contacts_are_listed_most_recent_first(&make().await).await;
     contacts_are_searched_and_paged(&make().await).await;
     the_dashboard_adds_up(&make().await).await;
+    a_contact_is_read_a_page_at_a_time(&make().await).await;
+}
+
+/// A contact's interactions come newest first in pages (each page oldest first), joined up by
+/// their cursor, each with at most the events asked and the count of those left out.
+pub async fn a_contact_is_read_a_page_at_a_time(store: &dyn Store) {
+    let start = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let device = DeviceId::new_random();
+    let mut ids = Vec::new();
+    let mut contact = None;
+    for n in 0..5 {
+        let mut change = new_visit(
+            device,
+            start + Duration::hours(n),
+            vec![page_view("/a"), goal("G", 1), goal("H", 2)],
+        );
+        change.new_contact = n == 0;
+        if let Some(contact) = contact {
+            change.interaction.contact_id = contact;
+        }
+        let at = change.interaction.last_activity;
+        if n < 4 {
+            change.close = Some(change.interaction.close(CloseReason::Flush, at));
+        }
+        ids.push(change.interaction.id);
+        contact = Some(store.commit(change).await.unwrap().contact_id);
+    }
+    let contact = contact.unwrap();
+    let page = |before, limit, events| InteractionsPage {
+        limit,
+        before,
+        events_per_interaction: events,
+    };
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let record = store
+            .contact(contact, page(before, 2, 1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(record.interactions.len() <= 2);
+        assert_eq!(
+            record.summary.interaction_count, 5,
+            "totals are the contact's"
+        );
+        let mut this_page: Vec<_> = record
+            .interactions
+            .iter()
+            .map(|r| r.interaction.id)
+            .collect();
+        for r in &record.interactions {
+            assert_eq!(r.events.len(), 1);
+            assert_eq!(r.events_omitted, 2);
+            assert_eq!(r.interaction.event_count, 3);
+        }
+        this_page.extend(seen);
+        seen = this_page;
+        match record.older {
+            Some(older) => before = Some(older),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every interaction once, in order");
 }
 
 /// The readiness check commits a write of its own, and can be asked again and again.
@@ -457,7 +523,7 @@ pub async fn events_round_trip_in_order(store: &dyn Store) {
         .unwrap();
 
     let contact = store
-        .contact(receipt.contact_id)
+        .contact(receipt.contact_id, InteractionsPage::ALL)
         .await
         .unwrap()
         .expect("stored");
@@ -525,7 +591,7 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
         .await
         .unwrap();
     let contact = store
-        .contact(interaction.contact_id)
+        .contact(interaction.contact_id, InteractionsPage::ALL)
         .await
         .unwrap()
         .unwrap();
@@ -550,7 +616,7 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
         .await;
     assert!(refused.is_err());
     let contact = store
-        .contact(interaction.contact_id)
+        .contact(interaction.contact_id, InteractionsPage::ALL)
         .await
         .unwrap()
         .unwrap();
@@ -666,7 +732,11 @@ pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
         vec![live.clone()],
         "the row's time lags; the replayed one does not"
     );
-    let contact = store.contact(live.contact_id).await.unwrap().unwrap();
+    let contact = store
+        .contact(live.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(contact.interactions[0].interaction, live);
     assert_eq!(contact.interactions[0].events.len(), 4);
     assert_eq!(
@@ -714,7 +784,11 @@ pub async fn events_only_changes_refuse_a_closed_interaction(store: &dyn Store) 
         refused.is_err(),
         "events for a closed interaction are refused"
     );
-    let contact = store.contact(live.contact_id).await.unwrap().unwrap();
+    let contact = store
+        .contact(live.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         contact.interactions[0].events.len(),
         1,
@@ -741,9 +815,17 @@ pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Sto
         .await
         .unwrap();
     assert_eq!(first.contact_id, r2.contact_id);
-    let contact = store.contact(first.contact_id).await.unwrap().unwrap();
+    let contact = store
+        .contact(first.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(contact.interactions.len(), 2);
-    assert!(store.contact(second.contact_id).await.unwrap().is_none());
+    assert!(store
+        .contact(second.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn lookups_by_device(store: &dyn Store) {

@@ -161,8 +161,10 @@ pub struct InteractionRecord {
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it closed.
     pub close_reason: Option<String>,
-    /// Its events in order.
+    /// Its events in order (the first ones, up to the read's `events_per_interaction`).
     pub events: Vec<StoredEvent>,
+    /// Events of the interaction not in `events` (over the read's `events_per_interaction`).
+    pub events_omitted: u64,
     /// Its client, as recorded when it opened.
     pub attribution: Attribution,
 }
@@ -176,8 +178,56 @@ pub struct ContactRecord {
     pub devices: Vec<DeviceRecord>,
     /// Its identifiers.
     pub identifiers: Vec<IdentifierRecord>,
-    /// Its interactions, oldest first.
+    /// Its interactions, oldest first: the newest ones, up to the read's `limit`.
     pub interactions: Vec<InteractionRecord>,
+    /// Where the older interactions continue, if there are more.
+    pub older: Option<InteractionCursor>,
+}
+
+/// Which of a contact's interactions a contact read returns: the newest `limit` started before
+/// `before`, each with its first `events_per_interaction` events. One contact's whole history
+/// can be hundreds of megabytes; a read is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InteractionsPage {
+    /// Most interactions.
+    pub limit: usize,
+    /// Only interactions before this one (the previous page's `older`).
+    pub before: Option<InteractionCursor>,
+    /// Most events per interaction.
+    pub events_per_interaction: usize,
+}
+
+impl InteractionsPage {
+    /// Everything (for tests and small contacts).
+    pub const ALL: Self = Self {
+        limit: usize::MAX,
+        before: None,
+        events_per_interaction: usize::MAX,
+    };
+}
+
+/// A place in a contact's interactions, ordered by start then id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InteractionCursor {
+    /// The start of the last interaction seen.
+    pub started_at: DateTime<Utc>,
+    /// Its id.
+    pub id: InteractionId,
+}
+
+impl InteractionCursor {
+    /// The cursor as written in a URL: `<epoch ms>.<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.started_at.timestamp_millis(), self.id)
+    }
+
+    /// The inverse of [`InteractionCursor::encode`].
+    pub fn decode(text: &str) -> Option<Self> {
+        let (ms, id) = text.split_once('.')?;
+        let started_at = DateTime::<Utc>::from_timestamp_millis(ms.parse().ok()?)?;
+        let id = InteractionId(uuid::Uuid::try_parse(id).ok()?);
+        Some(Self { started_at, id })
+    }
 }
 
 /// Which visits a dashboard covers: those that started on the UTC days `from` to `to`
@@ -295,6 +345,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The figures of the visits the query covers.
     async fn dashboard(&self, query: DashboardQuery) -> Result<Dashboard, Error>;
 
-    /// One contact with its devices, identifiers and interactions.
-    async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, Error>;
+    /// One contact with its devices, identifiers and a page of its interactions.
+    async fn contact(
+        &self,
+        id: ContactId,
+        page: InteractionsPage,
+    ) -> Result<Option<ContactRecord>, Error>;
 }

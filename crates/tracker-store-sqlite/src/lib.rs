@@ -419,7 +419,11 @@ impl Store for SqliteStore {
         self.read(move |conn| rollup::dashboard(conn, &query)).await
     }
 
-    async fn contact(&self, id: ContactId) -> Result<Option<ContactRecord>, tracker_core::Error> {
-        self.read(move |conn| read::contact(conn, id)).await
+    async fn contact(
+        &self,
+        id: ContactId,
+        page: tracker_core::store::InteractionsPage,
+    ) -> Result<Option<ContactRecord>, tracker_core::Error> {
+        self.read(move |conn| read::contact(conn, id, page)).await
     }
 }

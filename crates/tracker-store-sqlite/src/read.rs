@@ -12,7 +12,7 @@ use tracker_core::{
     session::{Interaction, StoredEvent},
     store::{
         ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
-        DeviceRecord, IdentifierRecord, InteractionRecord,
+        DeviceRecord, IdentifierRecord, InteractionCursor, InteractionRecord, InteractionsPage,
     },
 };
 use uuid::Uuid;
@@ -115,6 +115,52 @@ pub(crate) fn open_interactions(conn: &Connection) -> Result<Vec<Interaction>, E
         interaction.replay(events);
     }
     Ok(open)
+}
+
+/// An open interaction's running totals from all its events, computed by SQLite (the same
+/// result as `Interaction::replay`, without reading the events into memory).
+fn totals_in_sql(conn: &Connection, interaction: &mut Interaction) -> Result<(), Error> {
+    let id = interaction.id.0;
+    let (count, page_views, points, latest): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+        conn.prepare_cached(
+            "SELECT max(seq) + 1, sum(kind = 'pageView'), sum(points), max(timestamp)
+             FROM events WHERE interaction_id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+    let Some(count) = count else {
+        return Ok(());
+    };
+    interaction.event_count = count;
+    interaction.page_view_count = page_views.unwrap_or(0);
+    interaction.engagement_value = points.unwrap_or(0);
+    if let Some(latest) = latest {
+        interaction.last_activity = interaction.last_activity.max(time(latest)?);
+    }
+    interaction.current_page_view = conn
+        .prepare_cached(
+            "SELECT id FROM events WHERE interaction_id = ?1 AND kind = 'pageView'
+             ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([id], |row| row.get::<_, Uuid>(0))
+        .optional()?
+        .map(EventId)
+        .or(interaction.current_page_view);
+    let campaign = conn
+        .prepare_cached(
+            "SELECT definition_id, definition_name, points FROM events
+             WHERE interaction_id = ?1 AND kind = 'campaign' ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([id], |row| {
+            definition(row.get(0)?, row.get(1)?, row.get(2)?)
+        })
+        .optional()?
+        .flatten();
+    if campaign.is_some() {
+        interaction.campaign = campaign;
+    }
+    Ok(())
 }
 
 /// Brings an open interaction's running totals up to date from its stored events.
@@ -435,7 +481,11 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(Uuid, StoredEvent)> {
     ))
 }
 
-pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<ContactRecord>, Error> {
+pub(crate) fn contact(
+    conn: &Connection,
+    id: ContactId,
+    page: InteractionsPage,
+) -> Result<Option<ContactRecord>, Error> {
     let id_blob = id.0;
     let Some(summary) = conn
         .prepare_cached(&format!(
@@ -470,45 +520,71 @@ pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    // The newest `limit` interactions before the cursor (one more: whether older ones remain),
+    // then oldest first.
+    let (before_ms, before_id) = match page.before {
+        Some(cursor) => (ms(cursor.started_at), cursor.id.0.as_bytes().to_vec()),
+        None => (i64::MAX, vec![0xff; 17]),
+    };
+    let limit = page.limit.min(i64::MAX as usize - 1);
     let mut interactions = conn
         .prepare_cached(&format!(
-            "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE contact_id = ?1 ORDER BY started_at, id"
+            "SELECT {INTERACTION_COLUMNS} FROM interactions
+             WHERE contact_id = ?1 AND (started_at, id) < (?2, ?3)
+             ORDER BY started_at DESC, id DESC LIMIT ?4"
         ))?
-        .query_map([id_blob], |row| {
-            Ok(InteractionRecord {
-                interaction: live_interaction(row)?,
-                open: row.get(4)?,
-                ended_at: row.get::<_, Option<i64>>(7)?.map(time).transpose()?,
-                close_reason: row.get(8)?,
-                events: Vec::new(),
-                attribution: attribution(row)?,
-            })
-        })?
+        .query_map(
+            rusqlite::params![id_blob, before_ms, before_id, (limit + 1) as i64],
+            |row| {
+                Ok(InteractionRecord {
+                    interaction: live_interaction(row)?,
+                    open: row.get(4)?,
+                    ended_at: row.get::<_, Option<i64>>(7)?.map(time).transpose()?,
+                    close_reason: row.get(8)?,
+                    events: Vec::new(),
+                    events_omitted: 0,
+                    attribution: attribution(row)?,
+                })
+            },
+        )?
         .collect::<Result<Vec<_>, _>>()?;
-    let position: HashMap<Uuid, usize> = interactions
-        .iter()
-        .enumerate()
-        .map(|(i, record)| (record.interaction.id.0, i))
-        .collect();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM interactions i JOIN events e ON e.interaction_id = i.id
-         WHERE i.contact_id = ?1 ORDER BY e.interaction_id, e.seq"
-    ))?;
-    for row in stmt.query_map([id_blob], event)? {
-        let (interaction_id, record) = row?;
-        if let Some(&i) = position.get(&interaction_id) {
-            interactions[i].events.push(record);
-        }
+    let mut older = None;
+    if interactions.len() > limit {
+        interactions.truncate(limit);
+        older = interactions.last().map(|last| InteractionCursor {
+            started_at: last.interaction.started_at,
+            id: last.interaction.id,
+        });
     }
+    interactions.reverse();
+    let events_limit = page.events_per_interaction.min(i64::MAX as usize) as i64;
+    let mut events = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.interaction_id = ?1 ORDER BY e.seq LIMIT ?2"
+    ))?;
     let mut summary = summary;
-    for record in interactions.iter_mut().filter(|r| r.open) {
-        record.interaction.replay(&record.events);
-        summary.last_activity = summary.last_activity.max(record.interaction.last_activity);
+    for record in &mut interactions {
+        record.events = events
+            .query_map(
+                rusqlite::params![record.interaction.id.0, events_limit],
+                event,
+            )?
+            .map(|row| row.map(|(_, stored)| stored))
+            .collect::<Result<Vec<_>, _>>()?;
+        if record.open {
+            // Its row's totals lag (refreshed now and then): from all its events, in SQL,
+            // without holding them all.
+            totals_in_sql(conn, &mut record.interaction)?;
+            summary.last_activity = summary.last_activity.max(record.interaction.last_activity);
+        }
+        record.events_omitted = u64::try_from(record.interaction.event_count)
+            .unwrap_or(0)
+            .saturating_sub(record.events.len() as u64);
     }
     Ok(Some(ContactRecord {
         summary,
         devices,
         identifiers,
         interactions,
+        older,
     }))
 }

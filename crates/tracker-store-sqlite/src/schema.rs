@@ -74,9 +74,10 @@ mod tests {
         );
         let contact =
             ContactId(Uuid::parse_str("0d1c2b3a-4f5e-4d6c-8b7a-695847362514").expect("id"));
-        let record = crate::read::contact(&conn, contact)
-            .expect("read")
-            .expect("contact");
+        let record =
+            crate::read::contact(&conn, contact, tracker_core::store::InteractionsPage::ALL)
+                .expect("read")
+                .expect("contact");
         assert_eq!(
             record
                 .identifiers
@@ -147,9 +148,10 @@ mod tests {
             by_device.iter().map(|c| c.id).collect::<Vec<_>>(),
             [contact]
         );
-        let record = crate::read::contact(&conn, contact)
-            .expect("read")
-            .expect("contact");
+        let record =
+            crate::read::contact(&conn, contact, tracker_core::store::InteractionsPage::ALL)
+                .expect("read")
+                .expect("contact");
         assert_eq!(record.summary.engagement_value, 35);
         assert_eq!(record.devices[0].id, device);
         assert_eq!(

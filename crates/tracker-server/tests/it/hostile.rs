@@ -549,3 +549,56 @@ async fn odd_paths_and_encodings_answer_in_the_envelope() {
         "{body}"
     );
 }
+
+/// One contact's answer is bounded (one contact's detail used to be a 210 MB answer): a page of
+/// its newest interactions, each with its first events, and a cursor for the older ones.
+#[tokio::test]
+async fn a_contact_answer_is_paged() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new();
+    for _ in 0..3 {
+        browser
+            .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}, {"eventId": "Download"}]))
+            .await;
+        browser.flush(&app).await;
+    }
+    let all: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    assert_eq!(all.interactions.len(), 3);
+    let id = &all.summary.id;
+    let first: ContactJson = app
+        .admin_as(&format!("/api/v1/contacts/{id}?interactions=2&events=1"))
+        .await;
+    assert_eq!(first.interactions.len(), 2);
+    assert_eq!(
+        first.interactions[0].id, all.interactions[1].id,
+        "the newest, oldest first"
+    );
+    assert_eq!(first.interactions[0].events.len(), 1);
+    assert_eq!(first.interactions[0].events_omitted, 2);
+    assert_eq!(first.interactions[0].event_count, 3);
+    let cursor = first.older_interactions.clone().expect("older ones remain");
+    let older: ContactJson = app
+        .admin_as(&format!(
+            "/api/v1/contacts/{id}?interactions=2&before={cursor}"
+        ))
+        .await;
+    assert_eq!(older.interactions.len(), 1);
+    assert_eq!(older.interactions[0].id, all.interactions[0].id);
+    assert_eq!(older.older_interactions, None);
+    for bad in [
+        "interactions=0",
+        "interactions=5000",
+        "events=many",
+        "before=nope",
+        "colour=red",
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/contacts/{id}?{bad}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 400, "invalid_payload").await;
+    }
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tracker_core::{
     definitions::DefinitionKind,
     ids::{ContactId, DeviceId, Guid},
-    store::{ContactCursor, ContactFilter, ContactText},
+    store::{ContactCursor, ContactFilter, ContactText, InteractionCursor, InteractionsPage},
 };
 
 use super::Admin;
@@ -181,12 +181,66 @@ fn decode_cursor(raw: &str) -> Option<ContactCursor> {
     })
 }
 
-/// One contact with its devices, identifiers and interactions (open ones included).
+/// Which of the contact's interactions to show. Every parameter is checked: a bad one is a 400.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShowQuery {
+    /// Most interactions, the newest (1–1000, default 100).
+    pub(crate) interactions: Option<String>,
+    /// Only interactions older than this cursor (a previous answer's `olderInteractions`).
+    pub(crate) before: Option<String>,
+    /// Most events listed per interaction (1–10000, default 1000); the rest are counted in
+    /// `eventsOmitted`.
+    pub(crate) events: Option<String>,
+}
+
+/// Default interactions per contact answer.
+pub(crate) const INTERACTIONS_PER_PAGE: usize = 100;
+/// Default events listed per interaction.
+pub(crate) const EVENTS_PER_INTERACTION: usize = 1000;
+
+impl ShowQuery {
+    pub(crate) fn page(&self) -> Result<InteractionsPage, ApiError> {
+        let number = |name: &str, raw: &Option<String>, default: usize, max: usize| match raw {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::InvalidPayload(format!(
+                        "{name} must be a whole number from 1 to {max}, not '{raw}'"
+                    ))
+                }),
+        };
+        let before = match &self.before {
+            None => None,
+            Some(raw) => Some(InteractionCursor::decode(raw.trim()).ok_or_else(|| {
+                ApiError::InvalidPayload(format!("before '{raw}' is not a cursor"))
+            })?),
+        };
+        Ok(InteractionsPage {
+            limit: number(
+                "interactions",
+                &self.interactions,
+                INTERACTIONS_PER_PAGE,
+                1000,
+            )?,
+            before,
+            events_per_interaction: number("events", &self.events, EVENTS_PER_INTERACTION, 10_000)?,
+        })
+    }
+}
+
+/// One contact with its devices, identifiers and its newest interactions (open ones
+/// included), each with its first events; `olderInteractions` continues the list.
 #[utoipa::path(
     get,
     path = "/api/v1/contacts/{id}", operation_id = "getContact",
     tag = "admin",
-    params(("id" = String, Path, description = "The contact's id")),
+    params(("id" = String, Path, description = "The contact's id"), ShowQuery),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = ContactJson),
@@ -198,19 +252,24 @@ pub async fn show(
     _: Admin,
     State(state): State<AppState>,
     WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
+    WithRejection(Query(query), _): WithRejection<Query<ShowQuery>, ApiError>,
 ) -> Result<Json<ContactJson>, ApiError> {
-    Ok(Json(contact(&state, &id).await?))
+    Ok(Json(contact(&state, &id, query.page()?).await?))
 }
 
 /// One contact, by its id as written in a URL (the API's answer and the Profile's page).
-pub(crate) async fn contact(state: &AppState, id: &str) -> Result<ContactJson, ApiError> {
+pub(crate) async fn contact(
+    state: &AppState,
+    id: &str,
+    page: InteractionsPage,
+) -> Result<ContactJson, ApiError> {
     let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
     let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
         .map(ContactId)
         .map_err(|_| not_found())?;
     let contact = state
         .store()
-        .contact(contact_id)
+        .contact(contact_id, page)
         .await?
         .ok_or_else(not_found)?;
     Ok(contact.into())

@@ -273,7 +273,12 @@ pub(super) async fn contact(
     >,
 ) -> Response {
     let here = "/profile/contacts";
-    let c = match contacts::contact(&state, &id).await {
+    let newest = tracker_core::store::InteractionsPage {
+        limit: contacts::INTERACTIONS_PER_PAGE,
+        before: None,
+        events_per_interaction: contacts::EVENTS_PER_INTERACTION,
+    };
+    let c = match contacts::contact(&state, &id, newest).await {
         Ok(c) => c,
         Err(error) => return failed(&viewer, "Contact", here, error),
     };
