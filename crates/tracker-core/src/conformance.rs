@@ -600,7 +600,11 @@ pub async fn closing_writes_totals_and_freezes_the_interaction(store: &dyn Store
     assert!(!stored.open);
     assert_eq!(stored.ended_at, Some(now + Duration::seconds(30)));
     assert_eq!(stored.close_reason.as_deref(), Some("flush"));
-    assert!(store.open_interactions().await.unwrap().is_empty());
+    assert!(store
+        .open_interactions(usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
 
     // A closed interaction takes no more events, and the failed change leaves nothing behind.
     let late = interaction.record(vec![goal("late", 1)], now + Duration::minutes(1));
@@ -627,7 +631,7 @@ pub async fn open_interactions_are_resumable(store: &dyn Store) {
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
     let events = vec![page_view("/x"), goal("G", 3)];
     let interaction = first_batch(store, DeviceId::new_random(), now, events).await;
-    let open = store.open_interactions().await.unwrap();
+    let open = store.open_interactions(usize::MAX).await.unwrap();
     assert_eq!(open, vec![interaction.clone()]);
     assert_eq!(store.open_count().await.unwrap(), 1);
     // One by one, by session.
@@ -660,6 +664,9 @@ pub async fn open_interactions_are_resumable(store: &dyn Store) {
         vec![page_view("/z")],
     )
     .await;
+    // Listed most recently active first, as many as asked.
+    let listed = store.open_interactions(2).await.unwrap();
+    assert_eq!(listed, vec![latest.clone(), later.clone()]);
     let before = now + Duration::minutes(10);
     let first_page = store.idle_open_interactions(before, None, 1).await.unwrap();
     assert_eq!(first_page, vec![interaction.clone()]);
@@ -717,7 +724,10 @@ pub async fn totals_left_behind_are_replayed_from_events(store: &dyn Store) {
             .unwrap();
     }
     assert_eq!(live.engagement_value, 25);
-    assert_eq!(store.open_interactions().await.unwrap(), vec![live.clone()]);
+    assert_eq!(
+        store.open_interactions(usize::MAX).await.unwrap(),
+        vec![live.clone()]
+    );
     assert_eq!(
         store.open_interaction(live.session_id).await.unwrap(),
         Some(live.clone()),

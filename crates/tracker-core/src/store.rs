@@ -318,9 +318,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Waits until every change-set submitted before the call is committed (for shutdown).
     async fn drain(&self) -> Result<(), Error>;
 
-    /// Every interaction still open (for the admin API's list and tests; the server resumes
-    /// sessions one by one, see `open_interaction`).
-    async fn open_interactions(&self) -> Result<Vec<Interaction>, Error>;
+    /// The open interactions, most recently active first, at most `limit` (for the admin
+    /// API's list and the live page; the server resumes sessions one by one, see
+    /// `open_interaction`).
+    async fn open_interactions(&self, limit: usize) -> Result<Vec<Interaction>, Error>;
 
     /// The open interaction of a session, with its running totals brought up to date from its
     /// events: to resume a session that is not in memory (evicted, or from before a restart).

@@ -385,8 +385,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn open_interactions(&self) -> Result<Vec<Interaction>, tracker_core::Error> {
-        self.read(read::open_interactions).await
+    async fn open_interactions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<Interaction>, tracker_core::Error> {
+        self.read(move |conn| read::open_interactions(conn, limit))
+            .await
     }
 
     async fn open_interaction(

@@ -1,6 +1,6 @@
 //! Read queries, and the mapping from rows back to domain records.
 
-use std::{collections::HashMap, str::FromStr};
+use std::str::FromStr;
 
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
@@ -86,33 +86,22 @@ fn attribution(row: &Row<'_>) -> rusqlite::Result<Attribution> {
     })
 }
 
-/// The open interactions, with their running totals replayed from their events (the rows keep
-/// them only now and then).
-pub(crate) fn open_interactions(conn: &Connection) -> Result<Vec<Interaction>, Error> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE open = 1"
-    ))?;
-    let mut open: Vec<Interaction> = stmt
-        .query_map([], live_interaction)?
+/// The open interactions, most recently active first, at most `limit`, with their running
+/// totals brought up to date in SQL (the rows keep them only now and then). Ordered by the
+/// rows' last activity, which lags by at most the refresh interval.
+pub(crate) fn open_interactions(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<Interaction>, Error> {
+    let mut open: Vec<Interaction> = conn
+        .prepare_cached(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE open = 1
+             ORDER BY last_activity DESC, id LIMIT ?1"
+        ))?
+        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], live_interaction)?
         .collect::<Result<_, _>>()?;
-    let position: HashMap<Uuid, usize> = open
-        .iter()
-        .enumerate()
-        .map(|(i, interaction)| (interaction.id.0, i))
-        .collect();
-    let mut events: Vec<Vec<StoredEvent>> = vec![Vec::new(); open.len()];
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {EVENT_COLUMNS} FROM interactions i JOIN events e ON e.interaction_id = i.id
-         WHERE i.open = 1 ORDER BY e.interaction_id, e.seq"
-    ))?;
-    for row in stmt.query_map([], event)? {
-        let (interaction_id, stored) = row?;
-        if let Some(&i) = position.get(&interaction_id) {
-            events[i].push(stored);
-        }
-    }
-    for (interaction, events) in open.iter_mut().zip(&events) {
-        interaction.replay(events);
+    for interaction in &mut open {
+        totals_in_sql(conn, interaction)?;
     }
     Ok(open)
 }

@@ -278,7 +278,7 @@ async fn a_stale_session_never_stops_a_sweep_or_its_visitor() {
         let device = browser.device().unwrap();
         let now = app.clock.now();
         async move {
-            let open = store.open_interactions().await.unwrap();
+            let open = store.open_interactions(usize::MAX).await.unwrap();
             let live = open
                 .into_iter()
                 .find(|i| i.device_id.to_string() == device)
@@ -315,7 +315,11 @@ async fn a_stale_session_never_stops_a_sweep_or_its_visitor() {
         0,
         "the stale session is gone too"
     );
-    assert!(store.open_interactions().await.unwrap().is_empty());
+    assert!(store
+        .open_interactions(usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// At `tracker.max_open_sessions` the stalest sessions leave memory; each resumes from the

@@ -51,9 +51,13 @@ pub async fn list(
     Ok(Json(open_visits(&state).await?))
 }
 
-/// The visits open now, most recently active first (the API's answer and the Profile's page).
+/// Most open visits listed: under a flood there can be hundreds of thousands.
+pub(crate) const OPEN_LISTED: usize = 500;
+
+/// The visits open now, most recently active first, at most [`OPEN_LISTED`] (the API's answer
+/// and the Profile's page).
 pub(crate) async fn open_visits(state: &AppState) -> Result<OpenInteractionList, ApiError> {
-    let mut open = state.store().open_interactions().await?;
+    let mut open = state.store().open_interactions(OPEN_LISTED).await?;
     open.sort_by(|a, b| {
         b.last_activity
             .cmp(&a.last_activity)
