@@ -119,6 +119,20 @@ const SWEEP_PAGE: usize = 256;
 /// took the p99 of tracking at 6,000 requests/s to 435 ms (`tracker-bench flood`).
 const SWEEP_CLOSES_PER_SECOND: f64 = 5_000.0;
 
+/// How many of a page's closes ended a visit; the first failure is kept in `failed`.
+fn count_closed(outcomes: Vec<Result<bool, Error>>, failed: &mut Option<Error>) -> usize {
+    let mut closed = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(ended) => closed += usize::from(ended),
+            Err(error) => {
+                failed.get_or_insert(error);
+            }
+        }
+    }
+    closed
+}
+
 /// Waits, after a page of `closed` closes that took `took`, so that closes keep to
 /// [`SWEEP_CLOSES_PER_SECOND`].
 async fn pace(closed: usize, took: std::time::Duration) {
@@ -612,16 +626,7 @@ impl Sessions {
                 .buffer_unordered(SWEEP_CONCURRENCY)
                 .collect()
                 .await;
-            let mut in_page = 0;
-            for outcome in outcomes {
-                match outcome {
-                    Ok(true) => in_page += 1,
-                    Ok(false) => {}
-                    Err(error) => {
-                        failed.get_or_insert(error);
-                    }
-                }
-            }
+            let in_page = count_closed(outcomes, &mut failed);
             closed += in_page;
             if pages.peek().is_some() {
                 pace(in_page, started.elapsed()).await;
@@ -651,25 +656,20 @@ impl Sessions {
                     .filter(|i| i.is_expired(now, self.timeout) && !map.contains_key(&i.session_id))
                     .collect()
             };
-            let outcomes: Vec<Result<(), Error>> = futures::stream::iter(orphans)
+            let outcomes: Vec<Result<bool, Error>> = futures::stream::iter(orphans)
                 .map(|interaction| async move {
                     let close = interaction.close(CloseReason::Timeout, now);
-                    self.commit_close(&interaction, close).await
+                    match self.commit_close(&interaction, close).await {
+                        Ok(()) => Ok(true),
+                        // Closed meanwhile (its visitor came back and ended it).
+                        Err(Error::Stale(_)) => Ok(false),
+                        Err(error) => Err(error),
+                    }
                 })
                 .buffer_unordered(SWEEP_CONCURRENCY)
                 .collect()
                 .await;
-            let mut in_page = 0;
-            for outcome in outcomes {
-                match outcome {
-                    Ok(()) => in_page += 1,
-                    // Closed meanwhile (its visitor came back and ended it): nothing to do.
-                    Err(Error::Stale(_)) => {}
-                    Err(error) => {
-                        failed.get_or_insert(error);
-                    }
-                }
-            }
+            let in_page = count_closed(outcomes, &mut failed);
             closed += in_page;
             if !full {
                 break;

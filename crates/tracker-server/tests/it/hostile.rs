@@ -143,6 +143,13 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Opens a connection, sends `bytes`, and returns everything answered until the server closes.
+async fn exchange(app: &TestApp, bytes: &str) -> String {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(bytes.as_bytes()).await.unwrap();
+    read_to_close(&mut stream).await
+}
+
 fn status_and_code(response: &str) -> (u16, String) {
     let status = response
         .split_whitespace()
@@ -213,11 +220,11 @@ async fn connections_over_the_cap_are_closed_at_once() {
     // so ask until it has).
     let started = std::time::Instant::now();
     loop {
-        let mut next = TcpStream::connect(app.addr).await.unwrap();
-        next.write_all(format!("{}{body}", request_head(Some(body.len()), "")).as_bytes())
-            .await
-            .unwrap();
-        let answered = read_to_close(&mut next).await;
+        let answered = exchange(
+            &app,
+            &format!("{}{body}", request_head(Some(body.len()), "")),
+        )
+        .await;
         if status_and_code(&answered).0 == 200 {
             break;
         }
@@ -232,41 +239,26 @@ async fn connections_over_the_cap_are_closed_at_once() {
 async fn bodies_are_refused_early_and_by_their_real_fault() {
     let app = TestApp::spawn_with(|s| s.server.body_timeout = StdDuration::from_millis(300)).await;
     // 10 MB declared, nothing sent: answered at once.
-    let mut huge = TcpStream::connect(app.addr).await.unwrap();
-    huge.write_all(request_head(Some(10 * 1024 * 1024), "").as_bytes())
-        .await
-        .unwrap();
-    let answered = read_to_close(&mut huge).await;
+    let answered = exchange(&app, &request_head(Some(10 * 1024 * 1024), "")).await;
     assert_eq!(
         status_and_code(&answered),
         (413, "payload_too_large".into()),
         "{answered}"
     );
 
-    let mut chunked = TcpStream::connect(app.addr).await.unwrap();
-    chunked
-        .write_all(
-            format!(
-                "{}zz\r\n[]\r\n0\r\n\r\n",
-                request_head(None, "Transfer-Encoding: chunked\r\n")
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let answered = read_to_close(&mut chunked).await;
+    let chunked = request_head(None, "Transfer-Encoding: chunked\r\n");
+    let answered = exchange(&app, &format!("{chunked}zz\r\n[]\r\n0\r\n\r\n")).await;
     assert_eq!(
         status_and_code(&answered),
         (400, "invalid_payload".into()),
         "{answered}"
     );
 
-    let mut stalled = TcpStream::connect(app.addr).await.unwrap();
-    stalled
-        .write_all(format!("{}[{{\"goalId\":", request_head(Some(100), "")).as_bytes())
-        .await
-        .unwrap();
-    let answered = read_to_close(&mut stalled).await;
+    let answered = exchange(
+        &app,
+        &format!("{}[{{\"goalId\":", request_head(Some(100), "")),
+    )
+    .await;
     assert_eq!(
         status_and_code(&answered),
         (408, "request_timeout".into()),
