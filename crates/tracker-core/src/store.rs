@@ -3,7 +3,7 @@
 
 use crate::{
     client_info::Attribution,
-    ids::{ContactId, DeviceId, Guid, InteractionId, SessionId},
+    ids::{ContactId, DeviceId, DeviceKey, Guid, InteractionId, SessionId},
     session::{Close, Interaction, StoredEvent},
     Error,
 };
@@ -339,6 +339,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// How many interactions are open.
     async fn open_count(&self) -> Result<u64, Error>;
+
+    /// The key that signs the device ids the tracker issues: created once with the database and
+    /// the same for every server on it, so that cookies stay valid across restarts and nodes.
+    async fn device_key(&self) -> Result<DeviceKey, Error>;
 
     /// A page of the contacts the filter matches, most recently active first, with their total.
     async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, Error>;

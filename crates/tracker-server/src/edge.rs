@@ -168,9 +168,10 @@ pub struct TrackingCaller {
     pub site: Option<String>,
     /// `sc_camp`.
     pub campaign: Option<String>,
-    /// The device cookie as sent, if valid; a new one otherwise.
+    /// The device cookie as sent, if valid and issued by this tracker; a new one otherwise.
     pub device: GlobalCookie,
-    /// Whether the browser sent a valid device cookie (`device` is then its value).
+    /// Whether the browser sent a valid device cookie this tracker issued (`device` is then its
+    /// value).
     pub device_known: bool,
     /// The session cookie as sent, if well formed.
     pub session: Option<SessionId>,
@@ -232,11 +233,19 @@ impl TrackingCaller {
         let settings = state.settings();
         let client = client_addr(parts, &settings.server.trusted_proxies);
         let jar = CookieJar::from_headers(&parts.headers);
+        // A device id this tracker did not issue starts a fresh device: checked by its
+        // signature, with no database read.
         let sent = jar
             .get(GLOBAL_COOKIE)
-            .and_then(|c| GlobalCookie::parse(c.value()));
+            .and_then(|c| GlobalCookie::parse(c.value()))
+            .filter(|c| {
+                settings.tracker.accept_unsigned_device_ids || state.device_key().issued(c.device)
+            });
         let device_known = sent.is_some();
-        let device = sent.unwrap_or_else(GlobalCookie::new_random);
+        let device = sent.unwrap_or_else(|| GlobalCookie {
+            device: state.device_key().issue(),
+            human: false,
+        });
         let session = jar
             .get(&settings.tracker.session_cookie)
             .and_then(|c| SessionId::from_cookie(c.value()));

@@ -64,6 +64,17 @@ pub enum ApiError {
     /// Too many request bodies are being received at once (`server.max_body_buffer`).
     #[error("the server is receiving too many requests at once; try again shortly")]
     Busy,
+    /// The request line or headers do not parse (a bad `Content-Length`, say); answered by the
+    /// serve loop, before any handler (see `serve::HeadErrors`).
+    #[error("the request is malformed: its request line or headers (Content-Length, Transfer-Encoding, say) do not parse")]
+    InvalidRequest,
+    /// The URL is longer than the HTTP parser reads (64 KiB).
+    #[error("the URL is too long")]
+    UriTooLong,
+    /// The request line and headers are over `server.max_header_bytes`, or more than 100
+    /// headers.
+    #[error("the request headers are too large (over server.max_header_bytes, or more than 100 of them)")]
+    HeadersTooLarge,
     /// The store failed; the detail is logged, never sent.
     #[error("the service is temporarily unavailable")]
     Unavailable(String),
@@ -103,6 +114,12 @@ impl ApiError {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             Self::BodyTimeout(_) => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
+            Self::InvalidRequest => ("invalid_request", StatusCode::BAD_REQUEST),
+            Self::UriTooLong => ("uri_too_long", StatusCode::URI_TOO_LONG),
+            Self::HeadersTooLarge => (
+                "headers_too_large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
             Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }
     }
@@ -158,6 +175,21 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
 fn retry_after_secs(wait: std::time::Duration) -> u64 {
     let rounded_up = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     rounded_up.max(1)
+}
+
+impl ApiError {
+    /// The envelope's JSON, for answers written below axum (the serve loop).
+    pub fn envelope_json(&self) -> Vec<u8> {
+        let (code, _) = self.code_and_status();
+        serde_json::to_vec(&Envelope {
+            error: Body {
+                code,
+                message: self.to_string(),
+                index: self.index(),
+            },
+        })
+        .unwrap_or_default()
+    }
 }
 
 impl IntoResponse for ApiError {

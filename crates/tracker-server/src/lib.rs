@@ -4,6 +4,7 @@ pub mod api_types;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod head_errors;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;

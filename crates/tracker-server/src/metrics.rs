@@ -46,6 +46,8 @@ pub const CONNECTIONS_REFUSED: &str = "jss_tracker_connections_refused_total";
 /// Requests answered 503 at once because `server.max_body_buffer` was in use by bodies being
 /// received.
 pub const BODIES_REFUSED: &str = "jss_tracker_bodies_refused_total";
+/// Requests whose line or headers did not parse (400, 414, 431 before any handler).
+pub const HEAD_ERRORS: &str = "jss_tracker_head_errors_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -8,12 +8,13 @@
 //! timeout that runs from the connection's first moment and again after each response (so it
 //! also ends silent and idle keep-alive connections), a cap on open connections (over it, a connection is
 //! closed as soon as it is accepted, so that the server keeps answering those it has), and the
-//! peer's address as `ConnectInfo` for the handlers. Body reads have their own timeout and
+//! peer's address as `ConnectInfo` for the handlers; requests whose head does not parse are
+//! answered in the envelope (`head_errors`). Body reads have their own timeout and
 //! memory budget (see `routes::track::read_body`).
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::{extract::ConnectInfo, Router};
+use axum::{extract::ConnectInfo, response::IntoResponse, Router};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
@@ -21,6 +22,8 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt;
+
+use crate::{error::ApiError, head_errors::HeadErrors};
 
 /// The connection limits (`[server]`).
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +33,22 @@ pub struct ConnectionLimits {
     /// Time to receive a request's headers, counted from when the connection is ready for a
     /// request (so also how long an idle keep-alive connection is kept).
     pub header_timeout: Duration,
+    /// Largest request head read (hyper's read buffer; at least 8192).
+    pub max_header_bytes: usize,
+}
+
+/// About the bytes of a request's line and headers as sent.
+fn head_len<B>(request: &hyper::Request<B>) -> usize {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    request
+        .headers()
+        .iter()
+        .fold(uri + 16, |sum, (name, value)| {
+            sum + name.as_str().len() + value.len() + 4
+        })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
@@ -47,6 +66,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
@@ -73,14 +93,25 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let max_head = limits.max_header_bytes;
         let service = TowerToHyperService::new(tower::service_fn(
             move |request: hyper::Request<hyper::body::Incoming>| {
                 let mut request = request.map(axum::body::Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().oneshot(request)
+                let router = router.clone();
+                async move {
+                    // hyper refuses a head only once its read buffer is full and the head
+                    // still incomplete, which lets heads of up to about twice the limit
+                    // through when they arrive fast: measure what was read.
+                    if head_len(&request) > max_head {
+                        return Ok(ApiError::HeadersTooLarge.into_response());
+                    }
+                    router.oneshot(request).await
+                }
             },
         ));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful
+            .watch(builder.serve_connection(TokioIo::new(HeadErrors::new(stream)), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error, "connection ended with an error");

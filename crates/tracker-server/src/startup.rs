@@ -135,7 +135,19 @@ impl Application {
         let pipeline = build_pipeline(&settings)?;
         let store = build_store(&settings)?;
         let visitors = build_visitor_policy(&settings)?;
-        let state = AppState::new(settings, definitions, pipeline, store, clock, visitors);
+        let device_key = store
+            .device_key()
+            .await
+            .context("reading the key that signs device ids")?;
+        let state = AppState::new(
+            settings,
+            definitions,
+            pipeline,
+            store,
+            clock,
+            visitors,
+            device_key,
+        );
         let restored = state
             .sessions()
             .restore()
@@ -179,6 +191,7 @@ impl Application {
         let limits = crate::serve::ConnectionLimits {
             max_connections: server.max_connections,
             header_timeout: server.header_timeout,
+            max_header_bytes: server.max_header_bytes,
         };
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         // In-flight requests are answered (so committed); let a running sweep finish, then make

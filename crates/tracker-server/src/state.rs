@@ -6,6 +6,7 @@ use chrono::Duration;
 use tracker_core::{
     clock::Clock,
     definitions::Definitions,
+    ids::DeviceKey,
     pipeline::{BatchContext, Pipeline},
     store::Store,
 };
@@ -37,6 +38,7 @@ struct Inner {
     /// `server.max_body_buffer`, in KiB: what request bodies being received may hold.
     body_budget: tokio::sync::Semaphore,
     rate_limits: crate::rate_limit::RateLimits,
+    device_key: DeviceKey,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         visitors: VisitorPolicy,
+        device_key: DeviceKey,
     ) -> Self {
         let timeout = Duration::from_std(settings.tracker.session_timeout).unwrap_or(Duration::MAX);
         let max_clock_skew =
@@ -77,8 +80,14 @@ impl AppState {
                 clock,
                 max_clock_skew,
                 sign_ins: SignIns::default(),
+                device_key,
             }),
         }
+    }
+
+    /// The key that signs the device ids this tracker issues.
+    pub fn device_key(&self) -> &DeviceKey {
+        &self.inner.device_key
     }
 
     /// The configuration.

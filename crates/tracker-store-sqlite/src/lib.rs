@@ -415,6 +415,10 @@ impl Store for SqliteStore {
         self.read(read::open_count).await
     }
 
+    async fn device_key(&self) -> Result<tracker_core::ids::DeviceKey, tracker_core::Error> {
+        self.read(read::device_key).await
+    }
+
     async fn contacts(&self, filter: ContactFilter) -> Result<ContactPage, tracker_core::Error> {
         self.read(move |conn| read::contacts(conn, &filter)).await
     }

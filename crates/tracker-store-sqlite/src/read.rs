@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use tracker_core::{
     client_info::{Attribution, ClientInfo},
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
-    ids::{ContactId, DeviceId, EventId, Guid, InteractionId, SessionId},
+    ids::{ContactId, DeviceId, DeviceKey, EventId, Guid, InteractionId, SessionId},
     session::{Interaction, StoredEvent},
     store::{
         ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
@@ -223,6 +223,17 @@ pub(crate) fn open_count(conn: &Connection) -> Result<u64, Error> {
         .prepare_cached("SELECT count(*) FROM interactions WHERE open = 1")?
         .query_row([], |row| row.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The key that signs device ids (created with the schema).
+pub(crate) fn device_key(conn: &Connection) -> Result<DeviceKey, Error> {
+    let bytes: Vec<u8> = conn
+        .prepare_cached("SELECT value FROM settings WHERE name = 'device_key'")?
+        .query_row([], |row| row.get(0))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt("settings.device_key is not 32 bytes".into()))?;
+    Ok(DeviceKey::from_bytes(bytes))
 }
 
 const EVENT_COLUMNS: &str = "e.interaction_id, e.seq, e.id, e.kind, e.definition_id,

@@ -673,7 +673,7 @@ mod tests {
         conn.execute_batch(
             "DROP TABLE rollup_visits; DROP TABLE rollup_definitions; DROP TABLE rollup_outcomes;
              DROP TABLE rollup_pages; DROP TABLE contact_facets; DROP TABLE readiness;
-             DROP INDEX interactions_open_by_session;
+             DROP INDEX interactions_open_by_session; DROP TABLE settings;
              PRAGMA user_version = 5;",
         )
         .unwrap();

@@ -22,6 +22,7 @@ fn migrations() -> Migrations<'static> {
             },
         ),
         M::up(include_str!("../migrations/0007_open_sessions.sql")),
+        M::up(include_str!("../migrations/0008_device_key.sql")),
     ])
 }
 

@@ -82,6 +82,9 @@ pub struct ServerSettings {
     /// ready for a request: so also how long an idle keep-alive connection stays open.
     #[serde(with = "duration")]
     pub header_timeout: Duration,
+    /// Largest request head (request line and headers) read; a larger one gets 431. What a
+    /// connection's read buffer may grow to while headers trickle in (at least 8192).
+    pub max_header_bytes: usize,
     /// Time a client has to send a whole request body; slower ones get 408.
     #[serde(with = "duration")]
     pub body_timeout: Duration,
@@ -101,6 +104,7 @@ impl Default for ServerSettings {
             bench_noop: false,
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
             body_timeout: Duration::from_secs(30),
             max_body_buffer: 64 * 1024 * 1024,
         }
@@ -134,6 +138,10 @@ pub struct TrackerSettings {
     /// Most visits held in memory (about half a kilobyte each). Over it the stalest leave
     /// memory; they stay open in the database and resume from it on their next request.
     pub max_open_sessions: usize,
+    /// Whether a device id this tracker did not sign is still believed. Off: such a cookie (all
+    /// zeros, say, which a bot farm could share) starts a fresh device. On only while moving
+    /// from a version that issued unsigned ids, whose visitors would otherwise start over.
+    pub accept_unsigned_device_ids: bool,
 }
 
 impl Default for TrackerSettings {
@@ -148,6 +156,7 @@ impl Default for TrackerSettings {
             max_clock_skew: Duration::from_secs(120),
             limits: Limits::default(),
             max_open_sessions: 200_000,
+            accept_unsigned_device_ids: false,
         }
     }
 }

@@ -227,16 +227,17 @@ async fn a_malformed_global_cookie_is_replaced() {
     let global = browser.cookies.get("SC_ANALYTICS_GLOBAL_COOKIE").unwrap();
     assert_ne!(global, "not-a-device|maybe");
     assert_eq!(global.split('|').next().unwrap().len(), 32);
-    // A valid classified cookie keeps its device and its flag.
+    // A valid classified cookie keeps its device (any case) and its flag.
+    let device = browser.device().unwrap();
     let mut human = Browser::new();
     human.cookies.insert(
         "SC_ANALYTICS_GLOBAL_COOKIE".into(),
-        "0123456789ABCDEF0123456789ABCDEF|True".into(),
+        format!("{}|True", device.to_uppercase()),
     );
     human.track_ok(&app, json!([{"goalId": "Register"}])).await;
     assert_eq!(
         human.cookies.get("SC_ANALYTICS_GLOBAL_COOKIE").unwrap(),
-        "0123456789abcdef0123456789abcdef|True"
+        &format!("{device}|True")
     );
 }
 

@@ -10,6 +10,64 @@ use crate::helpers::*;
 const CHROME_PREFIX: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) ";
 
+/// A device id the tracker never issued (all zeros, shared by every client of a bot farm) is not
+/// believed: each client starts a fresh device and contact of its own. Issued ids keep working,
+/// and `tracker.accept_unsigned_device_ids` brings the old trust back for an upgrade.
+#[tokio::test]
+async fn device_ids_the_tracker_never_issued_start_fresh_devices() {
+    const ZEROS: &str = "00000000000000000000000000000000";
+    let app = TestApp::spawn().await;
+    let mut farm = Vec::new();
+    for _ in 0..3 {
+        let mut bot = Browser::new();
+        bot.cookies
+            .insert("SC_ANALYTICS_GLOBAL_COOKIE".into(), format!("{ZEROS}|True"));
+        bot.track_ok(&app, json!([{"goalId": "Register"}])).await;
+        let device = bot.device().expect("a device cookie was set");
+        assert_ne!(device, ZEROS);
+        farm.push(bot);
+    }
+    let devices: std::collections::BTreeSet<_> = farm.iter().map(|b| b.device()).collect();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    assert_eq!(app.contact_count().await, 3);
+    let zeros = app.admin(&format!("/api/v1/contacts?device={ZEROS}")).await;
+    assert_eq!(zeros["contacts"], json!([]), "no contact has the chosen id");
+
+    // An issued id stays its device: the next visit lands on the same contact.
+    let bot = &mut farm[0];
+    let before = bot.device();
+    bot.flush(&app).await;
+    bot.track_ok(&app, json!([{"goalId": "Register"}])).await;
+    assert_eq!(bot.device(), before);
+    assert_eq!(app.contact_count().await, 3);
+    // One changed digit makes an id the tracker never issued.
+    let mut forged = Browser::new();
+    let mut digits: Vec<char> = before.clone().unwrap().chars().collect();
+    digits[31] = if digits[31] == '0' { '1' } else { '0' };
+    let forged_id: String = digits.into_iter().collect();
+    forged.cookies.insert(
+        "SC_ANALYTICS_GLOBAL_COOKIE".into(),
+        format!("{forged_id}|False"),
+    );
+    forged.track_ok(&app, json!([{"goalId": "Register"}])).await;
+    assert_ne!(forged.device(), Some(forged_id));
+    assert_eq!(app.contact_count().await, 4);
+
+    // The upgrade switch: unsigned ids are believed again.
+    let lenient = TestApp::spawn_with(|s| s.tracker.accept_unsigned_device_ids = true).await;
+    for _ in 0..2 {
+        let mut bot = Browser::new();
+        bot.cookies.insert(
+            "SC_ANALYTICS_GLOBAL_COOKIE".into(),
+            format!("{ZEROS}|False"),
+        );
+        bot.track_ok(&lenient, json!([{"goalId": "Register"}]))
+            .await;
+        assert_eq!(bot.device().as_deref(), Some(ZEROS));
+    }
+    assert_eq!(lenient.contact_count().await, 1);
+}
+
 /// Every stored string has the one limit (`tracker.limits.max_string_bytes`), wherever it comes
 /// from: a user agent is cut to it (a browser cannot be asked for a shorter one), a query
 /// parameter over it is refused, and nothing of a refused request is stored.
@@ -20,7 +78,7 @@ async fn strings_from_headers_and_the_query_are_bounded_like_the_body() {
     let mut browser = Browser::new();
     let huge_ua = format!(
         "{CHROME_PREFIX}Chrome/131.0.0.0 Safari/537.36 {}",
-        "é".repeat(150_000)
+        "é".repeat(20_000)
     );
     browser.headers.push(("user-agent".into(), huge_ua));
     browser
@@ -144,10 +202,34 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 }
 
 /// Opens a connection, sends `bytes`, and returns everything answered until the server closes.
+/// The server may answer and close before it has read everything (a head over the limit): the
+/// bytes are sent beside the read, and a write cut off by the close is no failure.
 async fn exchange(app: &TestApp, bytes: &str) -> String {
-    let mut stream = TcpStream::connect(app.addr).await.unwrap();
-    stream.write_all(bytes.as_bytes()).await.unwrap();
-    read_to_close(&mut stream).await
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let bytes = bytes.as_bytes().to_vec();
+    let sender = tokio::spawn(async move {
+        let _ = write.write_all(&bytes).await;
+        write
+    });
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let read_all = async {
+        loop {
+            match read.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let finished = tokio::time::timeout(DEADLINE, read_all).await;
+    assert!(
+        finished.is_ok(),
+        "the server kept the connection open: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    drop(sender.await);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn status_and_code(response: &str) -> (u16, String) {
@@ -539,6 +621,92 @@ async fn odd_paths_and_encodings_answer_in_the_envelope() {
     assert!(
         body["error"]["message"].as_str().unwrap().contains("gzip"),
         "{body}"
+    );
+}
+
+/// Requests whose head does not parse are answered by the HTTP layer before any handler: in the
+/// envelope with their own code (they used to be a bare 400, 414 or 431 with an empty body).
+/// A keep-alive connection's earlier answers are untouched.
+#[tokio::test]
+async fn malformed_request_heads_answer_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let body = r#"[{"goalId":"Register"}]"#;
+    for (what, request, status, code) in [
+        (
+            "a Content-Length that is not a number",
+            format!("{}{body}", request_head(None, "Content-Length: 1x\r\n")),
+            400,
+            "invalid_request",
+        ),
+        (
+            "two different Content-Lengths",
+            format!(
+                "{}{body}",
+                request_head(Some(body.len()), "Content-Length: 3\r\n")
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "headers over server.max_header_bytes",
+            format!(
+                "{}{body}",
+                request_head(
+                    Some(body.len()),
+                    &format!("X-Padding: {}\r\n", "a".repeat(70 * 1024))
+                )
+            ),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "headers far over server.max_header_bytes",
+            format!(
+                "{}{body}",
+                request_head(
+                    Some(body.len()),
+                    &format!("X-Padding: {}\r\n", "a".repeat(300 * 1024))
+                )
+            ),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "a URL over 64 KiB",
+            format!(
+                "GET /healthz?{} HTTP/1.1\r\nHost: tracker\r\n\r\n",
+                "a".repeat(66 * 1024)
+            ),
+            414,
+            "uri_too_long",
+        ),
+    ] {
+        let response = exchange(&app, &request).await;
+        assert_eq!(
+            status_and_code(&response),
+            (status, code.to_string()),
+            "{what}: {response}"
+        );
+        assert!(
+            response.contains("content-type: application/json"),
+            "{what}: {response}"
+        );
+    }
+    // A good request, then a bad one, on one connection: the first answer is as it was.
+    let good = request_head(Some(body.len()), "").replace("Connection: close\r\n", "");
+    let bad = request_head(None, "Content-Length: -1\r\n");
+    let response = exchange(&app, &format!("{good}{body}{bad}")).await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    let second = &response[response.find("HTTP/1.1 400").expect("a second answer")..];
+    assert_eq!(
+        status_and_code(second),
+        (400, "invalid_request".to_string()),
+        "{second}"
+    );
+    assert_eq!(
+        app.contact_count().await,
+        1,
+        "only the good request tracked"
     );
 }
 
