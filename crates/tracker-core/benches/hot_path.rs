@@ -139,5 +139,18 @@ fn visitor(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, resolve, pipeline, visitor);
+/// Every request with a device cookie checks its signature; every new visitor gets one.
+fn device_ids(c: &mut Criterion) {
+    let key = tracker_core::ids::DeviceKey::from_bytes([42; 32]);
+    let issued = key.issue();
+    let mut group = c.benchmark_group("device id");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verify", |b| {
+        b.iter(|| black_box(key.issued(black_box(issued))))
+    });
+    group.bench_function("issue", |b| b.iter(|| black_box(key.issue())));
+    group.finish();
+}
+
+criterion_group!(benches, parse, resolve, pipeline, visitor, device_ids);
 criterion_main!(benches);

@@ -184,7 +184,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
-        let sweeper = tokio::spawn(sweep_until(self.state.clone(), sweeper_stopped));
+        let sweeper = spawn_sweeper(self.state.clone(), sweeper_stopped)?;
         let state = self.state.clone();
         // The peer's address reaches the handlers (client IP, robot IP ranges, trusted proxies).
         let server = &state.settings().server;
@@ -194,13 +194,47 @@ impl Application {
             max_header_bytes: server.max_header_bytes,
         };
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
-        // In-flight requests are answered (so committed); let a running sweep finish, then make
-        // sure nothing queued for the writer is left behind.
+        // In-flight requests are answered (so committed); stop the sweeper between two of its
+        // closes (what it left is ended by the next start's), then make sure nothing queued
+        // for the writer is left behind.
         let _ = stop_sweeper.send(());
-        let _ = sweeper.await;
+        let _ = tokio::task::spawn_blocking(move || sweeper.join()).await;
         state.store().drain().await.context("draining the writer")?;
         served.context("server error")
     }
+}
+
+/// Runs the sweeper on a thread of its own at the lowest scheduling priority, with its own
+/// runtime (and so its own blocking threads for store reads, which inherit the priority): when
+/// a flood of sessions expires together, reading them back and closing them takes whatever
+/// processor time tracking leaves, instead of competing with it on the request workers.
+fn spawn_sweeper(
+    state: AppState,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let thread = std::thread::Builder::new()
+        .name("session-sweeper".into())
+        .spawn(move || {
+            if let Err(error) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::debug!(%error, "could not lower the sweeper's priority");
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("session-sweeper-io")
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!(%error, "could not start the sweeper; idle visits will not end");
+                    return;
+                }
+            };
+            runtime.block_on(sweep_until(state, stop));
+        })
+        .context("starting the sweeper thread")?;
+    Ok(thread)
 }
 
 async fn sweep_until(state: AppState, mut stop: tokio::sync::oneshot::Receiver<()>) {
@@ -212,7 +246,11 @@ async fn sweep_until(state: AppState, mut stop: tokio::sync::oneshot::Receiver<(
             _ = &mut stop => return,
         }
         state.rate_limits().forget_idle();
-        match state.sessions().sweep(state.clock().now()).await {
+        let swept = tokio::select! {
+            swept = state.sessions().sweep(state.clock().now()) => swept,
+            _ = &mut stop => return,
+        };
+        match swept {
             Ok(0) => {}
             Ok(closed) => tracing::debug!(closed, "idle interactions ended"),
             Err(error) => tracing::error!(%error, "sweeper could not end idle interactions"),
