@@ -39,6 +39,9 @@ pub enum Error {
     /// must be dropped.
     #[error("stale session: {0}")]
     Stale(String),
+    /// The store could not be opened at start (the message names the setting and the cause).
+    #[error("{0}")]
+    Open(String),
     /// The store could not do what was asked; the detail is for logs only.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

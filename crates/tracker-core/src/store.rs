@@ -304,6 +304,19 @@ pub struct DayFigures {
     pub conversions: u64,
 }
 
+/// A storage backend's settings, which build its store: the server opens whichever backend the
+/// configuration chooses through this, and names none (as vector's component configs build
+/// their components).
+#[async_trait]
+pub trait StoreConfig: Send + Sync + std::fmt::Debug {
+    /// Opens the store, creating and migrating its database as needed. A failure is
+    /// [`Error::Open`], naming the setting at fault.
+    async fn build(&self) -> Result<std::sync::Arc<dyn Store>, Error>;
+
+    /// What the start-up banner says of the database (no secrets).
+    fn describe(&self) -> String;
+}
+
 /// The experience database.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {

@@ -15,7 +15,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracker_store_sqlite::metric_names as writer;
 
 /// Requests answered, by `endpoint` (the route pattern) and `status`.
 pub const HTTP_REQUESTS: &str = "jss_tracker_http_requests_total";
@@ -60,26 +59,13 @@ pub fn install() -> PrometheusHandle {
                 0.5, 1.0, 2.5,
             ];
             let sizes = [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 1000.0];
+            // By name ending, so that a storage backend's histograms get the same buckets
+            // without the server naming them: `*_seconds` are latencies, `*_per_commit` sizes.
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(HTTP_SECONDS.into()), &latency)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(writer::WRITER_COMMIT_SECONDS.into()),
-                        &latency,
-                    )
-                })
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &sizes))
                 .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(writer::WRITER_CHANGE_SETS_PER_COMMIT.into()),
-                        &sizes,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(writer::WRITER_EVENTS_PER_COMMIT.into()),
-                        &sizes,
-                    )
+                    b.set_buckets_for_metric(Matcher::Suffix("_per_commit".into()), &sizes)
                 });
             let recorder = match builder {
                 Ok(builder) => builder.build_recorder(),
@@ -110,19 +96,6 @@ fn describe() {
     metrics::describe_histogram!(BATCH_SIZE, "Events per accepted tracking request.");
     metrics::describe_gauge!(OPEN_SESSIONS, "Interactions live in memory.");
     metrics::describe_counter!(SESSIONS_CLOSED, "Interactions ended, by reason.");
-    metrics::describe_histogram!(
-        writer::WRITER_COMMIT_SECONDS,
-        metrics::Unit::Seconds,
-        "Time one SQLite group commit took."
-    );
-    metrics::describe_histogram!(
-        writer::WRITER_CHANGE_SETS_PER_COMMIT,
-        "Change-sets (requests or closes) in one SQLite commit."
-    );
-    metrics::describe_histogram!(
-        writer::WRITER_EVENTS_PER_COMMIT,
-        "Event rows in one SQLite commit."
-    );
 }
 
 /// Counts and times every request by its route pattern (never the raw path: ids and junk URLs

@@ -12,10 +12,9 @@ use tracker_core::{
     robots::RobotRules,
     store::Store,
 };
-use tracker_store_sqlite::{SqliteConfig, SqliteStore, SyncMode};
 
 use crate::{
-    config::{ListenAddr, Settings, SyncSetting},
+    config::{ListenAddr, Settings},
     routes::router,
     sessions::VisitorPolicy,
     state::AppState,
@@ -66,19 +65,8 @@ pub fn build_visitor_policy(settings: &Settings) -> anyhow::Result<VisitorPolicy
 }
 
 /// Opens the store the settings choose.
-pub fn build_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let mut config = SqliteConfig::new(&settings.storage.path);
-    config.sync = match settings.storage.sync {
-        SyncSetting::Normal => SyncMode::Normal,
-        SyncSetting::Full => SyncMode::Full,
-    };
-    let store = SqliteStore::open(config).map_err(|error| {
-        anyhow::anyhow!(
-            "storage.path: cannot open {}: {error}",
-            crate::config::display_path(&settings.storage.path)
-        )
-    })?;
-    Ok(Arc::new(store))
+pub async fn build_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(settings.storage.store_config().build().await?)
 }
 
 /// Binds the listener: the first thing the server does, so that a taken port stops it before
@@ -133,7 +121,7 @@ impl Application {
         crate::metrics::install();
         let definitions = load_definitions(&settings)?;
         let pipeline = build_pipeline(&settings)?;
-        let store = build_store(&settings)?;
+        let store = build_store(&settings).await?;
         let visitors = build_visitor_policy(&settings)?;
         let device_key = store
             .device_key()
@@ -337,12 +325,8 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: u64) -> String {
     }
     let _ = writeln!(
         out,
-        "  database:         {} (sqlite, sync = {}), {restored} open visit(s), resumed as their visitors return",
-        settings.storage.path.display(),
-        match settings.storage.sync {
-            SyncSetting::Normal => "normal",
-            SyncSetting::Full => "full",
-        }
+        "  database:         {}, {restored} open visit(s), resumed as their visitors return",
+        settings.storage.store_config().describe(),
     );
     let _ = writeln!(
         out,

@@ -113,6 +113,32 @@ impl FileLock {
     }
 }
 
+#[async_trait]
+impl tracker_core::store::StoreConfig for SqliteConfig {
+    async fn build(&self) -> Result<Arc<dyn Store>, tracker_core::Error> {
+        writer::describe_metrics();
+        let config = self.clone();
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(config))
+            .await
+            .map_err(|e| tracker_core::Error::Open(e.to_string()))?
+            .map_err(|error| {
+                tracker_core::Error::Open(format!(
+                    "storage.path: cannot open {}: {error}",
+                    self.path.display()
+                ))
+            })?;
+        Ok(Arc::new(store))
+    }
+
+    fn describe(&self) -> String {
+        let sync = match self.sync {
+            SyncMode::Normal => "normal",
+            SyncMode::Full => "full",
+        };
+        format!("{} (sqlite, sync = {sync})", self.path.display())
+    }
+}
+
 impl SqliteConfig {
     /// The defaults for a file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {

@@ -182,6 +182,18 @@ pub struct StorageSettings {
     pub sync: SyncSetting,
 }
 
+impl StorageSettings {
+    /// The backend's settings, which open the store.
+    pub fn store_config(&self) -> Box<dyn tracker_core::store::StoreConfig> {
+        let mut config = tracker_store_sqlite::SqliteConfig::new(&self.path);
+        config.sync = match self.sync {
+            SyncSetting::Normal => tracker_store_sqlite::SyncMode::Normal,
+            SyncSetting::Full => tracker_store_sqlite::SyncMode::Full,
+        };
+        Box::new(config)
+    }
+}
+
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
