@@ -38,6 +38,37 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
+    /// A batch's change-set: the events recorded in the interaction, with its running totals
+    /// when `refresh` (see `session::needs_refresh`), and where it came from when it is new.
+    pub fn batch(
+        interaction: &Interaction,
+        events: Vec<StoredEvent>,
+        new_contact: bool,
+        refresh: bool,
+        attribution: Option<Attribution>,
+    ) -> Self {
+        Self {
+            new_contact,
+            interaction: interaction.clone(),
+            events,
+            close: None,
+            refresh_interaction: refresh,
+            attribution,
+        }
+    }
+
+    /// The change-set that ends an interaction, with its totals as they stand.
+    pub fn close(interaction: &Interaction, close: Close) -> Self {
+        Self {
+            new_contact: false,
+            interaction: interaction.clone(),
+            events: Vec::new(),
+            close: Some(close),
+            refresh_interaction: true,
+            attribution: None,
+        }
+    }
+
     /// Whether this change-set creates its interaction: its first batch holds every event the
     /// interaction has so far (empty batches never open one).
     pub fn opens_interaction(&self) -> bool {

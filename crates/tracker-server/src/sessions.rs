@@ -1,22 +1,22 @@
 //! The live sessions: which interaction a session cookie names, one lock per session so that a
-//! visitor's requests apply in order, and the sweeper that ends idle interactions. Robots'
+//! visitor's requests apply in order, and the sweeper that ends idle interactions. The rules
+//! they follow (classification, opening, refresh, expiry, closing) are `tracker_core::session`'s. Robots'
 //! sessions live in a map of their own, a few dozen bytes each and no interaction: their
 //! requests are answered as anyone's and never reach the store.
 
 use std::{
     collections::HashMap,
-    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
+pub use tracker_core::session::{Visitor, VisitorPolicy, ROBOT_SESSION_TIMEOUT};
 use tracker_core::{
-    client_info::{anonymize, Attribution, ClientInfo, IpAnonymization},
     event::TrackedEvent,
     ids::{ContactId, DeviceId, SessionId},
-    robots::{RobotReason, RobotRules, Unclassified},
-    session::{CloseReason, Interaction, Opening},
+    robots::RobotReason,
+    session::{needs_refresh, CloseReason, Interaction},
     store::{ChangeSet, Store},
     Error,
 };
@@ -38,46 +38,7 @@ struct RobotSession {
     last_seen: DateTime<Utc>,
 }
 
-/// A robot's session ends after this long without a request: crawlers rarely keep cookies, and
-/// their sessions should cost little memory.
-pub const ROBOT_SESSION_TIMEOUT: Duration = Duration::minutes(1);
-
-/// How visitors are classified and what is kept of their address.
-#[derive(Debug)]
-pub struct VisitorPolicy {
-    /// Known robots.
-    pub rules: RobotRules,
-    /// How visitors no rule classified are treated.
-    pub unclassified: Unclassified,
-    /// How client addresses are stored.
-    pub ip_anonymization: IpAnonymization,
-}
-
-/// How often a live interaction's running totals (last activity, counts, engagement value)
-/// are written with its events. In between only the events are written and readers replay the
-/// totals from them: rewriting the interaction's row on every request was most of the
-/// database's write volume (one run, 64 visitors: ~150 MB/s of WAL and checkpoint writes at
-/// 21k requests/s). What lags is only the contact list's "last activity", by at most this.
-const REFRESH_EVERY: Duration = Duration::seconds(30);
-
 type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
-
-/// Who a batch comes from.
-#[derive(Debug, Clone)]
-pub struct Visitor {
-    /// The device (from `SC_ANALYTICS_GLOBAL_COOKIE`).
-    pub device: DeviceId,
-    /// The session cookie, if any.
-    pub session: Option<SessionId>,
-    /// `sc_site`.
-    pub site: Option<String>,
-    /// `User-Agent`.
-    pub user_agent: Option<String>,
-    /// The client's address (not yet anonymised).
-    pub ip: Option<IpAddr>,
-    /// Whether the device cookie says the visitor was identified as a person.
-    pub human_cookie: bool,
-}
 
 /// The result of tracking a batch.
 #[derive(Debug, Clone, Copy)]
@@ -160,20 +121,9 @@ impl Sessions {
         }
     }
 
-    /// Whether the visitor is a robot, and why: a known robot by user agent or address, else a
-    /// visitor not identified as a person under `robots.unclassified = "robot"`.
+    /// Whether the visitor is a robot, and why (the policy's rule).
     pub fn classify(&self, visitor: &Visitor) -> Option<RobotReason> {
-        if let Some(reason) = self
-            .policy
-            .rules
-            .classify(visitor.user_agent.as_deref(), visitor.ip)
-        {
-            return Some(reason);
-        }
-        match self.policy.unclassified {
-            Unclassified::Robot if !visitor.human_cookie => Some(RobotReason::Unidentified),
-            _ => None,
-        }
+        self.policy.classify(visitor)
     }
 
     fn robot_request(reason: RobotReason) {
@@ -443,43 +393,22 @@ impl Sessions {
             let (mut interaction, new_contact, attribution) = match guard.live.clone() {
                 Some(live) => (live, false, None),
                 None => {
-                    // No read of the device's contact here: a change-set marked `new_contact`
-                    // joins the contact the store already has for the device (the same rule that
-                    // settles two first requests racing for one device), and the fresh id is
-                    // only used for a new device. Measured: the read cost a blocking-pool hop
-                    // on every visit's first request.
-                    let opening = Opening {
-                        contact_id: ContactId::new_random(),
-                        device_id: visitor.device,
-                        session_id,
-                        site_name: visitor.site.clone(),
-                        user_agent: visitor.user_agent.clone(),
-                    };
-                    // Written with the interaction's row; the live copy never holds it.
-                    let attribution = Attribution {
-                        client: ClientInfo::parse(visitor.user_agent.as_deref()),
-                        ip: visitor
-                            .ip
-                            .and_then(|ip| anonymize(ip, self.policy.ip_anonymization)),
-                    };
-                    (Interaction::open(opening, now), true, Some(attribution))
+                    let (interaction, attribution) = self.policy.open(visitor, session_id, now);
+                    (interaction, true, Some(attribution))
                 }
             };
             let count = events.len();
             let stored = interaction.record(events, now);
-            let refresh = guard
-                .refreshed_at
-                .is_none_or(|at| now - at >= REFRESH_EVERY);
+            let refresh = needs_refresh(guard.refreshed_at, now);
             let committed = self
                 .store
-                .commit(ChangeSet {
+                .commit(ChangeSet::batch(
+                    &interaction,
+                    stored,
                     new_contact,
-                    interaction: interaction.clone(),
-                    events: stored,
-                    close: None,
-                    refresh_interaction: refresh,
+                    refresh,
                     attribution,
-                })
+                ))
                 .await;
             let receipt = match committed {
                 Ok(receipt) => receipt,
@@ -514,14 +443,7 @@ impl Sessions {
         close: tracker_core::session::Close,
     ) -> Result<(), Error> {
         self.store
-            .commit(ChangeSet {
-                new_contact: false,
-                interaction: interaction.clone(),
-                events: Vec::new(),
-                close: Some(close),
-                refresh_interaction: true,
-                attribution: None,
-            })
+            .commit(ChangeSet::close(interaction, close))
             .await?;
         metrics::counter!(crate::metrics::SESSIONS_CLOSED, "reason" => close.reason.as_str())
             .increment(1);
