@@ -104,6 +104,56 @@ impl VisitorPolicy {
     }
 }
 
+/// What a session's state holds between two of its requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSession {
+    /// The open interaction.
+    pub interaction: Interaction,
+    /// When the store last got its running totals (`None`: not since it was loaded here).
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+/// One session, locked for one request or one close, so that a visitor's requests apply one
+/// after the other. Dropping it lets the next one in; a session never kept is forgotten then.
+#[async_trait::async_trait]
+pub trait SessionLock: Send {
+    /// The session's live interaction, if the state holds one.
+    fn live(&self) -> Option<&LiveSession>;
+
+    /// Keeps `live` as the session's state (after its change-set is committed).
+    async fn keep(&mut self, live: LiveSession) -> Result<(), crate::Error>;
+
+    /// Ends the session: the state forgets it.
+    async fn end(self: Box<Self>) -> Result<(), crate::Error>;
+}
+
+/// Where live sessions are kept between requests: in this process, or shared by several
+/// tracker nodes. The rules they follow are this module's; the server drives both.
+#[async_trait::async_trait]
+pub trait SessionState: Send + Sync + std::fmt::Debug {
+    /// Locks the session, after the request that holds it.
+    async fn lock(&self, id: SessionId) -> Result<Box<dyn SessionLock>, crate::Error>;
+
+    /// Locks the session if no request holds it and the state has it (the sweeper passes busy
+    /// sessions by: they are not idle).
+    async fn try_lock(&self, id: SessionId) -> Result<Option<Box<dyn SessionLock>>, crate::Error>;
+
+    /// The sessions the state holds, for the sweeper to look at.
+    async fn sessions(&self) -> Result<Vec<SessionId>, crate::Error>;
+
+    /// Whether the state holds the session (the sweeper ends in the store only visits that no
+    /// live session holds).
+    async fn holds(&self, id: SessionId) -> Result<bool, crate::Error>;
+
+    /// How many sessions the state holds.
+    fn len(&self) -> usize;
+
+    /// Whether it holds none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A live (open) interaction: everything needed to continue it, also after a restart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {

@@ -175,7 +175,17 @@ impl ReadPool {
             Some(conn) => conn,
             None => open_connection(&self.path, SyncMode::Normal)?,
         };
-        let result = f(&conn);
+        // One read transaction, so one snapshot: a read of several queries (the dashboard's
+        // roll-ups, then its open visits) never sees a visit that closed between two of them
+        // in both places, or in neither.
+        let result = conn
+            .unchecked_transaction()
+            .map_err(Error::from)
+            .and_then(|tx| {
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < 8 {
                 idle.push(conn);

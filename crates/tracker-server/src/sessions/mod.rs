@@ -11,24 +11,18 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
+mod memory;
+
+pub use memory::MemorySessions;
 pub use tracker_core::session::{Visitor, VisitorPolicy, ROBOT_SESSION_TIMEOUT};
 use tracker_core::{
     event::TrackedEvent,
     ids::{ContactId, DeviceId, SessionId},
     robots::RobotReason,
-    session::{needs_refresh, CloseReason, Interaction},
+    session::{needs_refresh, CloseReason, Interaction, LiveSession, SessionLock, SessionState},
     store::{ChangeSet, Store},
     Error,
 };
-
-#[derive(Debug, Default)]
-struct Slot {
-    live: Option<Interaction>,
-    /// Set once the slot has left the map: a request that still holds it must start afresh.
-    retired: bool,
-    /// When the store last got the interaction's running totals (`None`: not since start).
-    refreshed_at: Option<DateTime<Utc>>,
-}
 
 /// A robot's session: who, why, and when it was last heard from. Nothing else is kept.
 #[derive(Debug, Clone, Copy)]
@@ -37,8 +31,6 @@ struct RobotSession {
     reason: RobotReason,
     last_seen: DateTime<Utc>,
 }
-
-type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
 
 /// The result of tracking a batch.
 #[derive(Debug, Clone, Copy)]
@@ -56,13 +48,12 @@ pub struct Tracked {
 /// All live sessions.
 #[derive(Debug)]
 pub struct Sessions {
-    slots: Mutex<HashMap<SessionId, SlotRef>>,
+    /// Where live sessions are kept (this process's memory, or shared by nodes).
+    state: Arc<dyn SessionState>,
     robots: Mutex<HashMap<SessionId, RobotSession>>,
     store: Arc<dyn Store>,
     timeout: Duration,
-    /// Most sessions held in memory (people's; robots' have the same cap). Over it, the
-    /// stalest leave memory: their interactions stay open in the store, and resume from it on
-    /// their next request (or are ended there by the sweeper).
+    /// Most robots' sessions held in memory (the same cap as people's).
     max_open: usize,
     policy: VisitorPolicy,
 }
@@ -104,15 +95,32 @@ async fn pace(closed: usize, took: std::time::Duration) {
 }
 
 impl Sessions {
-    /// An empty registry.
+    /// An empty registry, its live sessions in this process's memory (at most `max_open`).
     pub fn new(
         store: Arc<dyn Store>,
         timeout: Duration,
         max_open: usize,
         policy: VisitorPolicy,
     ) -> Self {
+        Self::with_state(
+            Arc::new(memory::MemorySessions::new(max_open)),
+            store,
+            timeout,
+            max_open,
+            policy,
+        )
+    }
+
+    /// An empty registry over `state`.
+    pub fn with_state(
+        state: Arc<dyn SessionState>,
+        store: Arc<dyn Store>,
+        timeout: Duration,
+        max_open: usize,
+        policy: VisitorPolicy,
+    ) -> Self {
         Self {
-            slots: Mutex::new(HashMap::new()),
+            state,
             robots: Mutex::new(HashMap::new()),
             store,
             timeout,
@@ -173,12 +181,6 @@ impl Sessions {
         })
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SlotRef>> {
-        self.slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// How many interactions the store holds open (after a restart). Nothing is loaded: each
     /// resumes from the store on its visitor's next request, and the sweeper ends those whose
     /// visitors do not come back, a page at a time. So the server listens at once, whatever
@@ -187,96 +189,40 @@ impl Sessions {
         self.store.open_count().await
     }
 
-    /// The session's open interaction from the store, if it is the visitor's: now in memory.
-    async fn resume(&self, id: SessionId, visitor: &Visitor) -> Result<Option<SlotRef>, Error> {
-        let Some(interaction) = self.store.open_interaction(id).await? else {
-            return Ok(None);
-        };
-        if interaction.device_id != visitor.device {
-            return Ok(None);
-        }
-        let mut map = self.map();
-        if let Some(slot) = map.get(&id) {
-            // Another request of the session resumed it meanwhile.
-            return Ok(Some(slot.clone()));
-        }
-        self.make_room(&mut map);
-        let slot: SlotRef = Arc::new(tokio::sync::Mutex::new(Slot {
-            live: Some(interaction),
-            ..Slot::default()
-        }));
-        map.insert(id, slot.clone());
-        metrics::counter!(crate::metrics::SESSIONS_RESUMED).increment(1);
-        metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
-        Ok(Some(slot))
-    }
-
-    /// At the cap, sessions leave memory: of a sample of four times as many as must go (the
-    /// map's iteration order has nothing to do with age), the stalest not busy with a request,
-    /// 1 % of the cap at a time. An approximate LRU, as Redis does it: scanning the whole map
-    /// under its lock stalled every request (measured: p99 154 ms while a 200,000-session map
-    /// was full). Their interactions are in the store as committed (every request answers
-    /// after its commit), so nothing is lost: the next request resumes them from there. A
-    /// request that already holds one finds it retired and resumes it too.
-    fn make_room(&self, map: &mut HashMap<SessionId, SlotRef>) {
-        if map.len() < self.max_open {
-            return;
-        }
-        let count = (self.max_open / 100).max(1);
-        let mut stalest: Vec<(DateTime<Utc>, SessionId)> = map
-            .iter()
-            .take(count.saturating_mul(4))
-            .filter_map(|(id, slot)| {
-                let guard = slot.try_lock().ok()?;
-                let at = guard
-                    .live
-                    .as_ref()
-                    .map_or(DateTime::<Utc>::MIN_UTC, |i| i.last_activity);
-                Some((at, *id))
-            })
-            .collect();
-        if stalest.len() > count {
-            stalest.select_nth_unstable(count - 1);
-            stalest.truncate(count);
-        }
-        let mut evicted = 0u64;
-        for (_, id) in stalest {
-            let Some(slot) = map.get(&id).cloned() else {
-                continue;
-            };
-            // Only while no request holds it (checked again: it is the request's turn else).
-            let removed = match slot.try_lock() {
-                Ok(mut guard) => {
-                    guard.retired = true;
-                    guard.live = None;
-                    true
+    /// Locks the session; when the state does not hold its interaction (it left memory, or is
+    /// from before a restart), resumes it from the store if it is the visitor's. `None`: the
+    /// cookie names no open interaction of this device.
+    async fn lock_or_resume(
+        &self,
+        id: SessionId,
+        visitor: &Visitor,
+    ) -> Result<Option<Box<dyn SessionLock>>, Error> {
+        let mut lock = self.state.lock(id).await?;
+        if lock.live().is_none() {
+            match self.store.open_interaction(id).await? {
+                Some(interaction) if interaction.device_id == visitor.device => {
+                    lock.keep(LiveSession {
+                        interaction,
+                        refreshed_at: None,
+                    })
+                    .await?;
+                    metrics::counter!(crate::metrics::SESSIONS_RESUMED).increment(1);
                 }
-                Err(_) => false,
-            };
-            if removed {
-                map.remove(&id);
-                evicted += 1;
+                // Dropping the lock forgets the empty session.
+                _ => return Ok(None),
             }
         }
-        metrics::counter!(crate::metrics::SESSIONS_EVICTED).increment(evicted);
+        Ok(Some(lock))
     }
 
     /// Number of live sessions.
     pub fn len(&self) -> usize {
-        self.map().len()
+        self.state.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn retire(&self, id: SessionId, slot: &mut Slot) {
-        slot.retired = true;
-        slot.live = None;
-        let mut map = self.map();
-        map.remove(&id);
-        metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
+        self.state.is_empty()
     }
 
     /// Stores a batch in the visitor's live interaction, opening one if needed. Answers only after
@@ -289,22 +235,20 @@ impl Sessions {
     ) -> Result<Tracked, Error> {
         let mut wanted = visitor.session;
         loop {
-            let mut existing =
-                wanted.and_then(|id| self.map().get(&id).cloned().map(|slot| (id, slot)));
-            // People's sessions are looked up first: the robots' map costs them nothing.
-            if existing.is_none() {
-                if let Some((id, reason)) = self.robot_session(visitor, now) {
-                    return self.robot_tracked(id, reason, events.len());
-                }
-                // Not in memory: left it under load, or from before a restart.
-                if let Some(id) = wanted {
-                    existing = self.resume(id, visitor).await?.map(|slot| (id, slot));
-                    if existing.is_none() {
-                        wanted = None;
+            let mut locked = None;
+            if let Some(id) = wanted {
+                // People's sessions are looked up first: the robots' map costs them nothing.
+                if !self.state.holds(id).await? {
+                    if let Some((id, reason)) = self.robot_session(visitor, now) {
+                        return self.robot_tracked(id, reason, events.len());
                     }
                 }
+                // `None`: the cookie names nothing of this device; a new session starts.
+                if let Some(lock) = self.lock_or_resume(id, visitor).await? {
+                    locked = Some((id, lock));
+                }
             }
-            let (session_id, slot) = match existing {
+            let (session_id, mut lock) = match locked {
                 Some(found) => found,
                 None if events.is_empty() => {
                     // Nothing to store and nothing live: do not open an empty interaction.
@@ -346,60 +290,52 @@ impl Sessions {
                         drop(robots);
                         return self.robot_tracked(id, reason, events.len());
                     }
-                    let slot: SlotRef = Arc::default();
-                    let mut map = self.map();
-                    self.make_room(&mut map);
-                    map.insert(id, slot.clone());
-                    metrics::gauge!(crate::metrics::OPEN_SESSIONS).set(map.len() as f64);
-                    drop(map);
-                    (id, slot)
+                    (id, self.state.lock(id).await?)
                 }
             };
-            let mut guard = slot.lock().await;
-            if guard.retired {
-                continue;
-            }
-            if guard
-                .live
+            let mut current = lock.live().cloned();
+            if current
                 .as_ref()
-                .is_some_and(|i| i.device_id != visitor.device)
+                .is_some_and(|l| l.interaction.device_id != visitor.device)
             {
                 // A session cookie from another device: never join someone else's visit.
                 wanted = None;
                 continue;
             }
-            if let Some(expired) = guard.live.take_if(|i| i.is_expired(now, self.timeout)) {
+            if let Some(expired) = current.take_if(|l| l.interaction.is_expired(now, self.timeout))
+            {
                 // Idle past the timeout and not yet swept: end it before starting the next one.
-                let close = expired.close(CloseReason::Timeout, now);
-                match self.commit_close(&expired, close).await {
+                let close = expired.interaction.close(CloseReason::Timeout, now);
+                match self.commit_close(&expired.interaction, close).await {
                     Ok(()) => {}
                     // Closed in the store already: the next visit starts all the same.
                     Err(Error::Stale(detail)) => tracing::warn!(%detail, "stale session ended"),
-                    Err(error) => {
-                        guard.live = Some(expired);
-                        return Err(error);
-                    }
+                    // The state still holds it, for the sweeper or the next request.
+                    Err(error) => return Err(error),
                 }
             }
             if events.is_empty() {
-                let live = guard.live.as_ref();
+                let contact = current.as_ref().map(|l| l.interaction.contact_id);
+                if current.is_none() {
+                    lock.end().await?;
+                }
                 return Ok(Tracked {
-                    session: live.map(|_| session_id),
-                    contact: live.map(|i| i.contact_id),
+                    session: contact.map(|_| session_id),
+                    contact,
                     count: 0,
                     human: true,
                 });
             }
-            let (mut interaction, new_contact, attribution) = match guard.live.clone() {
-                Some(live) => (live, false, None),
+            let (mut interaction, new_contact, attribution, refreshed_at) = match current {
+                Some(live) => (live.interaction, false, None, live.refreshed_at),
                 None => {
                     let (interaction, attribution) = self.policy.open(visitor, session_id, now);
-                    (interaction, true, Some(attribution))
+                    (interaction, true, Some(attribution), None)
                 }
             };
             let count = events.len();
             let stored = interaction.record(events, now);
-            let refresh = needs_refresh(guard.refreshed_at, now);
+            let refresh = needs_refresh(refreshed_at, now);
             let committed = self
                 .store
                 .commit(ChangeSet::batch(
@@ -417,17 +353,22 @@ impl Sessions {
                     // session, so that the visitor's next request starts a new visit instead
                     // of failing forever. This batch is refused (not stored, not acknowledged).
                     tracing::warn!(%detail, "stale session dropped");
-                    self.retire(session_id, &mut guard);
+                    lock.end().await?;
                     return Err(Error::Stale(detail));
                 }
                 Err(error) => return Err(error),
             };
-            if refresh || new_contact {
-                guard.refreshed_at = Some(now);
-            }
             interaction.contact_id = receipt.contact_id;
             let contact = interaction.contact_id;
-            guard.live = Some(interaction);
+            lock.keep(LiveSession {
+                interaction,
+                refreshed_at: if refresh || new_contact {
+                    Some(now)
+                } else {
+                    refreshed_at
+                },
+            })
+            .await?;
             return Ok(Tracked {
                 session: Some(session_id),
                 contact: Some(contact),
@@ -499,16 +440,14 @@ impl Sessions {
             metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
             return Ok(true);
         }
-        let in_memory = self.map().get(&id).cloned();
-        let slot = match in_memory {
-            Some(slot) => slot,
-            None => match self.resume(id, visitor).await? {
-                Some(slot) => slot,
-                None => return Ok(false),
-            },
+        let Some(lock) = self.lock_or_resume(id, visitor).await? else {
+            return Ok(false);
         };
-        let mut guard = slot.lock().await;
-        let Some(live) = guard.live.clone().filter(|i| i.device_id == visitor.device) else {
+        let Some(live) = lock
+            .live()
+            .filter(|l| l.interaction.device_id == visitor.device)
+            .map(|l| l.interaction.clone())
+        else {
             return Ok(false);
         };
         let reason = if live.is_expired(now, self.timeout) {
@@ -517,7 +456,7 @@ impl Sessions {
             CloseReason::Flush
         };
         self.commit_close(&live, live.close(reason, now)).await?;
-        self.retire(id, &mut guard);
+        lock.end().await?;
         Ok(true)
     }
 
@@ -533,18 +472,14 @@ impl Sessions {
             robots.retain(|_, robot| now - robot.last_seen < ROBOT_SESSION_TIMEOUT);
             metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
         }
-        let candidates: Vec<(SessionId, SlotRef)> = self
-            .map()
-            .iter()
-            .map(|(id, slot)| (*id, slot.clone()))
-            .collect();
+        let candidates = self.state.sessions().await?;
         let mut closed = 0;
         let mut failed: Option<Error> = None;
         let mut pages = candidates.chunks(SWEEP_PAGE).peekable();
         while let Some(page) = pages.next() {
             let started = std::time::Instant::now();
             let outcomes: Vec<Result<bool, Error>> = futures::stream::iter(page.to_vec())
-                .map(|(id, slot)| async move { self.sweep_slot(id, &slot, now).await })
+                .map(|id| async move { self.sweep_session(id, now).await })
                 .buffer_unordered(SWEEP_CONCURRENCY)
                 .collect()
                 .await;
@@ -572,12 +507,14 @@ impl Sessions {
             };
             let full = page.len() == SWEEP_PAGE;
             after = page.last().map(|i| i.id);
-            let orphans: Vec<Interaction> = {
-                let map = self.map();
-                page.into_iter()
-                    .filter(|i| i.is_expired(now, self.timeout) && !map.contains_key(&i.session_id))
-                    .collect()
-            };
+            let mut orphans: Vec<Interaction> = Vec::new();
+            for interaction in page {
+                if interaction.is_expired(now, self.timeout)
+                    && !self.state.holds(interaction.session_id).await?
+                {
+                    orphans.push(interaction);
+                }
+            }
             let outcomes: Vec<Result<bool, Error>> = futures::stream::iter(orphans)
                 .map(|interaction| async move {
                     let close = interaction.close(CloseReason::Timeout, now);
@@ -605,42 +542,34 @@ impl Sessions {
         }
     }
 
-    /// Ends one in-memory session if it is idle; says whether it did.
-    async fn sweep_slot(
-        &self,
-        id: SessionId,
-        slot: &SlotRef,
-        now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
-        let Ok(mut guard) = slot.try_lock() else {
+    /// Ends one live session if it is idle; says whether it did.
+    async fn sweep_session(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, Error> {
+        let Some(lock) = self.state.try_lock(id).await? else {
             return Ok(false);
         };
-        match guard.live.clone() {
-            Some(live) if live.is_expired(now, self.timeout) => {
-                match self
-                    .commit_close(&live, live.close(CloseReason::Timeout, now))
-                    .await
-                {
-                    Ok(()) => {
-                        self.retire(id, &mut guard);
-                        Ok(true)
-                    }
-                    Err(Error::Stale(detail)) => {
-                        // Closed in the store already: nothing left to end here.
-                        tracing::warn!(%detail, "stale session dropped by the sweeper");
-                        self.retire(id, &mut guard);
-                        Ok(false)
-                    }
-                    // Kept for the next sweep.
-                    Err(error) => Err(error),
-                }
+        let Some(live) = lock.live().map(|l| l.interaction.clone()) else {
+            lock.end().await?;
+            return Ok(false);
+        };
+        if !live.is_expired(now, self.timeout) {
+            return Ok(false);
+        }
+        match self
+            .commit_close(&live, live.close(CloseReason::Timeout, now))
+            .await
+        {
+            Ok(()) => {
+                lock.end().await?;
+                Ok(true)
             }
-            Some(_) => Ok(false),
-            None if !guard.retired => {
-                self.retire(id, &mut guard);
+            Err(Error::Stale(detail)) => {
+                // Closed in the store already: nothing left to end here.
+                tracing::warn!(%detail, "stale session dropped by the sweeper");
+                lock.end().await?;
                 Ok(false)
             }
-            None => Ok(false),
+            // Kept for the next sweep.
+            Err(error) => Err(error),
         }
     }
 }
