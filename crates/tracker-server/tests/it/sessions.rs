@@ -129,7 +129,7 @@ async fn idle_interactions_end_after_the_timeout_by_the_sweeper() {
     // The sweeper lets go of the session once the close is committed, a moment after the
     // store shows it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while app.state.sessions().len() != 0 && std::time::Instant::now() < deadline {
+    while !app.state.sessions().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(app.state.sessions().len(), 0);
