@@ -875,3 +875,66 @@ pub async fn lookups_by_device(store: &dyn Store) {
         .contacts
         .is_empty());
 }
+
+/// What every session state (in-process, Redis) must do, on an empty state: a session is
+/// locked by one holder at a time, keeps what was kept, is listed while held, and is forgotten
+/// when ended or never kept.
+pub async fn session_state(state: &dyn crate::session::SessionState) {
+    use crate::session::LiveSession;
+    let at = Utc
+        .with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+        .single()
+        .expect("a time");
+    let id = SessionId::new_random();
+    let opening = crate::session::Opening {
+        contact_id: crate::ids::ContactId::new_random(),
+        device_id: DeviceId::new_random(),
+        session_id: id,
+        site_name: Some("web".into()),
+        user_agent: None,
+    };
+    let mut interaction = crate::session::Interaction::open(opening, at);
+    interaction.record(vec![TrackedEvent::new(EventKind::PageView)], at);
+    let live = LiveSession {
+        interaction,
+        refreshed_at: Some(at),
+    };
+
+    // Unknown: nothing live, nothing held, and a lock never kept leaves nothing behind.
+    assert!(state.try_lock(id).await.expect("try_lock").is_none());
+    let lock = state.lock(id).await.expect("lock");
+    assert!(lock.live().is_none());
+    drop(lock);
+    assert!(!state.holds(id).await.expect("holds"));
+
+    // Kept: held, listed, counted, and read back whole by the next holder.
+    let mut lock = state.lock(id).await.expect("lock");
+    lock.keep(live.clone()).await.expect("keep");
+    assert!(
+        state.try_lock(id).await.expect("try_lock").is_none(),
+        "a held session is busy"
+    );
+    drop(lock);
+    assert!(state.holds(id).await.expect("holds"));
+    assert_eq!(state.count().await.expect("count"), 1);
+    assert_eq!(state.sessions().await.expect("sessions"), vec![id]);
+    let lock = state.lock(id).await.expect("lock after release");
+    assert_eq!(lock.live(), Some(&live));
+    drop(lock);
+
+    // Another session is independent of the first.
+    let other = SessionId::new_random();
+    let first = state.lock(id).await.expect("lock");
+    let second = state.lock(other).await.expect("another session's lock");
+    assert!(second.live().is_none());
+    drop(second);
+    drop(first);
+
+    // Ended: forgotten.
+    let lock = state.lock(id).await.expect("lock");
+    lock.end().await.expect("end");
+    assert!(!state.holds(id).await.expect("holds"));
+    assert_eq!(state.count().await.expect("count"), 0);
+    let lock = state.lock(id).await.expect("lock after end");
+    assert!(lock.live().is_none());
+}

@@ -105,7 +105,7 @@ impl VisitorPolicy {
 }
 
 /// What a session's state holds between two of its requests.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSession {
     /// The open interaction.
     pub interaction: Interaction,
@@ -146,16 +146,11 @@ pub trait SessionState: Send + Sync + std::fmt::Debug {
     async fn holds(&self, id: SessionId) -> Result<bool, crate::Error>;
 
     /// How many sessions the state holds.
-    fn len(&self) -> usize;
-
-    /// Whether it holds none.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    async fn count(&self) -> Result<usize, crate::Error>;
 }
 
 /// A live (open) interaction: everything needed to continue it, also after a restart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interaction {
     /// Its id.
     pub id: InteractionId,

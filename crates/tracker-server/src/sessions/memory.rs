@@ -206,7 +206,17 @@ impl SessionState for MemorySessions {
         Ok(map(&self.slots).contains_key(&id))
     }
 
-    fn len(&self) -> usize {
-        map(&self.slots).len()
+    async fn count(&self) -> Result<usize, Error> {
+        Ok(map(&self.slots).len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_sessions_behave_as_every_session_state_must() {
+        tracker_core::conformance::session_state(&MemorySessions::new(100)).await;
     }
 }

@@ -216,13 +216,8 @@ impl Sessions {
     }
 
     /// Number of live sessions.
-    pub fn len(&self) -> usize {
-        self.state.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.state.is_empty()
+    pub async fn count(&self) -> Result<usize, Error> {
+        self.state.count().await
     }
 
     /// Stores a batch in the visitor's live interaction, opening one if needed. Answers only after

@@ -259,7 +259,11 @@ async fn a_robot_session_ends_after_one_idle_minute() {
         1,
         "one session, kept by its cookie"
     );
-    assert_eq!(app.state.sessions().len(), 0, "no interaction");
+    assert_eq!(
+        app.state.sessions().count().await.unwrap(),
+        0,
+        "no interaction"
+    );
     app.clock.advance(Duration::seconds(59));
     app.state.sessions().sweep(app.clock.now()).await.unwrap();
     assert_eq!(app.state.sessions().robot_len(), 1, "59 s are not a minute");

@@ -22,7 +22,7 @@ async fn an_open_interaction_survives_a_restart_and_continues() {
     let app = TestApp::start(settings, dir, clock).await;
     // Nothing is loaded at start (the server listens at once, whatever the store holds): the
     // open interaction waits in the store for its visitor.
-    assert_eq!(app.state.sessions().len(), 0);
+    assert_eq!(app.state.sessions().count().await.unwrap(), 0);
     assert_eq!(app.state.store().open_count().await.unwrap(), 1);
     let after = app.contact_of(&browser).await;
     assert_eq!(after, before, "nothing lost");
@@ -32,7 +32,7 @@ async fn an_open_interaction_survives_a_restart_and_continues() {
         .track_ok(&app, json!([{"eventId": "Download"}]))
         .await;
     assert_eq!(
-        app.state.sessions().len(),
+        app.state.sessions().count().await.unwrap(),
         1,
         "resumed on its visitor's return"
     );

@@ -1,0 +1,328 @@
+//! Live session state in Redis, so that several tracker nodes behind a load balancer share it:
+//! one visitor's requests may land on any node, in any order of arrival.
+//!
+//! Keys, under a prefix (`jss-tracker` by default):
+//! - `{prefix}:session:{id}`: the session's [`LiveSession`] as JSON, expiring a while after the
+//!   session timeout (a safety net only: the sweeper ends idle sessions, and an interaction whose
+//!   key expired is still open in the store, where the sweeper finds it);
+//! - `{prefix}:lock:{id}`: who holds the session now (a random token), set only if absent and
+//!   expiring by itself, so that a node that dies holding it stops holding it. Requests wait for
+//!   it a bounded time; the sweeper's claim on an idle session is the same lock, so exactly one
+//!   node closes it, and if that node dies mid-close another finishes it;
+//! - `{prefix}:live`: every held session, by last activity (milliseconds), for the sweeper.
+//!
+//! Every command has a timeout: with Redis unreachable, a request fails fast (503) instead of
+//! hanging, and the connection manager reconnects by itself when Redis is back.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use tracker_core::{
+    ids::SessionId,
+    session::{LiveSession, SessionLock, SessionState},
+    Error,
+};
+
+/// `[sessions]` with `backend = "redis"`.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key (several trackers can share one Redis).
+    pub prefix: String,
+    /// How long a lock lasts if its holder never lets go (a node that died).
+    pub lock_ttl: Duration,
+    /// Longest wait for a session another request holds, then 503.
+    pub lock_wait: Duration,
+    /// Longest wait for one Redis command, then 503.
+    pub command_timeout: Duration,
+    /// How long a session's key outlives its last activity.
+    pub session_ttl: Duration,
+}
+
+impl RedisConfig {
+    /// The defaults for a Redis at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "jss-tracker".into(),
+            lock_ttl: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(1),
+            session_ttl: Duration::from_secs(3 * 3600),
+        }
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("redis: {error}"))
+}
+
+/// Live sessions in Redis.
+#[derive(Clone)]
+pub struct RedisSessions {
+    conn: ConnectionManager,
+    config: RedisConfig,
+}
+
+impl std::fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessions")
+            .field("prefix", &self.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Deletes the lock only if this holder still has it (it may have expired and been taken).
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// Writes the session, and its place in the live set, only if this holder still has the lock.
+const KEEP: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+return 1
+"#;
+
+/// Forgets the session and lets go of its lock, only if this holder still has the lock.
+const END: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+"#;
+
+impl RedisSessions {
+    /// Connects (failing after the command timeout when Redis is unreachable).
+    pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
+        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.command_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            config.command_timeout * 3,
+            client.get_connection_manager_with_config(manager),
+        )
+        .await
+        .map_err(|_| unavailable(format!("no answer from {} in time", config.url)))?
+        .map_err(unavailable)?;
+        Ok(Self { conn, config })
+    }
+
+    fn key(&self, kind: &str, id: SessionId) -> String {
+        format!("{}:{kind}:{}", self.config.prefix, id.0.simple())
+    }
+
+    fn live_key(&self) -> String {
+        format!("{}:live", self.config.prefix)
+    }
+
+    /// Runs one Redis call within the command timeout.
+    async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.config.command_timeout, call)
+            .await
+            .map_err(|_| unavailable("timed out"))?
+            .map_err(unavailable)
+    }
+
+    /// Takes the lock once; `Some(token)` if it was free.
+    async fn claim(&self, id: SessionId) -> Result<Option<String>, Error> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut conn = self.conn.clone();
+        let ttl = u64::try_from(self.config.lock_ttl.as_millis()).unwrap_or(u64::MAX);
+        let taken: Option<String> = self
+            .timed(
+                redis::cmd("SET")
+                    .arg(self.key("lock", id))
+                    .arg(&token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(taken.map(|_| token))
+    }
+
+    async fn load(&self, id: SessionId) -> Result<Option<LiveSession>, Error> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = self.timed(conn.get(self.key("session", id))).await?;
+        json.map(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| Error::Unavailable(format!("redis: session {id} does not parse: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn locked(&self, id: SessionId, token: String) -> Result<RedisLock, Error> {
+        let live = match self.load(id).await {
+            Ok(live) => live,
+            Err(error) => {
+                release(self.clone(), id, token).await;
+                return Err(error);
+            }
+        };
+        Ok(RedisLock {
+            sessions: self.clone(),
+            id,
+            token: Some(token),
+            live,
+        })
+    }
+}
+
+/// Lets go of a lock (best effort: it expires by itself otherwise).
+async fn release(sessions: RedisSessions, id: SessionId, token: String) {
+    let mut conn = sessions.conn.clone();
+    let released: Result<i64, Error> = sessions
+        .timed(
+            Script::new(RELEASE)
+                .key(sessions.key("lock", id))
+                .arg(token)
+                .invoke_async(&mut conn),
+        )
+        .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, session = %id, "could not release a session lock; it expires by itself");
+    }
+}
+
+/// A session locked in Redis.
+struct RedisLock {
+    sessions: RedisSessions,
+    id: SessionId,
+    /// `None` once let go.
+    token: Option<String>,
+    live: Option<LiveSession>,
+}
+
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(release(self.sessions.clone(), self.id, token));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SessionLock for RedisLock {
+    fn live(&self) -> Option<&LiveSession> {
+        self.live.as_ref()
+    }
+
+    async fn keep(&mut self, live: LiveSession) -> Result<(), Error> {
+        let token = self.token.clone().unwrap_or_default();
+        let json = serde_json::to_string(&live).map_err(unavailable)?;
+        let s = &self.sessions;
+        let ttl = u64::try_from(s.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = s.conn.clone();
+        let kept: i64 = s
+            .timed(
+                Script::new(KEEP)
+                    .key(s.key("lock", self.id))
+                    .key(s.key("session", self.id))
+                    .key(s.live_key())
+                    .arg(token)
+                    .arg(json)
+                    .arg(ttl)
+                    .arg(live.interaction.last_activity.timestamp_millis())
+                    .arg(self.id.0.simple().to_string())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        if kept == 0 {
+            return Err(Error::Unavailable(format!(
+                "redis: the lock on session {} expired while it was held",
+                self.id
+            )));
+        }
+        self.live = Some(live);
+        Ok(())
+    }
+
+    async fn end(mut self: Box<Self>) -> Result<(), Error> {
+        let token = self.token.take().unwrap_or_default();
+        let s = &self.sessions;
+        let mut conn = s.conn.clone();
+        let _: i64 = s
+            .timed(
+                Script::new(END)
+                    .key(s.key("lock", self.id))
+                    .key(s.key("session", self.id))
+                    .key(s.live_key())
+                    .arg(token)
+                    .arg(self.id.0.simple().to_string())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionState for RedisSessions {
+    async fn lock(&self, id: SessionId) -> Result<Box<dyn SessionLock>, Error> {
+        let deadline = tokio::time::Instant::now() + self.config.lock_wait;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(token) = self.claim(id).await? {
+                return Ok(Box::new(self.locked(id, token).await?));
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(Error::Unavailable(format!(
+                    "session {id} stayed busy for {:?}",
+                    self.config.lock_wait
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    async fn try_lock(&self, id: SessionId) -> Result<Option<Box<dyn SessionLock>>, Error> {
+        let Some(token) = self.claim(id).await? else {
+            return Ok(None);
+        };
+        let lock = self.locked(id, token).await?;
+        if lock.live.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(lock)))
+    }
+
+    async fn sessions(&self) -> Result<Vec<SessionId>, Error> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = self.timed(conn.zrange(self.live_key(), 0, -1)).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| SessionId::from_cookie(id))
+            .collect())
+    }
+
+    async fn holds(&self, id: SessionId) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        self.timed(conn.exists(self.key("session", id))).await
+    }
+
+    async fn count(&self) -> Result<usize, Error> {
+        let mut conn = self.conn.clone();
+        self.timed(conn.zcard(self.live_key())).await
+    }
+}

@@ -1,0 +1,81 @@
+//! The Redis session state against a real Redis (`REDIS_URL`, default
+//! `redis://127.0.0.1:6379`; `scripts/test` starts one when the machine has none). Each test
+//! uses keys of its own.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use tracker_core::{ids::SessionId, session::SessionState, Error};
+use tracker_session_redis::{RedisConfig, RedisSessions};
+
+fn config() -> RedisConfig {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut config = RedisConfig::new(url);
+    config.prefix = format!("jss-tracker-test-{}", uuid::Uuid::new_v4().simple());
+    config
+}
+
+#[tokio::test]
+async fn redis_sessions_behave_as_every_session_state_must() {
+    let sessions = RedisSessions::connect(config()).await.unwrap();
+    tracker_core::conformance::session_state(&sessions).await;
+}
+
+/// Two nodes (two connections) on one Redis: a session one holds is busy for the other, until
+/// it lets go; a holder that dies (never lets go) loses the session when its lock expires, so
+/// that another node finishes what it was doing.
+#[tokio::test]
+async fn a_session_is_held_by_one_node_at_a_time_and_a_dead_holder_lets_go_by_itself() {
+    let mut config = config();
+    config.lock_ttl = Duration::from_millis(300);
+    config.lock_wait = Duration::from_millis(50);
+    let a = RedisSessions::connect(config.clone()).await.unwrap();
+    let b = RedisSessions::connect(config).await.unwrap();
+    let id = SessionId::new_random();
+
+    let held = a.lock(id).await.unwrap();
+    let busy = b.lock(id).await;
+    assert!(
+        matches!(busy, Err(Error::Unavailable(_))),
+        "a bounded wait, then unavailable"
+    );
+    drop(held);
+    let taken = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match b.lock(id).await {
+                Ok(lock) => return lock,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await
+    .expect("released for the other node");
+    // Node B dies holding it: its lock is never released.
+    std::mem::forget(taken);
+    let recovered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match a.lock(id).await {
+                Ok(lock) => return lock,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("the dead holder's lock expired");
+    assert!(recovered.live().is_none());
+}
+
+/// With Redis unreachable, connecting fails fast with `Unavailable`, instead of hanging.
+#[tokio::test]
+async fn an_unreachable_redis_fails_fast() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut config = RedisConfig::new(format!("redis://127.0.0.1:{port}"));
+    config.command_timeout = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let outcome = RedisSessions::connect(config).await;
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
