@@ -104,6 +104,17 @@ impl VisitorPolicy {
     }
 }
 
+/// A session-state backend's settings, which build it (as `store::StoreConfig` builds a store):
+/// the server keeps sessions wherever the configuration says, and names no backend.
+#[async_trait::async_trait]
+pub trait SessionStateConfig: Send + Sync + std::fmt::Debug {
+    /// Connects or creates the state. A failure is [`crate::Error::Open`], naming the setting.
+    async fn build(&self) -> Result<std::sync::Arc<dyn SessionState>, crate::Error>;
+
+    /// What the start-up banner says of it (no secrets).
+    fn describe(&self) -> String;
+}
+
 /// What a session's state holds between two of its requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSession {

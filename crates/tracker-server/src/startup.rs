@@ -127,7 +127,8 @@ impl Application {
             .device_key()
             .await
             .context("reading the key that signs device ids")?;
-        let state = AppState::new(
+        let session_state = settings.session_state_config().build().await?;
+        let state = AppState::new(crate::state::Parts {
             settings,
             definitions,
             pipeline,
@@ -135,7 +136,8 @@ impl Application {
             clock,
             visitors,
             device_key,
-        );
+            session_state,
+        });
         let restored = state
             .sessions()
             .restore()
@@ -327,6 +329,11 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: u64) -> String {
         out,
         "  database:         {}, {restored} open visit(s), resumed as their visitors return",
         settings.storage.store_config().describe(),
+    );
+    let _ = writeln!(
+        out,
+        "  live sessions:    {}",
+        settings.session_state_config().describe(),
     );
     let _ = writeln!(
         out,

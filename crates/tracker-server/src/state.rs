@@ -8,6 +8,7 @@ use tracker_core::{
     definitions::Definitions,
     ids::DeviceKey,
     pipeline::{BatchContext, Pipeline},
+    session::SessionState,
     store::Store,
 };
 
@@ -41,17 +42,40 @@ struct Inner {
     device_key: DeviceKey,
 }
 
+/// What the state is assembled from: the settings and what start-up built from them.
+#[derive(Debug)]
+pub struct Parts {
+    /// The configuration.
+    pub settings: Settings,
+    /// Goals, events, outcomes, campaigns.
+    pub definitions: Definitions,
+    /// The `trackEvent` pipeline.
+    pub pipeline: Pipeline,
+    /// The experience database.
+    pub store: Arc<dyn Store>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// Robots and privacy.
+    pub visitors: VisitorPolicy,
+    /// Signs device ids.
+    pub device_key: DeviceKey,
+    /// Where live sessions are kept.
+    pub session_state: Arc<dyn SessionState>,
+}
+
 impl AppState {
     /// Assembles the state.
-    pub fn new(
-        settings: Settings,
-        definitions: Definitions,
-        pipeline: Pipeline,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        visitors: VisitorPolicy,
-        device_key: DeviceKey,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            settings,
+            definitions,
+            pipeline,
+            store,
+            clock,
+            visitors,
+            device_key,
+            session_state,
+        } = parts;
         let timeout = Duration::from_std(settings.tracker.session_timeout).unwrap_or(Duration::MAX);
         let max_clock_skew =
             Duration::from_std(settings.tracker.max_clock_skew).unwrap_or(Duration::zero());
@@ -67,7 +91,8 @@ impl AppState {
                     clock.clone(),
                 ),
                 api_keys: ApiKeys::new(&settings.api_keys),
-                sessions: Sessions::new(
+                sessions: Sessions::with_state(
+                    session_state,
                     store.clone(),
                     timeout,
                     settings.tracker.max_open_sessions,

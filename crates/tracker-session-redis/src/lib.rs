@@ -277,6 +277,34 @@ impl SessionLock for RedisLock {
 }
 
 #[async_trait]
+impl tracker_core::session::SessionStateConfig for RedisConfig {
+    async fn build(&self) -> Result<std::sync::Arc<dyn SessionState>, Error> {
+        let sessions = RedisSessions::connect(self.clone())
+            .await
+            .map_err(|error| Error::Open(format!("sessions.url: {error}")))?;
+        Ok(std::sync::Arc::new(sessions))
+    }
+
+    fn describe(&self) -> String {
+        // The URL without its password.
+        let shown = match self.url.split_once('@') {
+            Some((scheme_and_auth, host)) => {
+                let scheme = scheme_and_auth.split("://").next().unwrap_or("redis");
+                format!("{scheme}://…@{host}")
+            }
+            None => self.url.clone(),
+        };
+        format!("redis at {shown} (keys {}:*)", self.config_prefix())
+    }
+}
+
+impl RedisConfig {
+    fn config_prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+#[async_trait]
 impl SessionState for RedisSessions {
     async fn lock(&self, id: SessionId) -> Result<Box<dyn SessionLock>, Error> {
         let deadline = tokio::time::Instant::now() + self.config.lock_wait;

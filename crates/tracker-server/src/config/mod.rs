@@ -38,6 +38,8 @@ pub struct Settings {
     pub tracker: TrackerSettings,
     /// `[storage]`
     pub storage: StorageSettings,
+    /// `[sessions]`
+    pub sessions: SessionsSettings,
     /// `[admin]`
     pub admin: AdminSettings,
     /// `[definitions]`
@@ -199,6 +201,67 @@ impl Default for StorageSettings {
         Self {
             path: PathBuf::from("data/tracker.db"),
             sync: SyncSetting::Normal,
+        }
+    }
+}
+
+/// `sessions.backend`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionsBackend {
+    /// In this process's memory: one tracker node.
+    #[default]
+    Memory,
+    /// In Redis (`sessions.url`), shared by several tracker nodes.
+    Redis,
+}
+
+/// `[sessions]`: where live sessions are kept between requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsSettings {
+    /// `memory` or `redis`.
+    pub backend: SessionsBackend,
+    /// The Redis URL (`redis://host:6379/0`), for `backend = "redis"`.
+    #[serde(serialize_with = "redact")]
+    pub url: Option<SecretString>,
+    /// Prefix of the tracker's Redis keys: trackers of different databases sharing one Redis
+    /// each need their own.
+    pub prefix: String,
+}
+
+impl Default for SessionsSettings {
+    fn default() -> Self {
+        Self {
+            backend: SessionsBackend::Memory,
+            url: None,
+            prefix: "jss-tracker".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// The session-state backend's settings, which build it.
+    pub fn session_state_config(&self) -> Box<dyn tracker_core::session::SessionStateConfig> {
+        match self.sessions.backend {
+            SessionsBackend::Memory => Box::new(crate::sessions::MemoryConfig {
+                max_open: self.tracker.max_open_sessions,
+            }),
+            SessionsBackend::Redis => {
+                use secrecy::ExposeSecret;
+                let url = self
+                    .sessions
+                    .url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_string())
+                    .unwrap_or_default();
+                let mut config = tracker_session_redis::RedisConfig::new(url);
+                config.prefix = self.sessions.prefix.clone();
+                // A session key outlives its last activity by the timeout and an hour (a
+                // safety net: the sweeper ends idle sessions).
+                config.session_ttl = self.tracker.session_timeout + Duration::from_secs(3600);
+                Box::new(config)
+            }
         }
     }
 }
@@ -468,6 +531,12 @@ impl Settings {
         }
         if self.tracker.sweep_interval.is_zero() {
             invalid("tracker.sweep_interval", "must be longer than zero");
+        }
+        if self.sessions.backend == SessionsBackend::Redis && self.sessions.url.is_none() {
+            invalid(
+                "sessions.url",
+                "is required with sessions.backend = \"redis\" (redis://host:6379/0)",
+            );
         }
         if !self.tracker.service_prefix.starts_with('/')
             || self.tracker.service_prefix.ends_with('/')

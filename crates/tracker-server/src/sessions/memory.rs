@@ -151,6 +151,24 @@ impl SessionLock for MemoryLock {
     }
 }
 
+/// `sessions.backend = "memory"`: the sessions of this process, at most `max_open`.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryConfig {
+    /// `tracker.max_open_sessions`.
+    pub max_open: usize,
+}
+
+#[async_trait]
+impl tracker_core::session::SessionStateConfig for MemoryConfig {
+    async fn build(&self) -> Result<Arc<dyn SessionState>, Error> {
+        Ok(Arc::new(MemorySessions::new(self.max_open)))
+    }
+
+    fn describe(&self) -> String {
+        format!("in this process's memory (at most {})", self.max_open)
+    }
+}
+
 #[async_trait]
 impl SessionState for MemorySessions {
     async fn lock(&self, id: SessionId) -> Result<Box<dyn SessionLock>, Error> {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 mod memory;
 
-pub use memory::MemorySessions;
+pub use memory::{MemoryConfig, MemorySessions};
 pub use tracker_core::session::{Visitor, VisitorPolicy, ROBOT_SESSION_TIMEOUT};
 use tracker_core::{
     event::TrackedEvent,

@@ -377,3 +377,66 @@ async fn sessions_over_the_cap_leave_memory_and_resume_exactly() {
     assert_eq!(app.state.store().open_count().await.unwrap(), 0);
     assert_eq!(app.state.sessions().count().await.unwrap(), 0);
 }
+
+/// The same engine with its live sessions in Redis (`sessions.backend = "redis"`; `REDIS_URL`,
+/// default `redis://127.0.0.1:6379`, keys of this test's own): batches join one interaction,
+/// concurrent batches of one visitor are all stored whole and in order, flush ends it, the next
+/// batch opens another, and the sweeper ends an idle one.
+#[tokio::test]
+async fn sessions_in_redis_follow_the_same_rules() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let app = TestApp::spawn_with(|s| {
+        s.sessions.backend = tracker_server::config::SessionsBackend::Redis;
+        s.sessions.url = Some(url.into());
+        s.sessions.prefix = format!("jss-tracker-it-{}", uuid::Uuid::new_v4().simple());
+        s.tracker.sweep_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let mut browser = Browser::new();
+    browser
+        .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
+        .await;
+    // Ten batches at once from one visitor: each waits its turn for the session.
+    let sends = (0..10).map(|_| {
+        let mut b = browser.clone();
+        let app = &app;
+        async move {
+            b.track_ok(
+                app,
+                json!([{"goalId": "Register"}, {"eventId": "Download"}]),
+            )
+            .await
+        }
+    });
+    futures::future::join_all(sends).await;
+    assert_eq!(app.state.sessions().count().await.unwrap(), 1);
+    let contact = app.contact_of(&browser).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 1, "{contact}");
+    assert_eq!(interactions[0]["eventCount"], 21);
+    let kinds: Vec<&str> = interactions[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    let mut want = vec!["pageView"];
+    for _ in 0..10 {
+        want.extend(["goal", "pageEvent"]);
+    }
+    assert_eq!(kinds, want, "each batch stored whole, one after the other");
+
+    assert_eq!(browser.flush(&app).await["closed"], true);
+    assert_eq!(app.state.sessions().count().await.unwrap(), 0);
+    browser
+        .track_ok(&app, json!([{"goalId": "Register"}]))
+        .await;
+    app.clock.advance(Duration::minutes(21));
+    let ended = app.state.sessions().sweep(app.clock.now()).await.unwrap();
+    assert_eq!(ended, 1);
+    assert_eq!(app.state.sessions().count().await.unwrap(), 0);
+    let contact = app.contact_of(&browser).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 2);
+    assert!(interactions.iter().all(|i| i["open"] == false), "{contact}");
+}
