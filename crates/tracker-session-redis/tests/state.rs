@@ -22,6 +22,22 @@ async fn redis_sessions_behave_as_every_session_state_must() {
     tracker_core::conformance::session_state(&sessions).await;
 }
 
+/// The session's lock, retried (each try waits `lock_wait`) until a generous deadline.
+async fn lock_eventually(
+    sessions: &RedisSessions,
+    id: SessionId,
+) -> Result<Box<dyn tracker_core::session::SessionLock>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sessions.lock(id).await {
+                Ok(lock) => return lock,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await
+}
+
 /// Two nodes (two connections) on one Redis: a session one holds is busy for the other, until
 /// it lets go; a holder that dies (never lets go) loses the session when its lock expires, so
 /// that another node finishes what it was doing.
@@ -41,28 +57,14 @@ async fn a_session_is_held_by_one_node_at_a_time_and_a_dead_holder_lets_go_by_it
         "a bounded wait, then unavailable"
     );
     drop(held);
-    let taken = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match b.lock(id).await {
-                Ok(lock) => return lock,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-    })
-    .await
-    .expect("released for the other node");
+    let taken = lock_eventually(&b, id)
+        .await
+        .expect("released for the other node");
     // Node B dies holding it: its lock is never released.
     std::mem::forget(taken);
-    let recovered = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match a.lock(id).await {
-                Ok(lock) => return lock,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    })
-    .await
-    .expect("the dead holder's lock expired");
+    let recovered = lock_eventually(&a, id)
+        .await
+        .expect("the dead holder's lock expired");
     assert!(recovered.live().is_none());
 }
 
