@@ -294,13 +294,7 @@ impl tracker_core::session::SessionStateConfig for RedisConfig {
             }
             None => self.url.clone(),
         };
-        format!("redis at {shown} (keys {}:*)", self.config_prefix())
-    }
-}
-
-impl RedisConfig {
-    fn config_prefix(&self) -> &str {
-        &self.prefix
+        format!("redis at {shown} (keys {}:*)", self.prefix)
     }
 }
 
@@ -352,5 +346,20 @@ impl SessionState for RedisSessions {
     async fn count(&self) -> Result<usize, Error> {
         let mut conn = self.conn.clone();
         self.timed(conn.zcard(self.live_key())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracker_core::session::SessionStateConfig;
+
+    #[test]
+    fn the_banner_never_shows_the_password() {
+        let shown = RedisConfig::new("redis://:s3cret@cache.internal:6379/0").describe();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("cache.internal:6379/0"), "{shown}");
+        let plain = RedisConfig::new("redis://127.0.0.1:6379").describe();
+        assert!(plain.contains("redis://127.0.0.1:6379"), "{plain}");
     }
 }
