@@ -91,7 +91,7 @@ impl AppState {
                     clock.clone(),
                 ),
                 api_keys: ApiKeys::new(&settings.api_keys),
-                sessions: Sessions::with_state(
+                sessions: Sessions::new(
                     session_state,
                     store.clone(),
                     timeout,

@@ -119,8 +119,7 @@ impl MemoryLock {
     fn retire(&mut self) {
         self.guard.retired = true;
         self.guard.live = None;
-        let slot = OwnedMutexGuard::mutex(&self.guard).clone();
-        remove(&self.slots, self.id, &slot);
+        remove(&self.slots, self.id, OwnedMutexGuard::mutex(&self.guard));
     }
 }
 

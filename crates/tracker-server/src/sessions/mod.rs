@@ -95,24 +95,8 @@ async fn pace(closed: usize, took: std::time::Duration) {
 }
 
 impl Sessions {
-    /// An empty registry, its live sessions in this process's memory (at most `max_open`).
+    /// An empty registry over `state` (`max_open` also bounds robots' sessions in memory).
     pub fn new(
-        store: Arc<dyn Store>,
-        timeout: Duration,
-        max_open: usize,
-        policy: VisitorPolicy,
-    ) -> Self {
-        Self::with_state(
-            Arc::new(memory::MemorySessions::new(max_open)),
-            store,
-            timeout,
-            max_open,
-            policy,
-        )
-    }
-
-    /// An empty registry over `state`.
-    pub fn with_state(
         state: Arc<dyn SessionState>,
         store: Arc<dyn Store>,
         timeout: Duration,
