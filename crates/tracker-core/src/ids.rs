@@ -50,7 +50,9 @@ uuid_id!(
 );
 uuid_id!(
     /// A live session, as named by the session cookie.
-    SessionId
+    SessionId,
+    "A fresh id, time-ordered (UUIDv7: 48 bits of milliseconds, then 74 random bits, still far beyond guessing). The store indexes open visits by session: with random ids every visit that opened or closed rewrote a page at a random place in that index, and a mass expiry wrote the WAL faster than it could be checkpointed; time-ordered ids keep both at the index's right edge and make sessions that expire together neighbours.",
+    Uuid::now_v7
 );
 uuid_id!(
     /// A marketing definition (goal, page event, outcome, campaign) or a page item.

@@ -451,7 +451,10 @@ impl Sessions {
             robots.retain(|_, robot| now - robot.last_seen < ROBOT_SESSION_TIMEOUT);
             metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
         }
-        let candidates = self.state.sessions().await?;
+        // In id order: session ids are time-ordered, so sessions that expire together close
+        // in the order their rows were written, touching neighbouring pages of the store.
+        let mut candidates = self.state.sessions().await?;
+        candidates.sort_unstable();
         let mut closed = 0;
         let mut failed: Option<Error> = None;
         let mut pages = candidates.chunks(SWEEP_PAGE).peekable();
