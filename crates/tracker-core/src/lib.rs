@@ -12,6 +12,7 @@ pub mod ids;
 pub mod pipeline;
 pub mod processors;
 pub mod robots;
+pub mod rollup;
 pub mod session;
 pub mod store;
 

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use tracker_core::store::ChangeSet;
+use tracker_core::{rollup::Tally, store::ChangeSet};
 
-use crate::{open_connection, rollup::Tally, schema, writer, Error, SyncMode};
+use crate::{open_connection, rollup, schema, writer, Error, SyncMode};
 
 /// What a bulk load wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub fn load(
             stats.change_sets += 1;
             stats.events += change.events.len() as u64;
         }
-        tally.write(&tx)?;
+        rollup::write(&mut tally, &tx)?;
         tx.commit()?;
         progress(stats);
     }

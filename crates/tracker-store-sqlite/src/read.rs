@@ -17,7 +17,9 @@ use tracker_core::{
 };
 use uuid::Uuid;
 
-use crate::{rollup::Facet, Error};
+use tracker_core::rollup::Facet;
+
+use crate::{rollup::facet_value, Error};
 
 /// A time as stored: epoch milliseconds.
 pub(crate) fn ms(at: DateTime<Utc>) -> i64 {
@@ -304,7 +306,7 @@ fn contact_conditions(filter: &ContactFilter) -> (String, Vec<Value>) {
     // open visits are read as they stand (their contacts listed once per query, through the
     // partial index on open interactions, not looked up per contact).
     for facet in facets(filter) {
-        let (name, value) = (facet.name(), param(facet.value()));
+        let (name, value) = (facet.name(), param(facet_value(&facet)));
         conditions.push(format!(
             "(EXISTS (SELECT 1 FROM contact_facets f
                       WHERE f.facet = '{name}' AND f.value = {value} AND f.contact_id = c.id)
@@ -364,7 +366,7 @@ fn facet_total(conn: &Connection, facet: &Facet) -> Result<i64, Error> {
                        AND NOT EXISTS (SELECT 1 FROM contact_facets f WHERE f.facet = '{name}'
                                        AND f.value = ?1 AND f.contact_id = i.contact_id))"
         ))?
-        .query_row([facet.value()], |row| row.get(0))?)
+        .query_row([facet_value(facet)], |row| row.get(0))?)
 }
 
 /// Below this many matches, a search on one goal, campaign or site starts from its contacts and

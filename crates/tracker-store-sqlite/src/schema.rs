@@ -15,7 +15,7 @@ fn migrations() -> Migrations<'static> {
         M::up_with_hook(
             include_str!("../migrations/0006_rollups.sql"),
             |tx: &rusqlite::Transaction<'_>| {
-                crate::rollup::Tally::backfill(tx).map_err(|e| match e {
+                crate::rollup::backfill(tx).map_err(|e| match e {
                     Error::Sqlite(e) => rusqlite_migration::HookError::RusqliteError(e),
                     other => rusqlite_migration::HookError::Hook(other.to_string()),
                 })

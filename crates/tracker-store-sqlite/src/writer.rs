@@ -12,14 +12,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
     ids::{ContactId, DeviceId},
+    rollup::{Fact, Tally},
     store::{ChangeSet, CommitReceipt},
 };
 
-use crate::{
-    read::ms,
-    rollup::{Fact, Tally},
-    Error, WriteGate,
-};
+use crate::{read::ms, rollup, Error, WriteGate};
 
 /// What the writer is asked to do.
 // Barriers are rare (shutdown); boxing the change-set would cost an allocation per commit.
@@ -172,7 +169,7 @@ fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitRe
             }
         });
     }
-    tally.write(&tx)?;
+    rollup::write(&mut tally, &tx)?;
     tx.commit()?;
     Ok(receipts)
 }
@@ -181,7 +178,7 @@ fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceip
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut tally = Tally::default();
     let receipt = apply(&tx, change, &mut tally)?;
-    tally.write(&tx)?;
+    rollup::write(&mut tally, &tx)?;
     tx.commit()?;
     Ok(receipt)
 }
@@ -318,7 +315,7 @@ pub(crate) fn apply(
             let facts: Vec<Fact> = change.events.iter().map(Fact::of).collect();
             tally.add_visit(contact, started, site, &facts);
         } else {
-            tally.add_stored_visit(conn, interaction_id, contact, started, site)?;
+            rollup::add_stored_visit(tally, conn, interaction_id, contact, started, site)?;
         }
         conn.prepare_cached(
             "UPDATE contacts SET engagement_value = engagement_value + ?2,
