@@ -1,0 +1,435 @@
+//! One change-set, one transaction: the same rows as the SQLite writer writes, and the same
+//! roll-up arithmetic ([`tracker_core::rollup::Tally`]).
+
+use deadpool_postgres::{Object, Transaction};
+use tracker_core::{
+    ids::{ContactId, DeviceId},
+    rollup::{Facet, Fact, Tally},
+    session::StoredEvent,
+    store::{ChangeSet, CommitReceipt},
+};
+use uuid::Uuid;
+
+use crate::{read, Error};
+
+/// A time as stored: epoch milliseconds.
+pub(crate) fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// Commits one change-set in a transaction of its own.
+pub(crate) async fn commit(
+    client: &mut Object,
+    change: &ChangeSet,
+) -> Result<CommitReceipt, Error> {
+    let tx = client.transaction().await?;
+    let mut tally = Tally::default();
+    let receipt = apply(&tx, change, &mut tally).await?;
+    write_tally(&tx, &mut tally).await?;
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+/// Writes one change-set inside the caller's transaction; a visit it closes goes into `tally`.
+async fn apply(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    tally: &mut Tally,
+) -> Result<CommitReceipt, Error> {
+    let interaction = &change.interaction;
+    let (contact_id, new_device) = if change.new_contact {
+        ensure_contact(
+            tx,
+            interaction.device_id,
+            interaction.contact_id,
+            ms(interaction.started_at),
+        )
+        .await?
+    } else {
+        (interaction.contact_id, false)
+    };
+    let contact = contact_id.0;
+    let interaction_id = interaction.id.0;
+    if !change.writes_interaction() {
+        // Events only: the interaction must still be open. `FOR SHARE` waits for a close
+        // another node is committing and then sees it closed.
+        let open: Option<bool> = tx
+            .query_opt(
+                &tx.prepare_cached(
+                    "SELECT open FROM interactions WHERE contact_id = $1 AND id = $2 FOR SHARE",
+                )
+                .await?,
+                &[&contact, &interaction_id],
+            )
+            .await?
+            .map(|row| row.get(0));
+        if open != Some(true) {
+            return Err(Error::Stale(format!(
+                "interaction {} is closed or unknown",
+                interaction.id
+            )));
+        }
+        insert_events(tx, contact, interaction_id, &change.events).await?;
+        return Ok(CommitReceipt { contact_id });
+    }
+    let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
+        Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
+        None => (None, None, None),
+    };
+    let attribution = change.attribution.as_ref();
+    let ended_at = change.close.map(|close| ms(close.ended_at));
+    let close_reason = change.close.map(|close| close.reason.as_str());
+    let ip = attribution.and_then(|a| a.ip).map(|ip| ip.to_string());
+    let written = tx
+        .execute(
+            &tx.prepare_cached(
+                "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
+                     last_activity, site_name, campaign_id, campaign_name, campaign_points,
+                     user_agent, engagement_value, page_view_count, event_count,
+                     current_page_view, ended_at, close_reason, browser, browser_version, os,
+                     device_type, ip)
+                 VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
+                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                 ON CONFLICT (contact_id, id) DO UPDATE SET
+                     last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
+                     campaign_name = excluded.campaign_name,
+                     campaign_points = excluded.campaign_points,
+                     engagement_value = excluded.engagement_value,
+                     page_view_count = excluded.page_view_count,
+                     event_count = excluded.event_count,
+                     current_page_view = excluded.current_page_view, open = excluded.open,
+                     ended_at = excluded.ended_at, close_reason = excluded.close_reason
+                 WHERE interactions.open",
+            )
+            .await?,
+            &[
+                &interaction_id,
+                &contact,
+                &interaction.device_id.0,
+                &interaction.session_id.0,
+                &ms(interaction.started_at),
+                &ms(interaction.last_activity),
+                &interaction.site_name,
+                &campaign_id,
+                &campaign_name,
+                &campaign_points,
+                &interaction.user_agent,
+                &interaction.engagement_value,
+                &interaction.page_view_count,
+                &interaction.event_count,
+                &interaction.current_page_view.map(|id| id.0),
+                &ended_at,
+                &close_reason,
+                &attribution.and_then(|a| a.client.browser.as_deref()),
+                &attribution.and_then(|a| a.client.browser_version.as_deref()),
+                &attribution.and_then(|a| a.client.os.as_deref()),
+                &attribution.and_then(|a| a.client.device_type.as_deref()),
+                &ip,
+            ],
+        )
+        .await?;
+    if written != 1 {
+        return Err(Error::Stale(format!(
+            "interaction {interaction_id} is already closed"
+        )));
+    }
+    if interaction.event_count == change.events.len() as i64 && !new_device {
+        // A new interaction of a known device: the device was seen now.
+        tx.execute(
+            &tx.prepare_cached(
+                "UPDATE devices SET last_seen = greatest(last_seen, $2) WHERE id = $1",
+            )
+            .await?,
+            &[&interaction.device_id.0, &ms(interaction.started_at)],
+        )
+        .await?;
+    }
+    insert_events(tx, contact, interaction_id, &change.events).await?;
+    if change.close.is_none() && !new_device {
+        tx.execute(
+            &tx.prepare_cached(
+                "UPDATE contacts SET last_activity = greatest(last_activity, $2) WHERE id = $1",
+            )
+            .await?,
+            &[&contact, &ms(interaction.last_activity)],
+        )
+        .await?;
+    }
+    if let Some(close) = change.close {
+        let (started, site) = (ms(interaction.started_at), interaction.site_name.as_deref());
+        let facts: Vec<Fact> = if interaction.event_count == change.events.len() as i64 {
+            // The whole visit is in this change-set: no need to read it back.
+            change.events.iter().map(Fact::of).collect()
+        } else {
+            read::facts(tx, contact, interaction_id).await?
+        };
+        tally.add_visit(contact, started, site, &facts);
+        tx.execute(
+            &tx.prepare_cached(
+                "UPDATE contacts SET engagement_value = engagement_value + $2,
+                     last_activity = greatest(last_activity, $3) WHERE id = $1",
+            )
+            .await?,
+            &[&contact, &interaction.engagement_value, &ms(close.ended_at)],
+        )
+        .await?;
+    }
+    Ok(CommitReceipt { contact_id })
+}
+
+/// Inserts a change-set's events in one statement (arrays unnested into rows).
+async fn insert_events(
+    tx: &Transaction<'_>,
+    contact: Uuid,
+    interaction: Uuid,
+    events: &[StoredEvent],
+) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len();
+    let mut seq = Vec::with_capacity(n);
+    let mut id = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut definition_id = Vec::with_capacity(n);
+    let mut definition_name = Vec::with_capacity(n);
+    let mut points = Vec::with_capacity(n);
+    let mut timestamp = Vec::with_capacity(n);
+    let mut page_view_id = Vec::with_capacity(n);
+    let mut page_id = Vec::with_capacity(n);
+    let mut url = Vec::with_capacity(n);
+    let mut language = Vec::with_capacity(n);
+    let mut item_version = Vec::with_capacity(n);
+    let mut referrer = Vec::with_capacity(n);
+    let mut money = Vec::with_capacity(n);
+    let mut currency = Vec::with_capacity(n);
+    let mut data = Vec::with_capacity(n);
+    let mut data_key = Vec::with_capacity(n);
+    let mut text = Vec::with_capacity(n);
+    let mut value = Vec::with_capacity(n);
+    let mut custom = Vec::with_capacity(n);
+    for stored in events {
+        let event = &stored.event;
+        let page = event.page.as_ref();
+        seq.push(stored.seq);
+        id.push(stored.id.0);
+        kind.push(event.kind.as_str());
+        definition_id.push(event.definition.as_ref().map(|d| d.id.0));
+        definition_name.push(event.definition.as_ref().map(|d| d.name.as_str()));
+        points.push(event.points());
+        timestamp.push(ms(stored.timestamp));
+        page_view_id.push(stored.page_view_id.map(|id| id.0));
+        page_id.push(page.map(|p| p.page_id.0));
+        url.push(page.map(|p| p.url.as_str()));
+        language.push(page.and_then(|p| p.language.as_deref()));
+        item_version.push(page.and_then(|p| p.item_version));
+        referrer.push(page.and_then(|p| p.referrer.as_deref()));
+        money.push(event.monetary_value.map(|d| d.to_string()));
+        currency.push(event.currency_code.as_deref());
+        data.push(event.data.as_deref());
+        data_key.push(event.data_key.as_deref());
+        text.push(event.text.as_deref());
+        value.push(event.value);
+        custom.push(if event.custom.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&event.custom).map_err(|e| Error::Corrupt(e.to_string()))?)
+        });
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO events (contact_id, interaction_id, seq, id, kind, definition_id,
+                 definition_name, points, timestamp, page_view_id, page_id, url, language,
+                 item_version, referrer, monetary_value, currency_code, data, data_key, text,
+                 value, custom)
+             SELECT $1, $2, * FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::uuid[],
+                 $7::text[], $8::bigint[], $9::bigint[], $10::uuid[], $11::uuid[], $12::text[],
+                 $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[],
+                 $19::text[], $20::text[], $21::float8[], $22::text[])",
+        )
+        .await?,
+        &[
+            &contact,
+            &interaction,
+            &seq,
+            &id,
+            &kind,
+            &definition_id,
+            &definition_name,
+            &points,
+            &timestamp,
+            &page_view_id,
+            &page_id,
+            &url,
+            &language,
+            &item_version,
+            &referrer,
+            &money,
+            &currency,
+            &data,
+            &data_key,
+            &text,
+            &value,
+            &custom,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates the contact of a new device, unless another change-set (on any node) already did:
+/// then that contact is the device's. The devices' primary key settles the race: a second
+/// insert waits for the first transaction and then does nothing. Says whether the device was
+/// new.
+async fn ensure_contact(
+    tx: &Transaction<'_>,
+    device: DeviceId,
+    contact: ContactId,
+    at: i64,
+) -> Result<(ContactId, bool), Error> {
+    let inserted = tx
+        .execute(
+            &tx.prepare_cached(
+                "INSERT INTO devices (id, contact_id, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO NOTHING",
+            )
+            .await?,
+            &[&device.0, &contact.0, &at],
+        )
+        .await?;
+    if inserted == 1 {
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO contacts (id, created_at, last_activity) VALUES ($1, $2, $2)",
+            )
+            .await?,
+            &[&contact.0, &at],
+        )
+        .await?;
+        return Ok((contact, true));
+    }
+    let existing: Option<Uuid> = tx
+        .query_opt(
+            &tx.prepare_cached("SELECT contact_id FROM devices WHERE id = $1")
+                .await?,
+            &[&device.0],
+        )
+        .await?
+        .map(|row| row.get(0));
+    existing
+        .map(|id| (ContactId(id), false))
+        .ok_or_else(|| Error::Corrupt(format!("device {device} has no contact")))
+}
+
+/// A facet's `value` column: a definition's id or a site's name, as text.
+pub(crate) fn facet_value(facet: &Facet) -> String {
+    match facet {
+        Facet::Goal(id) | Facet::Campaign(id) => id.hyphenated().to_string(),
+        Facet::Site(site) => site.clone(),
+    }
+}
+
+/// Adds what the tally holds to the roll-up tables, and empties it. Rows are written in key
+/// order, so that two nodes' transactions lock them in the same order (no deadlock).
+async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
+    if tally.is_empty() {
+        return Ok(());
+    }
+    let mut visits: Vec<_> = tally.visits.drain().collect();
+    visits.sort_by(|a, b| a.0.cmp(&b.0));
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO rollup_visits (day, site, visits, page_views, bounces,
+                 engagement_value, conversions) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (day, site) DO UPDATE SET
+                 visits = rollup_visits.visits + excluded.visits,
+                 page_views = rollup_visits.page_views + excluded.page_views,
+                 bounces = rollup_visits.bounces + excluded.bounces,
+                 engagement_value = rollup_visits.engagement_value + excluded.engagement_value,
+                 conversions = rollup_visits.conversions + excluded.conversions",
+        )
+        .await?;
+    for ((day, site), v) in visits {
+        tx.execute(
+            &statement,
+            &[
+                &day,
+                &site,
+                &v.visits,
+                &v.page_views,
+                &v.bounces,
+                &v.engagement_value,
+                &v.conversions,
+            ],
+        )
+        .await?;
+    }
+    let mut definitions: Vec<_> = tally.definitions.drain().collect();
+    definitions.sort_by(|a, b| {
+        let (x, y) = (&a.0, &b.0);
+        (x.0, &x.1, x.2.as_str(), x.3).cmp(&(y.0, &y.1, y.2.as_str(), y.3))
+    });
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO rollup_definitions (day, site, kind, definition_id, name, visits)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (day, site, kind, definition_id) DO UPDATE SET
+                 name = excluded.name, visits = rollup_definitions.visits + excluded.visits",
+        )
+        .await?;
+    for ((day, site, kind, id), (name, n)) in definitions {
+        tx.execute(&statement, &[&day, &site, &kind.as_str(), &id, &name, &n])
+            .await?;
+    }
+    let mut outcomes: Vec<_> = tally.outcomes.drain().collect();
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    // Money is summed exactly by PostgreSQL (`numeric`), inside the row's lock.
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO rollup_outcomes (day, site, definition_id, currency, name, count,
+                 monetary_value) VALUES ($1, $2, $3, $4, $5, $6, CAST($7::text AS numeric))
+             ON CONFLICT (day, site, definition_id, currency) DO UPDATE SET
+                 name = excluded.name, count = rollup_outcomes.count + excluded.count,
+                 monetary_value = CASE
+                     WHEN rollup_outcomes.monetary_value IS NULL THEN excluded.monetary_value
+                     WHEN excluded.monetary_value IS NULL THEN rollup_outcomes.monetary_value
+                     ELSE rollup_outcomes.monetary_value + excluded.monetary_value END",
+        )
+        .await?;
+    for ((day, site, id, currency), sum) in outcomes {
+        let money = sum.money.map(|m| m.to_string());
+        tx.execute(
+            &statement,
+            &[&day, &site, &id, &currency, &sum.name, &sum.count, &money],
+        )
+        .await?;
+    }
+    let mut pages: Vec<_> = tally.pages.drain().collect();
+    pages.sort_by(|a, b| a.0.cmp(&b.0));
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO rollup_pages (day, site, url, page_views) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (day, site, url) DO UPDATE SET
+                 page_views = rollup_pages.page_views + excluded.page_views",
+        )
+        .await?;
+    for ((day, site, url), n) in pages {
+        tx.execute(&statement, &[&day, &site, &url, &n]).await?;
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO contact_facets (contact_id, facet, value) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let mut facets: Vec<(Uuid, &'static str, String)> = tally
+        .contact_facets
+        .drain()
+        .map(|(facet, contact)| (contact, facet.name(), facet_value(&facet)))
+        .collect();
+    facets.sort();
+    for (contact, name, value) in facets {
+        tx.execute(&statement, &[&contact, &name, &value]).await?;
+    }
+    Ok(())
+}
