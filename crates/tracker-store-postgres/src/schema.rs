@@ -10,7 +10,7 @@ use crate::Error;
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
 
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).
-const MIGRATION_LOCK: i64 = 0x6a73_735f_7472_6b;
+const MIGRATION_LOCK: i64 = 0x006a_7373_5f74_726b;
 
 /// Creates `schema` if missing and brings it to the latest version; then makes sure the device
 /// key exists (random, created once, shared by every node).
