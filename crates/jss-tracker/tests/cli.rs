@@ -4,135 +4,15 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
+    process::{Command, Stdio},
 };
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jss-tracker");
+mod common;
 
-/// An HTTP client that says it is a browser (without a user agent, a request is a robot's).
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
-        .build()
-        .unwrap()
-}
-
-fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-/// A running `jss-tracker` process and what its banner said.
-struct Server {
-    child: Child,
-    url: String,
-    banner: String,
-}
-
-impl Server {
-    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::start_logging(dir, args, env, Stdio::null())
-    }
-
-    /// As `start`, with the server's log (standard error) going to `log`.
-    fn start_logging(dir: &Path, args: &[&str], env: &[(&str, &str)], log: Stdio) -> Self {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(dir)
-            .env("JSS_TRACKER__SERVER__LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(log);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut banner = String::new();
-        let mut url = None;
-        // Read the whole banner, up to its last line.
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                url = Some(rest.trim().to_string());
-            }
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.contains("Press Ctrl-C to stop.") {
-                break;
-            }
-        }
-        // Keep draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        let url = url.unwrap_or_else(|| panic!("no URL in banner: {banner}"));
-        Self { child, url, banner }
-    }
-
-    /// POSTs a tracking body with the key, and the cookie header if any.
-    async fn track(&self, key: &str, body: String, cookie: &str) -> reqwest::Response {
-        let mut request = browser()
-            .post(format!(
-                "{}/sitecore/api/jss/track/event?sc_apikey={key}",
-                self.url
-            ))
-            .body(body);
-        if !cookie.is_empty() {
-            request = request.header("cookie", cookie);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// GETs an admin API path with the token.
-    async fn admin(&self, token: &str, path: &str) -> Value {
-        browser()
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL on Unix
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn secret(dir: &Path, key: &str) -> String {
-    let text = std::fs::read_to_string(dir.join("tracker.toml")).unwrap();
-    let value: toml::Value = toml::from_str(&text).unwrap();
-    match key {
-        "api_key" => value["api_keys"][0]["key"].as_str().unwrap().to_string(),
-        _ => value["admin"]["token"].as_str().unwrap().to_string(),
-    }
-}
+use common::{browser, run, secret, Server, BIN};
 
 #[test]
 fn init_writes_a_starter_config_and_refuses_to_overwrite() {

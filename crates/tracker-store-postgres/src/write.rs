@@ -24,10 +24,30 @@ pub(crate) async fn commit(
 ) -> Result<CommitReceipt, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
-    let receipt = apply(&tx, change, &mut tally).await?;
+    let receipt = match apply(&tx, change, &mut tally).await {
+        Ok(receipt) => receipt,
+        Err(Error::Postgres(error)) if is_events_key_violation(&error) => {
+            // The session state is behind the store (a node committed a batch and then could
+            // not save the session, e.g. Redis went away): its next event numbers are taken.
+            // Stale: the session is dropped and resumed from the store on the next request.
+            return Err(Error::Stale(format!(
+                "interaction {} already has these events: {error}",
+                change.interaction.id
+            )));
+        }
+        Err(error) => return Err(error),
+    };
     write_tally(&tx, &mut tally).await?;
     tx.commit().await?;
     Ok(receipt)
+}
+
+/// Whether `error` says that an event's key (contact, interaction, seq) is taken.
+fn is_events_key_violation(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some("events_pkey")
+    })
 }
 
 /// Writes one change-set inside the caller's transaction; a visit it closes goes into `tally`.

@@ -174,33 +174,78 @@ pub enum SyncSetting {
     Full,
 }
 
+/// `storage.backend`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// An embedded SQLite file (`storage.path`): one tracker node, no other service.
+    #[default]
+    Sqlite,
+    /// PostgreSQL (`storage.url`), shared by several tracker nodes.
+    Postgres,
+}
+
 /// `[storage]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
+    /// `sqlite` or `postgres`.
+    pub backend: StorageBackend,
     /// The SQLite file.
     pub path: PathBuf,
-    /// `normal` or `full`.
+    /// `normal` or `full` (SQLite).
     pub sync: SyncSetting,
+    /// The PostgreSQL URL (`postgres://user@host:5432/db`), for `backend = "postgres"`.
+    #[serde(serialize_with = "redact")]
+    pub url: Option<SecretString>,
+    /// The PostgreSQL schema the tables live in (created if missing).
+    pub schema: String,
+    /// Most PostgreSQL connections this node opens.
+    pub pool_size: usize,
+    /// Longest wait for PostgreSQL (a connection, or one operation) before a request fails
+    /// with 503 `unavailable`.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
 }
 
 impl StorageSettings {
     /// The backend's settings, which open the store.
     pub fn store_config(&self) -> Box<dyn tracker_core::store::StoreConfig> {
-        let mut config = tracker_store_sqlite::SqliteConfig::new(&self.path);
-        config.sync = match self.sync {
-            SyncSetting::Normal => tracker_store_sqlite::SyncMode::Normal,
-            SyncSetting::Full => tracker_store_sqlite::SyncMode::Full,
-        };
-        Box::new(config)
+        match self.backend {
+            StorageBackend::Sqlite => {
+                let mut config = tracker_store_sqlite::SqliteConfig::new(&self.path);
+                config.sync = match self.sync {
+                    SyncSetting::Normal => tracker_store_sqlite::SyncMode::Normal,
+                    SyncSetting::Full => tracker_store_sqlite::SyncMode::Full,
+                };
+                Box::new(config)
+            }
+            StorageBackend::Postgres => {
+                let url = self
+                    .url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_string())
+                    .unwrap_or_default();
+                let mut config = tracker_store_postgres::PostgresConfig::new(url);
+                config.schema.clone_from(&self.schema);
+                config.pool_size = self.pool_size;
+                config.timeout = self.timeout;
+                Box::new(config)
+            }
+        }
     }
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
+            backend: StorageBackend::Sqlite,
             path: PathBuf::from("data/tracker.db"),
             sync: SyncSetting::Normal,
+            url: None,
+            schema: "public".into(),
+            pool_size: 16,
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -531,6 +576,18 @@ impl Settings {
         }
         if self.tracker.sweep_interval.is_zero() {
             invalid("tracker.sweep_interval", "must be longer than zero");
+        }
+        if self.storage.backend == StorageBackend::Postgres && self.storage.url.is_none() {
+            invalid(
+                "storage.url",
+                "is required with storage.backend = \"postgres\" (postgres://user@host:5432/db)",
+            );
+        }
+        if self.storage.pool_size == 0 {
+            invalid("storage.pool_size", "must be at least 1");
+        }
+        if self.storage.timeout.is_zero() {
+            invalid("storage.timeout", "must be longer than zero");
         }
         if self.sessions.backend == SessionsBackend::Redis && self.sessions.url.is_none() {
             invalid(

@@ -1,0 +1,280 @@
+//! Two tracker nodes (two processes, two ports) on one PostgreSQL and one Redis: one visitor's
+//! requests may land on either node, in any order, and nothing is lost, doubled or closed
+//! twice. PostgreSQL at `JSS_TRACKER_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, a fresh schema per test) and Redis at `REDIS_URL`
+//! (default `redis://127.0.0.1:6379`, a fresh key prefix per test); `scripts/test` starts both
+//! when none answers.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+mod common;
+
+use common::{run, secret, Server};
+
+pub fn postgres_url() -> String {
+    std::env::var("JSS_TRACKER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Two nodes sharing one schema and one key prefix, and the secrets to talk to them.
+struct Cluster {
+    nodes: [Server; 2],
+    key: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(run(dir.path(), &["init"]).status.success());
+        let run_id = uuid::Uuid::now_v7().simple().to_string();
+        let schema = format!("scale_out_{run_id}");
+        let prefix = format!("jss-tracker-scale-out-{run_id}");
+        let (pg, redis) = (postgres_url(), redis_url());
+        let mut env: Vec<(&str, &str)> = vec![
+            ("JSS_TRACKER__STORAGE__BACKEND", "postgres"),
+            ("JSS_TRACKER__STORAGE__URL", &pg),
+            ("JSS_TRACKER__STORAGE__SCHEMA", &schema),
+            ("JSS_TRACKER__SESSIONS__BACKEND", "redis"),
+            ("JSS_TRACKER__SESSIONS__URL", &redis),
+            ("JSS_TRACKER__SESSIONS__PREFIX", &prefix),
+        ];
+        env.extend_from_slice(extra);
+        let a = Server::start(dir.path(), &["serve"], &env);
+        let b = Server::start(dir.path(), &["serve"], &env);
+        assert!(a.banner.contains("PostgreSQL"), "{}", a.banner);
+        Self {
+            nodes: [a, b],
+            key: secret(dir.path(), "api_key"),
+            token: secret(dir.path(), "admin_token"),
+            _dir: dir,
+        }
+    }
+
+    /// The only contact's record, read from node `at`.
+    async fn only_contact(&self, at: usize) -> Value {
+        let list = self.nodes[at].admin(&self.token, "/api/v1/contacts").await;
+        let contacts = list["contacts"].as_array().unwrap();
+        assert_eq!(contacts.len(), 1, "{list}");
+        let id = contacts[0]["id"].as_str().unwrap();
+        self.nodes[at]
+            .admin(&self.token, &format!("/api/v1/contacts/{id}"))
+            .await
+    }
+
+    /// A counter's value on node `at` (0 when it was never incremented).
+    async fn counter(&self, at: usize, name: &str) -> f64 {
+        let text = common::browser()
+            .get(format!("{}/metrics", self.nodes[at].url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+/// One visitor: a browser with a cookie jar. Cookies ignore ports, so the jar sends the
+/// tracker's cookies to both nodes, as a browser behind a load balancer would.
+#[derive(Clone)]
+struct Visitor {
+    client: reqwest::Client,
+}
+
+impl Visitor {
+    fn new() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn track(&self, node: &Server, key: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!(
+                "{}/sitecore/api/jss/track/event?sc_apikey={key}",
+                node.url
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn track_ok(&self, node: &Server, key: &str, body: Value) {
+        let response = self.track(node, key, body).await;
+        let status = response.status();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap());
+    }
+
+    async fn flush(&self, node: &Server, key: &str) -> Value {
+        let response = self
+            .client
+            .post(format!(
+                "{}/sitecore/api/jss/track/flush?sc_apikey={key}",
+                node.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+fn kinds(interaction: &Value) -> Vec<String> {
+    interaction["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Alternating nodes, one visit: every batch lands in one interaction, in order.
+#[tokio::test]
+async fn a_visitor_alternating_between_nodes_stays_in_one_interaction_in_order() {
+    let cluster = Cluster::start(&[]).await;
+    let visitor = Visitor::new();
+    visitor
+        .track_ok(
+            &cluster.nodes[0],
+            &cluster.key,
+            json!([{"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/"}]),
+        )
+        .await;
+    for n in 1..8 {
+        visitor
+            .track_ok(
+                &cluster.nodes[n % 2],
+                &cluster.key,
+                json!([{"eventId": "Download", "data": format!("batch {n}")}]),
+            )
+            .await;
+    }
+    let contact = cluster.only_contact(1).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 1, "{contact}");
+    let data: Vec<&str> = interactions[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|e| e["data"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (1..8).map(|n| format!("batch {n}")).collect();
+    assert_eq!(data, want, "{contact}");
+    // Flush on node A closes the visit both nodes added to.
+    assert_eq!(
+        visitor.flush(&cluster.nodes[0], &cluster.key).await["closed"],
+        true
+    );
+    let contact = cluster.only_contact(1).await;
+    assert_eq!(contact["interactions"][0]["open"], false, "{contact}");
+}
+
+/// Ten batches of one visitor at once, alternating nodes: each is stored whole, one after
+/// the other (the session's lock in Redis), none lost.
+#[tokio::test]
+async fn concurrent_batches_of_one_visitor_on_both_nodes_are_stored_whole() {
+    let cluster = Cluster::start(&[]).await;
+    let visitor = Visitor::new();
+    visitor
+        .track_ok(
+            &cluster.nodes[1],
+            &cluster.key,
+            json!([{"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/"}]),
+        )
+        .await;
+    let sends = (0..10).map(|n| {
+        let (visitor, cluster) = (visitor.clone(), &cluster);
+        async move {
+            visitor
+                .track_ok(
+                    &cluster.nodes[n % 2],
+                    &cluster.key,
+                    json!([{"goalId": "Register"}, {"eventId": "Download"}]),
+                )
+                .await;
+        }
+    });
+    futures::future::join_all(sends).await;
+    let contact = cluster.only_contact(0).await;
+    let interactions = contact["interactions"].as_array().unwrap();
+    assert_eq!(interactions.len(), 1, "{contact}");
+    assert_eq!(interactions[0]["eventCount"], 21, "{contact}");
+    let mut want = vec!["pageView".to_string()];
+    for _ in 0..10 {
+        want.extend(["goal".to_string(), "pageEvent".to_string()]);
+    }
+    assert_eq!(kinds(&interactions[0]), want, "each batch whole");
+}
+
+/// Visits opened on both nodes expire while both run: each is closed exactly once, by one of
+/// them (the close counters of both nodes add up to the visits).
+#[tokio::test]
+async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
+    let cluster = Cluster::start(&[
+        ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
+        ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
+    ])
+    .await;
+    const VISITS: usize = 30;
+    let opens = (0..VISITS).map(|n| {
+        let cluster = &cluster;
+        async move {
+            Visitor::new()
+                .track_ok(
+                    &cluster.nodes[n % 2],
+                    &cluster.key,
+                    json!([{"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/"}]),
+                )
+                .await;
+        }
+    });
+    futures::future::join_all(opens).await;
+    let closed = r#"jss_tracker_sessions_closed_total{reason="timeout"}"#;
+    // Wait (bounded) until every visit is closed: sweeps on both nodes race for them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let open = cluster.nodes[0]
+            .admin(&cluster.token, "/api/v1/interactions?open=true")
+            .await;
+        if open["interactions"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "visits still open: {open}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A few more sweeps of each node: none may close a visit again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (a, b) = (
+        cluster.counter(0, closed).await,
+        cluster.counter(1, closed).await,
+    );
+    assert_eq!(a + b, VISITS as f64, "closes: node A {a}, node B {b}");
+    let list = cluster.nodes[1]
+        .admin(&cluster.token, "/api/v1/contacts?limit=100")
+        .await;
+    assert_eq!(list["total"], VISITS, "{list}");
+}
