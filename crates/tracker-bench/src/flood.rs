@@ -42,6 +42,7 @@ pub(crate) async fn flood(common: &Common, flood: &Flood) -> anyhow::Result<()> 
         db: db.clone(),
         sync: "normal".into(),
         session_timeout: humantime::format_duration(flood.session_timeout).to_string(),
+        shared: None,
     })?;
     server::wait_healthy(&server.url).await?;
     let pid = server.pid();

@@ -127,6 +127,11 @@ pub(crate) fn client(url: &str, target: Target, visitors: usize) -> anyhow::Resu
         .build()?)
 }
 
+/// [`run`], owning its configuration (to run several at once).
+pub(crate) async fn run_owned(config: LoadConfig) -> anyhow::Result<LoadResult> {
+    run(&config).await
+}
+
 pub(crate) async fn run(config: &LoadConfig) -> anyhow::Result<LoadResult> {
     let client = client(&config.url, config.target, config.visitors)?;
     let started = Instant::now();

@@ -10,6 +10,7 @@ mod load;
 mod prefill;
 mod reads;
 mod report;
+mod scale_out;
 mod server;
 
 use load::{LoadConfig, Target};
@@ -127,6 +128,19 @@ enum Command {
         #[arg(long, default_value_t = 300.0)]
         max_rss_mib: f64,
     },
+    /// Tracking on SQLite (one node), then on PostgreSQL + Redis with one node and with two,
+    /// each next to the no-op baseline of as many nodes: ratios and CPU per request of the
+    /// tracker, PostgreSQL and Redis.
+    ScaleOut {
+        #[command(flatten)]
+        common: Common,
+        /// The PostgreSQL the nodes share (a fresh schema per run).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+        postgres: String,
+        /// The Redis the nodes share (a fresh key prefix per run).
+        #[arg(long, default_value = "redis://127.0.0.1:6379")]
+        redis: String,
+    },
     /// Open N interactions (one page view each, never flushed) and report the server's RSS.
     Sessions {
         #[command(flatten)]
@@ -177,6 +191,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scale { common, events, db } => runtime.block_on(scale(&common, events, &db)),
+        Command::ScaleOut {
+            common,
+            postgres,
+            redis,
+        } => runtime.block_on(scale_out::scale_out(
+            &common,
+            &scale_out::ScaleOut { postgres, redis },
+        )),
         Command::Sessions { common, count } => runtime.block_on(sessions(&common, count)),
         Command::Flood {
             common,
@@ -214,6 +236,7 @@ async fn measure(
         db: db.to_path_buf(),
         sync: sync.to_string(),
         session_timeout: "20m".into(),
+        shared: None,
     })?;
     server::wait_healthy(&server.url).await?;
     eprintln!("  running {label} for {:?} ...", common.duration);
@@ -424,6 +447,7 @@ async fn sessions(common: &Common, count: usize) -> anyhow::Result<()> {
         db: dir.path().join("sessions.db"),
         sync: "normal".into(),
         session_timeout: "2h".into(),
+        shared: None,
     })?;
     server::wait_healthy(&server.url).await?;
     let before = server::memory(server.pid());

@@ -20,6 +20,17 @@ pub(crate) struct ServerOptions {
     pub(crate) db: PathBuf,
     pub(crate) sync: String,
     pub(crate) session_timeout: String,
+    /// PostgreSQL and Redis instead of SQLite and memory (`scale-out`).
+    pub(crate) shared: Option<SharedBackends>,
+}
+
+/// The scale-out backends several nodes share.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedBackends {
+    pub(crate) postgres_url: String,
+    pub(crate) schema: String,
+    pub(crate) redis_url: String,
+    pub(crate) prefix: String,
 }
 
 /// A running server.
@@ -48,6 +59,8 @@ session_timeout = "{timeout}"
 [storage]
 path = "{db}"
 sync = "{sync}"
+{storage}
+{sessions}
 
 [admin]
 token = "bench"
@@ -60,6 +73,20 @@ cors_origins = ["http://localhost:3000"]
                 timeout = options.session_timeout,
                 db = options.db.display(),
                 sync = options.sync,
+                storage = options
+                    .shared
+                    .as_ref()
+                    .map_or(String::new(), |shared| format!(
+                        "backend = \"postgres\"\nurl = \"{}\"\nschema = \"{}\"",
+                        shared.postgres_url, shared.schema
+                    )),
+                sessions = options
+                    .shared
+                    .as_ref()
+                    .map_or(String::new(), |shared| format!(
+                        "[sessions]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"{}\"",
+                        shared.redis_url, shared.prefix
+                    )),
             ),
         )?;
         let mut child = Command::new(&options.binary)
@@ -131,6 +158,28 @@ fn stat_cpu_seconds(path: &Path) -> f64 {
         .sum();
     // USER_HZ is 100 on Linux for every architecture this runs on.
     ticks as f64 / 100.0
+}
+
+/// CPU time used by every process whose command is `name` (`/proc/*/comm`), in seconds: what
+/// PostgreSQL's backends or Redis spent, whoever runs them.
+pub(crate) fn processes_cpu_seconds(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .map(|entry| stat_cpu_seconds(&entry.path().join("stat")))
+        .sum()
 }
 
 /// CPU time used by a process's threads of one name (`/proc/<pid>/task/*/comm`), in seconds:
