@@ -922,6 +922,24 @@ pub async fn session_state(state: &dyn crate::session::SessionState) {
     assert_eq!(lock.live(), Some(&live));
     drop(lock);
 
+    // Kept and let go at once (the end of a request): the next holder reads it at once.
+    let mut later = live.clone();
+    later.refreshed_at = Some(at + chrono::Duration::seconds(5));
+    state
+        .lock(id)
+        .await
+        .expect("lock")
+        .keep_and_release(later.clone())
+        .await
+        .expect("keep and release");
+    let lock = state
+        .try_lock(id)
+        .await
+        .expect("try_lock")
+        .expect("released: not busy");
+    assert_eq!(lock.live(), Some(&later));
+    drop(lock);
+
     // Another session is independent of the first.
     let other = SessionId::new_random();
     let first = state.lock(id).await.expect("lock");

@@ -134,6 +134,12 @@ pub trait SessionLock: Send {
     /// Keeps `live` as the session's state (after its change-set is committed).
     async fn keep(&mut self, live: LiveSession) -> Result<(), crate::Error>;
 
+    /// Keeps `live` and lets go of the session: the end of a request. A shared state does
+    /// both in one round trip.
+    async fn keep_and_release(mut self: Box<Self>, live: LiveSession) -> Result<(), crate::Error> {
+        self.keep(live).await
+    }
+
     /// Ends the session: the state forgets it.
     async fn end(self: Box<Self>) -> Result<(), crate::Error>;
 }

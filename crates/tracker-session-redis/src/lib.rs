@@ -82,6 +82,27 @@ end
 return 0
 "#;
 
+/// Takes the lock if it is free and returns the session with it (`false` when taken): one
+/// round trip instead of two.
+const CLAIM: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0, false}
+"#;
+
+/// Writes the session and its place in the live set, then lets go of the lock, only if this
+/// holder still has it: the end of a request, in one round trip.
+const KEEP_AND_RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('DEL', KEYS[1])
+return 1
+"#;
+
 /// Writes the session, and its place in the live set, only if this holder still has the lock.
 const KEEP: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -140,49 +161,73 @@ impl RedisSessions {
             .map_err(unavailable)
     }
 
-    /// Takes the lock once; `Some(token)` if it was free.
-    async fn claim(&self, id: SessionId) -> Result<Option<String>, Error> {
+    /// Takes the lock once; if it was free, the lock with the session it holds.
+    async fn claim(&self, id: SessionId) -> Result<Option<RedisLock>, Error> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mut conn = self.conn.clone();
         let ttl = u64::try_from(self.config.lock_ttl.as_millis()).unwrap_or(u64::MAX);
-        let taken: Option<String> = self
+        let (taken, json): (i64, Option<String>) = self
             .timed(
-                redis::cmd("SET")
-                    .arg(self.key("lock", id))
+                Script::new(CLAIM)
+                    .key(self.key("lock", id))
+                    .key(self.key("session", id))
                     .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
                     .arg(ttl)
-                    .query_async(&mut conn),
+                    .invoke_async(&mut conn),
             )
             .await?;
-        Ok(taken.map(|_| token))
-    }
-
-    async fn load(&self, id: SessionId) -> Result<Option<LiveSession>, Error> {
-        let mut conn = self.conn.clone();
-        let json: Option<String> = self.timed(conn.get(self.key("session", id))).await?;
-        json.map(|json| {
-            serde_json::from_str(&json)
-                .map_err(|e| Error::Unavailable(format!("redis: session {id} does not parse: {e}")))
-        })
-        .transpose()
-    }
-
-    async fn locked(&self, id: SessionId, token: String) -> Result<RedisLock, Error> {
-        let live = match self.load(id).await {
-            Ok(live) => live,
-            Err(error) => {
-                release(self.clone(), id, token).await;
-                return Err(error);
-            }
-        };
-        Ok(RedisLock {
+        if taken == 0 {
+            return Ok(None);
+        }
+        let mut lock = RedisLock {
             sessions: self.clone(),
             id,
             token: Some(token),
-            live,
-        })
+            live: None,
+        };
+        // On a parse failure the lock is dropped, which lets go of it.
+        lock.live = json
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| {
+                    Error::Unavailable(format!("redis: session {id} does not parse: {e}"))
+                })
+            })
+            .transpose()?;
+        Ok(Some(lock))
+    }
+
+    /// Writes the session under its lock (`KEEP` or `KEEP_AND_RELEASE`); says whether the lock
+    /// was still this holder's.
+    async fn write(
+        &self,
+        script: &str,
+        id: SessionId,
+        token: String,
+        live: &LiveSession,
+    ) -> Result<(), Error> {
+        let json = serde_json::to_string(live).map_err(unavailable)?;
+        let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.conn.clone();
+        let kept: i64 = self
+            .timed(
+                Script::new(script)
+                    .key(self.key("lock", id))
+                    .key(self.key("session", id))
+                    .key(self.live_key())
+                    .arg(token)
+                    .arg(json)
+                    .arg(ttl)
+                    .arg(live.interaction.last_activity.timestamp_millis())
+                    .arg(id.0.simple().to_string())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        if kept == 0 {
+            return Err(Error::Unavailable(format!(
+                "redis: the lock on session {id} expired while it was held"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -229,32 +274,22 @@ impl SessionLock for RedisLock {
 
     async fn keep(&mut self, live: LiveSession) -> Result<(), Error> {
         let token = self.token.clone().unwrap_or_default();
-        let json = serde_json::to_string(&live).map_err(unavailable)?;
-        let s = &self.sessions;
-        let ttl = u64::try_from(s.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut conn = s.conn.clone();
-        let kept: i64 = s
-            .timed(
-                Script::new(KEEP)
-                    .key(s.key("lock", self.id))
-                    .key(s.key("session", self.id))
-                    .key(s.live_key())
-                    .arg(token)
-                    .arg(json)
-                    .arg(ttl)
-                    .arg(live.interaction.last_activity.timestamp_millis())
-                    .arg(self.id.0.simple().to_string())
-                    .invoke_async(&mut conn),
-            )
-            .await?;
-        if kept == 0 {
-            return Err(Error::Unavailable(format!(
-                "redis: the lock on session {} expired while it was held",
-                self.id
-            )));
-        }
+        self.sessions.write(KEEP, self.id, token, &live).await?;
         self.live = Some(live);
         Ok(())
+    }
+
+    async fn keep_and_release(mut self: Box<Self>, live: LiveSession) -> Result<(), Error> {
+        let token = self.token.take().unwrap_or_default();
+        let written = self
+            .sessions
+            .write(KEEP_AND_RELEASE, self.id, token.clone(), &live)
+            .await;
+        if written.is_err() {
+            // Let go of it all the same (best effort: it expires by itself otherwise).
+            self.token = Some(token);
+        }
+        written
     }
 
     async fn end(mut self: Box<Self>) -> Result<(), Error> {
@@ -304,8 +339,8 @@ impl SessionState for RedisSessions {
         let deadline = tokio::time::Instant::now() + self.config.lock_wait;
         let mut pause = Duration::from_millis(1);
         loop {
-            if let Some(token) = self.claim(id).await? {
-                return Ok(Box::new(self.locked(id, token).await?));
+            if let Some(lock) = self.claim(id).await? {
+                return Ok(Box::new(lock));
             }
             if tokio::time::Instant::now() + pause > deadline {
                 return Err(Error::Unavailable(format!(
@@ -319,14 +354,11 @@ impl SessionState for RedisSessions {
     }
 
     async fn try_lock(&self, id: SessionId) -> Result<Option<Box<dyn SessionLock>>, Error> {
-        let Some(token) = self.claim(id).await? else {
-            return Ok(None);
-        };
-        let lock = self.locked(id, token).await?;
-        if lock.live.is_none() {
-            return Ok(None);
+        match self.claim(id).await? {
+            Some(lock) if lock.live.is_some() => Ok(Some(Box::new(lock))),
+            // A lock on nothing is let go as it drops.
+            _ => Ok(None),
         }
-        Ok(Some(Box::new(lock)))
     }
 
     async fn sessions(&self) -> Result<Vec<SessionId>, Error> {

@@ -227,7 +227,7 @@ impl Sessions {
                     locked = Some((id, lock));
                 }
             }
-            let (session_id, mut lock) = match locked {
+            let (session_id, lock) = match locked {
                 Some(found) => found,
                 None if events.is_empty() => {
                     // Nothing to store and nothing live: do not open an empty interaction.
@@ -339,7 +339,7 @@ impl Sessions {
             };
             interaction.contact_id = receipt.contact_id;
             let contact = interaction.contact_id;
-            lock.keep(LiveSession {
+            lock.keep_and_release(LiveSession {
                 interaction,
                 refreshed_at: if refresh || new_contact {
                     Some(now)
