@@ -11,6 +11,12 @@ pub enum Error {
     /// No connection could be had from the pool in time (PostgreSQL unreachable or saturated).
     #[error("postgres pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// A writer could not get a connection (PostgreSQL unreachable or saturated).
+    #[error("postgres: no connection: {0}")]
+    NoConnection(String),
+    /// The writers have stopped.
+    #[error("postgres: the writers have stopped")]
+    WritersGone,
     /// An operation took longer than the configured timeout.
     #[error("postgres did not answer within {0:?}")]
     Timeout(Duration),

@@ -1,9 +1,10 @@
 #![doc = include_str!("../README.md")]
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tracker_core::{
     ids::{ContactId, DeviceKey, InteractionId, SessionId},
     session::Interaction,
@@ -33,6 +34,11 @@ pub struct PostgresConfig {
     /// Longest wait for a connection, and for one store operation, before it fails
     /// (503 `unavailable`): a request never hangs on an unreachable database.
     pub timeout: Duration,
+    /// Writers: each commits what is queued, up to `max_group` change-sets in one transaction,
+    /// on a connection of the pool.
+    pub writers: usize,
+    /// Most change-sets in one transaction.
+    pub max_group: usize,
 }
 
 impl std::fmt::Debug for PostgresConfig {
@@ -42,6 +48,8 @@ impl std::fmt::Debug for PostgresConfig {
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
+            .field("writers", &self.writers)
+            .field("max_group", &self.max_group)
             .finish()
     }
 }
@@ -54,6 +62,8 @@ impl PostgresConfig {
             schema: "public".into(),
             pool_size: 16,
             timeout: Duration::from_secs(5),
+            writers: 4,
+            max_group: 64,
         }
     }
 }
@@ -96,15 +106,17 @@ impl StoreConfig for PostgresConfig {
     }
 }
 
-/// The experience database on PostgreSQL. Every commit is one transaction on a pooled
-/// connection: committed (and fsynced, per the server's settings) before it returns, so a 200
-/// still means committed. Concurrent commits from several nodes are safe: rows of one visit are
+/// The experience database on PostgreSQL. Change-sets are committed by a few writers, each
+/// grouping what is queued into one transaction on a pooled connection (group commit, as the
+/// SQLite writer does); `commit` returns once its transaction is committed (and flushed, per
+/// the server's settings), so a 200 still means committed. Concurrent commits from several nodes are safe: rows of one visit are
 /// only written under its session's lock, new contacts of one device are settled by the
 /// devices' primary key, and roll-ups are summed by `ON CONFLICT DO UPDATE`, in one key order.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
     timeout: Duration,
+    queue: mpsc::Sender<write::Job>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -122,7 +134,7 @@ impl PostgresStore {
             .map_err(|e| Error::Config(format!("not a PostgreSQL URL: {e}")))?;
         if !is_identifier(&config.schema) {
             return Err(Error::Config(format!(
-                "storage.schema '{}' must be letters, digits and underscores",
+                "storage.schema '{}' must be letters, digits and underscores, not starting with a digit or pg_",
                 config.schema
             )));
         }
@@ -144,13 +156,24 @@ impl PostgresStore {
             .recycle_timeout(Some(config.timeout))
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
-        let store = Self {
+        let mut client = pool.get().await?;
+        schema::migrate(&mut client, &config.schema).await?;
+        drop(client);
+        let (queue, jobs) = mpsc::channel(4096);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..config.writers.max(1) {
+            tokio::spawn(write::writer(
+                pool.clone(),
+                jobs.clone(),
+                config.max_group.max(1),
+                config.timeout,
+            ));
+        }
+        Ok(Self {
             pool,
             timeout: config.timeout,
-        };
-        let mut client = store.pool.get().await?;
-        schema::migrate(&mut client, &config.schema).await?;
-        Ok(store)
+            queue,
+        })
     }
 
     /// Runs `f` with a pooled connection, bounded by the timeout.
@@ -175,13 +198,24 @@ fn is_identifier(name: &str) -> bool {
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit())
+        // PostgreSQL keeps these for its own schemas.
+        && !name.to_ascii_lowercase().starts_with("pg_")
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, tracker_core::Error> {
-        self.with(|mut client| async move { write::commit(&mut client, &change).await })
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(write::Job { change, reply })
             .await
+            .map_err(|_| Error::WritersGone)?;
+        // The writer bounds its own work by the timeout; this bounds the wait in the queue.
+        match tokio::time::timeout(self.timeout * 2, answer).await {
+            Ok(Ok(outcome)) => Ok(outcome?),
+            Ok(Err(_)) => Err(Error::WritersGone.into()),
+            Err(_) => Err(Error::Timeout(self.timeout * 2).into()),
+        }
     }
 
     async fn check_writes(&self) -> Result<(), tracker_core::Error> {
@@ -294,6 +328,7 @@ mod tests {
         assert!(is_identifier("tracker_2"));
         assert!(!is_identifier("a;DROP"));
         assert!(!is_identifier("1a"));
+        assert!(!is_identifier("pg_tracker"));
         assert!(!is_identifier(""));
     }
 }

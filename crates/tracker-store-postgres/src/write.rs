@@ -1,7 +1,10 @@
 //! One change-set, one transaction: the same rows as the SQLite writer writes, and the same
 //! roll-up arithmetic ([`tracker_core::rollup::Tally`]).
 
-use deadpool_postgres::{Object, Transaction};
+use std::{sync::Arc, time::Duration};
+
+use deadpool_postgres::{Object, Pool, Transaction};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tracker_core::{
     ids::{ContactId, DeviceId},
     rollup::{Facet, Fact, Tally},
@@ -17,6 +20,93 @@ pub(crate) fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
 }
 
+/// One change-set waiting for a writer, and who waits for its outcome.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) change: ChangeSet,
+    pub(crate) reply: oneshot::Sender<Result<CommitReceipt, Error>>,
+}
+
+/// A writer: takes what is queued (up to `max_group` change-sets) and commits it in one
+/// transaction, so that a transaction's fixed costs (BEGIN, COMMIT, its WAL flush) are shared
+/// by every request in it. Several writers share the queue, each on its own connection.
+pub(crate) async fn writer(
+    pool: Pool,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_group: usize,
+    timeout: Duration,
+) {
+    loop {
+        let mut group = Vec::with_capacity(max_group);
+        {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            group.push(first);
+            while group.len() < max_group {
+                match queue.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let outcomes = match tokio::time::timeout(timeout, commit_group(&pool, &mut group)).await {
+            Ok(outcomes) => outcomes,
+            Err(_) => group.iter().map(|_| Err(Error::Timeout(timeout))).collect(),
+        };
+        for (job, outcome) in group.into_iter().zip(outcomes) {
+            if let Err(error) = &outcome {
+                if !matches!(error, Error::Stale(_)) {
+                    tracing::error!(%error, "change-set not committed");
+                }
+            }
+            let _ = job.reply.send(outcome);
+        }
+    }
+}
+
+/// Commits a group in one transaction; when any change-set of it fails, the transaction is
+/// rolled back and each change-set is committed alone, so that one bad change-set never takes
+/// the others down and never leaves half of itself behind. Change-sets are applied in contact
+/// order (stable, so one contact's keep their order): two writers' transactions then lock
+/// contacts' rows in the same order.
+async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceipt, Error>> {
+    group.sort_by_key(|job| job.change.interaction.contact_id);
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => {
+            return group
+                .iter()
+                .map(|_| Err(Error::NoConnection(error.to_string())))
+                .collect();
+        }
+    };
+    match commit_all(&mut client, group).await {
+        Ok(receipts) => receipts.into_iter().map(Ok).collect(),
+        Err(_) if group.len() > 1 => {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for job in group.iter() {
+                outcomes.push(commit(&mut client, &job.change).await);
+            }
+            outcomes
+        }
+        Err(error) => vec![Err(error)],
+    }
+}
+
+async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitReceipt>, Error> {
+    let tx = client.transaction().await?;
+    let mut tally = Tally::default();
+    let mut receipts = Vec::with_capacity(group.len());
+    for job in group {
+        receipts.push(apply_checked(&tx, &job.change, &mut tally).await?);
+    }
+    write_tally(&tx, &mut tally).await?;
+    tx.commit().await?;
+    Ok(receipts)
+}
+
 /// Commits one change-set in a transaction of its own.
 pub(crate) async fn commit(
     client: &mut Object,
@@ -24,22 +114,30 @@ pub(crate) async fn commit(
 ) -> Result<CommitReceipt, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
-    let receipt = match apply(&tx, change, &mut tally).await {
-        Ok(receipt) => receipt,
+    let receipt = apply_checked(&tx, change, &mut tally).await?;
+    write_tally(&tx, &mut tally).await?;
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+/// [`apply`], with a taken event key said as what it means.
+async fn apply_checked(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    tally: &mut Tally,
+) -> Result<CommitReceipt, Error> {
+    match apply(tx, change, tally).await {
         Err(Error::Postgres(error)) if is_events_key_violation(&error) => {
             // The session state is behind the store (a node committed a batch and then could
             // not save the session, e.g. Redis went away): its next event numbers are taken.
             // Stale: the session is dropped and resumed from the store on the next request.
-            return Err(Error::Stale(format!(
+            Err(Error::Stale(format!(
                 "interaction {} already has these events: {error}",
                 change.interaction.id
-            )));
+            )))
         }
-        Err(error) => return Err(error),
-    };
-    write_tally(&tx, &mut tally).await?;
-    tx.commit().await?;
-    Ok(receipt)
+        other => other,
+    }
 }
 
 /// Whether `error` says that an event's key (contact, interaction, seq) is taken.
@@ -71,25 +169,15 @@ async fn apply(
     let contact = contact_id.0;
     let interaction_id = interaction.id.0;
     if !change.writes_interaction() {
-        // Events only: the interaction must still be open. `FOR SHARE` waits for a close
-        // another node is committing and then sees it closed.
-        let open: Option<bool> = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "SELECT open FROM interactions WHERE contact_id = $1 AND id = $2 FOR SHARE",
-                )
-                .await?,
-                &[&contact, &interaction_id],
-            )
-            .await?
-            .map(|row| row.get(0));
-        if open != Some(true) {
+        // Events only: stored only if the interaction is still open, in one statement. `FOR
+        // SHARE` waits for a close another node is committing and then sees it closed.
+        let inserted = insert_events(tx, contact, interaction_id, &change.events, true).await?;
+        if inserted == 0 && !change.events.is_empty() {
             return Err(Error::Stale(format!(
                 "interaction {} is closed or unknown",
                 interaction.id
             )));
         }
-        insert_events(tx, contact, interaction_id, &change.events).await?;
         return Ok(CommitReceipt { contact_id });
     }
     let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
@@ -164,7 +252,7 @@ async fn apply(
         )
         .await?;
     }
-    insert_events(tx, contact, interaction_id, &change.events).await?;
+    insert_events(tx, contact, interaction_id, &change.events, false).await?;
     if change.close.is_none() && !new_device {
         tx.execute(
             &tx.prepare_cached(
@@ -197,15 +285,17 @@ async fn apply(
     Ok(CommitReceipt { contact_id })
 }
 
-/// Inserts a change-set's events in one statement (arrays unnested into rows).
+/// Inserts a change-set's events in one statement (arrays unnested into rows); with
+/// `only_if_open`, only if the interaction is open. Returns how many were inserted.
 async fn insert_events(
     tx: &Transaction<'_>,
     contact: Uuid,
     interaction: Uuid,
     events: &[StoredEvent],
-) -> Result<(), Error> {
+    only_if_open: bool,
+) -> Result<u64, Error> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let n = events.len();
     let mut seq = Vec::with_capacity(n);
@@ -256,45 +346,53 @@ async fn insert_events(
             Some(serde_json::to_string(&event.custom).map_err(|e| Error::Corrupt(e.to_string()))?)
         });
     }
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO events (contact_id, interaction_id, seq, id, kind, definition_id,
-                 definition_name, points, timestamp, page_view_id, page_id, url, language,
-                 item_version, referrer, monetary_value, currency_code, data, data_key, text,
-                 value, custom)
-             SELECT $1, $2, * FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::uuid[],
-                 $7::text[], $8::bigint[], $9::bigint[], $10::uuid[], $11::uuid[], $12::text[],
-                 $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[],
-                 $19::text[], $20::text[], $21::float8[], $22::text[])",
+    const INSERT: &str = "INSERT INTO events (contact_id, interaction_id, seq, id, kind,
+             definition_id, definition_name, points, timestamp, page_view_id, page_id, url,
+             language, item_version, referrer, monetary_value, currency_code, data, data_key,
+             text, value, custom)
+         SELECT $1, $2, e.* FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::uuid[],
+             $7::text[], $8::bigint[], $9::bigint[], $10::uuid[], $11::uuid[], $12::text[],
+             $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[],
+             $19::text[], $20::text[], $21::float8[], $22::text[]) AS e";
+    let sql = if only_if_open {
+        format!(
+            "WITH live AS (SELECT 1 FROM interactions
+                           WHERE contact_id = $1 AND id = $2 AND open FOR SHARE)
+             {INSERT} WHERE EXISTS (SELECT 1 FROM live)"
         )
-        .await?,
-        &[
-            &contact,
-            &interaction,
-            &seq,
-            &id,
-            &kind,
-            &definition_id,
-            &definition_name,
-            &points,
-            &timestamp,
-            &page_view_id,
-            &page_id,
-            &url,
-            &language,
-            &item_version,
-            &referrer,
-            &money,
-            &currency,
-            &data,
-            &data_key,
-            &text,
-            &value,
-            &custom,
-        ],
-    )
-    .await?;
-    Ok(())
+    } else {
+        INSERT.to_string()
+    };
+    let inserted = tx
+        .execute(
+            &tx.prepare_cached(&sql).await?,
+            &[
+                &contact,
+                &interaction,
+                &seq,
+                &id,
+                &kind,
+                &definition_id,
+                &definition_name,
+                &points,
+                &timestamp,
+                &page_view_id,
+                &page_id,
+                &url,
+                &language,
+                &item_version,
+                &referrer,
+                &money,
+                &currency,
+                &data,
+                &data_key,
+                &text,
+                &value,
+                &custom,
+            ],
+        )
+        .await?;
+    Ok(inserted)
 }
 
 /// Creates the contact of a new device, unless another change-set (on any node) already did:

@@ -1,0 +1,121 @@
+//! What the PostgreSQL store does beyond the behaviour suite: a session state behind the store
+//! is told apart (stale, not unavailable), one bad change-set in a group leaves the others
+//! committed, and an unreachable server fails instead of hanging.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use tracker_core::{
+    conformance::new_visit,
+    event::{EventKind, TrackedEvent},
+    ids::DeviceId,
+    store::{ChangeSet, Store},
+    Error,
+};
+use tracker_store_postgres::{PostgresConfig, PostgresStore};
+
+fn url() -> String {
+    std::env::var("JSS_TRACKER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store in a fresh schema, dropped by the returned guard's owner at the end.
+async fn store() -> (PostgresStore, String) {
+    let mut config = PostgresConfig::new(url());
+    config.schema = format!("store_test_{}", uuid::Uuid::now_v7().simple());
+    let schema = config.schema.clone();
+    (PostgresStore::open(config).await.expect("open"), schema)
+}
+
+async fn drop_schema(schema: &str) {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
+}
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
+        .single()
+        .expect("a time")
+}
+
+/// The next batch of a committed visit.
+fn next_batch(first: &ChangeSet) -> ChangeSet {
+    let mut interaction = first.interaction.clone();
+    let events = interaction.record(vec![TrackedEvent::new(EventKind::Goal)], at());
+    ChangeSet::batch(&interaction, events, false, false, None)
+}
+
+#[tokio::test]
+async fn events_already_stored_make_the_session_stale_not_the_store_unavailable() {
+    let (store, schema) = store().await;
+    let first = new_visit(
+        DeviceId::new_random(),
+        at(),
+        vec![TrackedEvent::new(EventKind::PageView)],
+    );
+    store.commit(first.clone()).await.expect("first batch");
+    let second = next_batch(&first);
+    store.commit(second.clone()).await.expect("second batch");
+    // A node that committed `second` but could not save its session sends it again.
+    match store.commit(second).await {
+        Err(Error::Stale(detail)) => {
+            assert!(detail.contains("already has these events"), "{detail}")
+        }
+        other => panic!("expected stale, got {other:?}"),
+    }
+    drop_schema(&schema).await;
+}
+
+#[tokio::test]
+async fn one_bad_change_set_among_many_leaves_the_others_committed() {
+    let (store, schema) = store().await;
+    let first = new_visit(
+        DeviceId::new_random(),
+        at(),
+        vec![TrackedEvent::new(EventKind::PageView)],
+    );
+    store.commit(first.clone()).await.expect("first batch");
+    let stale = next_batch(&first);
+    store.commit(stale.clone()).await.expect("batch");
+    // Many at once, so that writers group them: every good one commits, the stale one fails.
+    let good: Vec<ChangeSet> = (0..40)
+        .map(|_| {
+            new_visit(
+                DeviceId::new_random(),
+                at(),
+                vec![TrackedEvent::new(EventKind::PageView)],
+            )
+        })
+        .collect();
+    let mut commits: Vec<_> = good.into_iter().map(|c| store.commit(c)).collect();
+    commits.insert(20, store.commit(stale));
+    let outcomes = futures::future::join_all(commits).await;
+    let failed: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(failed, vec![20], "{outcomes:?}");
+    assert_eq!(store.open_count().await.expect("count"), 41);
+    drop_schema(&schema).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_instead_of_hanging() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut config = PostgresConfig::new(format!("postgres://postgres@127.0.0.1:{port}/test"));
+    config.timeout = Duration::from_secs(1);
+    let opened = PostgresStore::open(config).await;
+    assert!(opened.is_err(), "nothing listens on {port}");
+}
