@@ -29,6 +29,8 @@ struct Cluster {
     nodes: [Server; 2],
     key: String,
     token: String,
+    schema: String,
+    prefix: String,
     _dir: tempfile::TempDir,
 }
 
@@ -56,7 +58,39 @@ impl Cluster {
             nodes: [a, b],
             key: secret(dir.path(), "api_key"),
             token: secret(dir.path(), "admin_token"),
+            schema,
+            prefix,
             _dir: dir,
+        }
+    }
+
+    /// Stops the nodes and drops what they stored (the schema, the Redis keys).
+    async fn finish(self) {
+        drop(self.nodes);
+        let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await
+            .unwrap();
+        let mut redis = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
         }
     }
 
@@ -188,6 +222,7 @@ async fn a_visitor_alternating_between_nodes_stays_in_one_interaction_in_order()
     );
     let contact = cluster.only_contact(1).await;
     assert_eq!(contact["interactions"][0]["open"], false, "{contact}");
+    cluster.finish().await;
 }
 
 /// Ten batches of one visitor at once, alternating nodes: each is stored whole, one after
@@ -225,6 +260,7 @@ async fn concurrent_batches_of_one_visitor_on_both_nodes_are_stored_whole() {
         want.extend(["goal".to_string(), "pageEvent".to_string()]);
     }
     assert_eq!(kinds(&interactions[0]), want, "each batch whole");
+    cluster.finish().await;
 }
 
 /// Visits opened on both nodes expire while both run: each is closed exactly once, by one of
@@ -277,4 +313,5 @@ async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
         .admin(&cluster.token, "/api/v1/contacts?limit=100")
         .await;
     assert_eq!(list["total"], VISITS, "{list}");
+    cluster.finish().await;
 }

@@ -88,6 +88,9 @@ async fn run_once(
     for server in servers {
         server.stop();
     }
+    if let Some(backends) = &backends {
+        clean_up(backends).await?;
+    }
     let mut merged = results.first().cloned().context("no node ran")?;
     for result in &results[1..] {
         merged.requests += result.requests;
@@ -105,6 +108,32 @@ async fn run_once(
         redis_cpu,
         generator_cpu,
     })
+}
+
+/// Drops what a run left in PostgreSQL (its schema) and Redis (its keys).
+async fn clean_up(backends: &SharedBackends) -> anyhow::Result<()> {
+    let (client, connection) =
+        tokio_postgres::connect(&backends.postgres_url, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            backends.schema
+        ))
+        .await?;
+    drop(client);
+    let _ = connection.await;
+    let mut redis = redis::Client::open(backends.redis_url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", backends.prefix))
+        .query_async(&mut redis)
+        .await?;
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(keys).query_async(&mut redis).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn scale_out(common: &Common, shared: &ScaleOut) -> anyhow::Result<()> {

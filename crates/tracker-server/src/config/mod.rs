@@ -206,6 +206,11 @@ pub struct StorageSettings {
     /// with 503 `unavailable`.
     #[serde(with = "duration")]
     pub timeout: Duration,
+    /// PostgreSQL writers: each commits what is queued in one transaction.
+    pub writers: usize,
+    /// Most change-sets in one PostgreSQL transaction (1: each request its own, which keeps a
+    /// sharded database's transactions on one shard).
+    pub max_group: usize,
 }
 
 impl StorageSettings {
@@ -230,6 +235,8 @@ impl StorageSettings {
                 config.schema.clone_from(&self.schema);
                 config.pool_size = self.pool_size;
                 config.timeout = self.timeout;
+                config.writers = self.writers;
+                config.max_group = self.max_group;
                 Box::new(config)
             }
         }
@@ -246,6 +253,8 @@ impl Default for StorageSettings {
             schema: "public".into(),
             pool_size: 16,
             timeout: Duration::from_secs(5),
+            writers: 4,
+            max_group: 64,
         }
     }
 }
@@ -585,6 +594,15 @@ impl Settings {
         }
         if self.storage.pool_size == 0 {
             invalid("storage.pool_size", "must be at least 1");
+        }
+        if self.storage.writers == 0 || self.storage.writers >= self.storage.pool_size {
+            invalid(
+                "storage.writers",
+                "must be at least 1 and fewer than storage.pool_size (reads need connections too)",
+            );
+        }
+        if self.storage.max_group == 0 {
+            invalid("storage.max_group", "must be at least 1");
         }
         if self.storage.timeout.is_zero() {
             invalid("storage.timeout", "must be longer than zero");
