@@ -182,14 +182,15 @@ fn kinds(interaction: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Alternating nodes, one visit: every batch lands in one interaction, in order.
+/// Alternating nodes, one visit: every batch lands in one interaction, in order; flush on node
+/// A closes the visit node B opened.
 #[tokio::test]
 async fn a_visitor_alternating_between_nodes_stays_in_one_interaction_in_order() {
     let cluster = Cluster::start(&[]).await;
     let visitor = Visitor::new();
     visitor
         .track_ok(
-            &cluster.nodes[0],
+            &cluster.nodes[1],
             &cluster.key,
             json!([{"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/"}]),
         )
@@ -215,7 +216,7 @@ async fn a_visitor_alternating_between_nodes_stays_in_one_interaction_in_order()
         .collect();
     let want: Vec<String> = (1..8).map(|n| format!("batch {n}")).collect();
     assert_eq!(data, want, "{contact}");
-    // Flush on node A closes the visit both nodes added to.
+    // Flush on node A closes the visit node B opened (and both added to).
     assert_eq!(
         visitor.flush(&cluster.nodes[0], &cluster.key).await["closed"],
         true
