@@ -918,6 +918,15 @@ pub async fn session_state(state: &dyn crate::session::SessionState) {
     assert!(state.holds(id).await.expect("holds"));
     assert_eq!(state.count().await.expect("count"), 1);
     assert_eq!(state.sessions().await.expect("sessions"), vec![id]);
+    let idle_after = live.interaction.last_activity + chrono::Duration::seconds(1);
+    assert_eq!(
+        state
+            .idle_sessions(idle_after)
+            .await
+            .expect("idle sessions"),
+        vec![id],
+        "idle since its last activity"
+    );
     let lock = state.lock(id).await.expect("lock after release");
     assert_eq!(lock.live(), Some(&live));
     drop(lock);

@@ -158,6 +158,18 @@ pub trait SessionState: Send + Sync + std::fmt::Debug {
     /// The sessions the state holds, for the sweeper to look at.
     async fn sessions(&self) -> Result<Vec<SessionId>, crate::Error>;
 
+    /// The sessions whose last activity, as kept, is before `idle_before`: the sweeper's
+    /// candidates. A state that indexes sessions by activity answers without listing the
+    /// others (with a million live sessions, most are not idle); by default, all of them (the
+    /// sweeper checks each under its lock anyway).
+    async fn idle_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, crate::Error> {
+        let _ = idle_before;
+        self.sessions().await
+    }
+
     /// Whether the state holds the session (the sweeper ends in the store only visits that no
     /// live session holds).
     async fn holds(&self, id: SessionId) -> Result<bool, crate::Error>;

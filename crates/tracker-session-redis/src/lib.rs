@@ -370,6 +370,25 @@ impl SessionState for RedisSessions {
             .collect())
     }
 
+    async fn idle_sessions(
+        &self,
+        idle_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SessionId>, Error> {
+        // The live set is scored by last activity: only the idle ones, not every session.
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = self
+            .timed(conn.zrangebyscore(
+                self.live_key(),
+                "-inf",
+                format!("({}", idle_before.timestamp_millis()),
+            ))
+            .await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| SessionId::from_cookie(id))
+            .collect())
+    }
+
     async fn holds(&self, id: SessionId) -> Result<bool, Error> {
         let mut conn = self.conn.clone();
         self.timed(conn.exists(self.key("session", id))).await

@@ -81,3 +81,50 @@ async fn an_unreachable_redis_fails_fast() {
     assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// The sweeper asks only for idle sessions: the live set answers by last activity, without
+/// listing the active ones.
+#[tokio::test]
+async fn only_idle_sessions_are_listed_for_the_sweeper() {
+    use chrono::{TimeZone, Utc};
+    use tracker_core::{
+        event::{EventKind, TrackedEvent},
+        ids::{ContactId, DeviceId},
+        session::{Interaction, LiveSession, Opening},
+    };
+    let sessions = RedisSessions::connect(config()).await.unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).single().unwrap();
+    let keep = |id: SessionId, minutes: i64| {
+        let sessions = &sessions;
+        async move {
+            let at = start + chrono::Duration::minutes(minutes);
+            let mut interaction = Interaction::open(
+                Opening {
+                    contact_id: ContactId::new_random(),
+                    device_id: DeviceId::new_random(),
+                    session_id: id,
+                    site_name: None,
+                    user_agent: None,
+                },
+                at,
+            );
+            interaction.record(vec![TrackedEvent::new(EventKind::PageView)], at);
+            let mut lock = sessions.lock(id).await.unwrap();
+            lock.keep(LiveSession {
+                interaction,
+                refreshed_at: Some(at),
+            })
+            .await
+            .unwrap();
+        }
+    };
+    let (old, recent) = (SessionId::new_random(), SessionId::new_random());
+    keep(old, 0).await;
+    keep(recent, 30).await;
+    let idle = sessions
+        .idle_sessions(start + chrono::Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(idle, vec![old]);
+    assert_eq!(sessions.sessions().await.unwrap().len(), 2);
+}

@@ -453,7 +453,7 @@ impl Sessions {
         }
         // In id order: session ids are time-ordered, so sessions that expire together close
         // in the order their rows were written, touching neighbouring pages of the store.
-        let mut candidates = self.state.sessions().await?;
+        let mut candidates = self.state.idle_sessions(now - self.timeout).await?;
         candidates.sort_unstable();
         let mut closed = 0;
         let mut failed: Option<Error> = None;
