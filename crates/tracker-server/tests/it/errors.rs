@@ -211,13 +211,18 @@ async fn readiness_follows_whether_the_store_can_write() {
     assert_eq!(ready.status(), 200);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap(),
-        json!({"status": "ready"})
+        json!({"status": "ready", "checks": {"store": {"status": "ok"}, "sessions": {"status": "ok"}}})
     );
     // Break the database under the running server: its writes now fail.
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
     conn.execute_batch("ALTER TABLE readiness RENAME TO readiness_moved")
         .unwrap();
-    expect_error(get("/readyz").await, 503, "unavailable").await;
+    let not_ready = get("/readyz").await;
+    assert_eq!(not_ready.status(), 503);
+    let body: serde_json::Value = not_ready.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert_eq!(body["checks"]["store"]["status"], "failing", "{body}");
+    assert_eq!(body["checks"]["sessions"]["status"], "ok", "{body}");
     assert_eq!(get("/healthz").await.status(), 200, "alive all the same");
     conn.execute_batch("ALTER TABLE readiness_moved RENAME TO readiness")
         .unwrap();
