@@ -11,11 +11,11 @@ use tracker_core::{
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
-    let Ok(elements) = parse_elements(data, &limits) else {
+    let pipeline = PipelineBuilder::with_defaults().build();
+    let Ok(elements) = parse_elements(data, &limits, pipeline.event_keys()) else {
         return;
     };
     let definitions = Definitions::defaults();
-    let pipeline = PipelineBuilder::with_defaults().build();
     let context = BatchContext {
         definitions: &definitions,
         now: chrono::Utc::now(),

@@ -45,11 +45,15 @@ fn bodies() -> Vec<(&'static str, Vec<u8>)> {
 
 fn parse(c: &mut Criterion) {
     let limits = Limits::default();
+    let keys = tracker_core::pipeline::PipelineBuilder::with_defaults()
+        .build()
+        .event_keys()
+        .to_vec();
     let mut group = c.benchmark_group("body parse");
     for (name, body) in bodies() {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(name, |b| {
-            b.iter(|| parse_elements(black_box(&body), &limits).unwrap())
+            b.iter(|| parse_elements(black_box(&body), &limits, &keys).unwrap())
         });
     }
     group.finish();
@@ -102,7 +106,7 @@ fn pipeline(c: &mut Criterion) {
         max_clock_skew: Duration::minutes(2),
         limits: &limits,
     };
-    let elements = parse_elements(BATCH.as_bytes(), &limits).unwrap();
+    let elements = parse_elements(BATCH.as_bytes(), &limits, pipeline.event_keys()).unwrap();
     assert_eq!(pipeline.run(&elements, &context).unwrap().len(), 5);
     let mut group = c.benchmark_group("pipeline, 5-element batch");
     group.throughput(Throughput::Elements(5));
@@ -111,7 +115,9 @@ fn pipeline(c: &mut Criterion) {
     });
     group.bench_function("parse + resolve + pipeline", |b| {
         b.iter(|| {
-            let elements = parse_elements(black_box(BATCH.as_bytes()), &limits).unwrap();
+            let elements =
+                parse_elements(black_box(BATCH.as_bytes()), &limits, pipeline.event_keys())
+                    .unwrap();
             pipeline.run(&elements, &context).unwrap()
         })
     });

@@ -37,12 +37,15 @@ impl Default for Limits {
     }
 }
 
-/// Keys whose presence at the top level marks an event object, not the request-init wrapper.
-const EVENT_KEYS: [&str; 5] = ["eventId", "goalId", "outcomeId", "campaignId", "pageId"];
-
 /// Parses a tracking body into its elements, in order. Elements are not validated here: that is
-/// the pipeline's job, so that errors can name the element.
-pub fn parse_elements(body: &[u8], limits: &Limits) -> Result<Vec<Value>, Error> {
+/// the pipeline's job, so that errors can name the element. `event_keys` are the keys the
+/// pipeline's processors claim ([`crate::pipeline::Pipeline::event_keys`]): an object with one
+/// of them at the top level is an event, not the request-init wrapper `{"body": "..."}`.
+pub fn parse_elements(
+    body: &[u8],
+    limits: &Limits,
+    event_keys: &[String],
+) -> Result<Vec<Value>, Error> {
     if body.len() > limits.max_body_bytes {
         return Err(Error::PayloadTooLarge(format!(
             "body is {} bytes; the limit is {}",
@@ -57,7 +60,7 @@ pub fn parse_elements(body: &[u8], limits: &Limits) -> Result<Vec<Value>, Error>
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Error::InvalidPayload(format!("body is not valid JSON: {e}")))?;
-    let elements = unwrap_shape(value, true)?;
+    let elements = unwrap_shape(value, true, event_keys)?;
     if elements.len() > limits.max_events {
         return Err(Error::PayloadTooLarge(format!(
             "batch has {} events; the limit is {}",
@@ -68,13 +71,17 @@ pub fn parse_elements(body: &[u8], limits: &Limits) -> Result<Vec<Value>, Error>
     Ok(elements)
 }
 
-fn unwrap_shape(value: Value, allow_wrapper: bool) -> Result<Vec<Value>, Error> {
+fn unwrap_shape(
+    value: Value,
+    allow_wrapper: bool,
+    event_keys: &[String],
+) -> Result<Vec<Value>, Error> {
     match value {
         Value::Array(elements) => Ok(elements),
         Value::Object(mut object) => {
             let is_wrapper = allow_wrapper
                 && matches!(object.get("body"), Some(Value::String(_)))
-                && !EVENT_KEYS.iter().any(|k| object.contains_key(*k));
+                && !event_keys.iter().any(|k| object.contains_key(k));
             if !is_wrapper {
                 return Ok(vec![Value::Object(object)]);
             }
@@ -84,7 +91,7 @@ fn unwrap_shape(value: Value, allow_wrapper: bool) -> Result<Vec<Value>, Error> 
             let inner: Value = serde_json::from_str(&inner).map_err(|e| {
                 Error::InvalidPayload(format!("the wrapper's body string is not valid JSON: {e}"))
             })?;
-            unwrap_shape(inner, false)
+            unwrap_shape(inner, false, event_keys)
         }
         other => Err(Error::InvalidPayload(format!(
             "body must be a JSON array of events or one event object, not {}",
@@ -110,8 +117,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn keys() -> Vec<String> {
+        crate::pipeline::PipelineBuilder::with_defaults()
+            .build()
+            .event_keys()
+            .to_vec()
+    }
+
     fn parse(body: &str) -> Result<Vec<Value>, Error> {
-        parse_elements(body.as_bytes(), &Limits::default())
+        parse_elements(body.as_bytes(), &Limits::default(), &keys())
     }
 
     #[test]
@@ -157,7 +171,7 @@ mod tests {
             ..Limits::default()
         };
         assert!(matches!(
-            parse_elements(b"[{},{},{}]", &limits),
+            parse_elements(b"[{},{},{}]", &limits, &keys()),
             Err(Error::PayloadTooLarge(_))
         ));
         let limits = Limits {
@@ -165,7 +179,7 @@ mod tests {
             ..Limits::default()
         };
         assert!(matches!(
-            parse_elements(b"[{}, {}]", &limits),
+            parse_elements(b"[{}, {}]", &limits, &keys()),
             Err(Error::PayloadTooLarge(_))
         ));
     }

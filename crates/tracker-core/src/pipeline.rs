@@ -84,24 +84,187 @@ impl<'a> TrackEventArgs<'a> {
 }
 
 /// A step of the pipeline.
+///
+/// A processor looks at each element that no earlier processor tracked: it passes (does
+/// nothing: not its kind), tracks it ([`TrackEventArgs::track`]), or reports an error
+/// ([`TrackEventArgs::report_error`], which fails the whole batch, atomically). Typed
+/// processors deserialise the element with [`crate::processors::typed`] or
+/// [`crate::processors::dispatch`], and resolve definitions through
+/// [`TrackEventArgs::context`].
 pub trait Processor: Send + Sync + std::fmt::Debug {
     /// The name configuration refers to it by.
     fn name(&self) -> &str;
 
+    /// The element keys that make an element this processor's (`goalId` for goals). The
+    /// pipeline refuses two processors claiming one key, and the body parser knows an event
+    /// object from a request wrapper by them: a new kind of element needs no other list.
+    fn claims(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Passes, tracks, or reports an error for one element.
     fn track_event(&self, args: &mut TrackEventArgs<'_>);
+}
+
+/// A processor under another name (a configured processor of a built-in type).
+#[derive(Debug)]
+pub struct Named {
+    name: String,
+    inner: Arc<dyn Processor>,
+}
+
+impl Named {
+    /// `inner`, called `name`.
+    pub fn new(name: impl Into<String>, inner: Arc<dyn Processor>) -> Self {
+        Self {
+            name: name.into(),
+            inner,
+        }
+    }
+}
+
+impl Processor for Named {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn claims(&self) -> Vec<String> {
+        self.inner.claims()
+    }
+
+    fn track_event(&self, args: &mut TrackEventArgs<'_>) {
+        self.inner.track_event(args);
+    }
+}
+
+/// A configured processor's own settings: every key of its entry besides `name`, `type`,
+/// `before` and `after`.
+pub type ProcessorSettings = serde_json::Map<String, Value>;
+
+/// Builds processors of one type from their settings, as vector's component configs build
+/// components: the built-in types and any a program registers are configured the same way.
+pub trait ProcessorType: Send + Sync {
+    /// The `type` configuration names it by.
+    fn type_name(&self) -> &str;
+
+    /// A processor called `name` from its settings. The message of an error names the key at
+    /// fault (the caller adds the file).
+    fn build(&self, name: &str, settings: &ProcessorSettings)
+        -> Result<Arc<dyn Processor>, String>;
+}
+
+/// Deserialises a processor's settings into its typed configuration (use
+/// `#[serde(deny_unknown_fields)]` on it, so that a misspelt key is an error).
+pub fn settings<T: serde::de::DeserializeOwned>(settings: &ProcessorSettings) -> Result<T, String> {
+    T::deserialize(Value::Object(settings.clone())).map_err(|e| e.to_string())
+}
+
+/// A processor type with no settings, built by a function.
+pub struct Unconfigured {
+    type_name: &'static str,
+    make: fn() -> Arc<dyn Processor>,
+}
+
+impl Unconfigured {
+    /// The type `type_name`, whose processors `make` builds.
+    pub const fn new(type_name: &'static str, make: fn() -> Arc<dyn Processor>) -> Self {
+        Self { type_name, make }
+    }
+}
+
+impl ProcessorType for Unconfigured {
+    fn type_name(&self) -> &str {
+        self.type_name
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        settings: &ProcessorSettings,
+    ) -> Result<Arc<dyn Processor>, String> {
+        if let Some(key) = settings.keys().next() {
+            return Err(format!(
+                "unknown key '{key}': type '{}' has no settings",
+                self.type_name
+            ));
+        }
+        let processor = (self.make)();
+        Ok(if processor.name() == name {
+            processor
+        } else {
+            Arc::new(Named::new(name, processor))
+        })
+    }
+}
+
+/// The processor types configuration can name: the built-ins, and those a program registers.
+#[derive(Clone, Default)]
+pub struct ProcessorTypes {
+    types: std::collections::BTreeMap<String, Arc<dyn ProcessorType>>,
+}
+
+impl std::fmt::Debug for ProcessorTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.types.keys()).finish()
+    }
+}
+
+impl ProcessorTypes {
+    /// The built-in types: the five defaults (`page_event`, `goal`, `outcome`, `campaign`,
+    /// `page_view`), `sc_camp` (the query string's campaign) and `map`.
+    pub fn builtin() -> Self {
+        let mut types = Self::default();
+        for processor_type in processors::builtin_types() {
+            types.register(processor_type);
+        }
+        types
+    }
+
+    /// Adds a type (replacing one of the same name).
+    pub fn register(&mut self, processor_type: Arc<dyn ProcessorType>) {
+        self.types
+            .insert(processor_type.type_name().to_string(), processor_type);
+    }
+
+    /// The registered type names.
+    pub fn names(&self) -> Vec<&str> {
+        self.types.keys().map(String::as_str).collect()
+    }
+
+    /// A processor of type `type_name`, called `name`, from its settings.
+    pub fn build(
+        &self,
+        name: &str,
+        type_name: &str,
+        settings: &ProcessorSettings,
+    ) -> Result<Arc<dyn Processor>, String> {
+        let processor_type = self.types.get(type_name).ok_or_else(|| {
+            format!(
+                "unknown processor type '{type_name}' (have: {})",
+                self.names().join(", ")
+            )
+        })?;
+        processor_type.build(name, settings)
+    }
 }
 
 /// The ordered list of processors.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     processors: Vec<Arc<dyn Processor>>,
+    /// What the processors claim, gathered once.
+    event_keys: Vec<String>,
 }
 
 impl Pipeline {
     /// The processors' names, in execution order.
     pub fn names(&self) -> Vec<&str> {
         self.processors.iter().map(|p| p.name()).collect()
+    }
+
+    /// Every element key a processor claims (see [`Processor::claims`]).
+    pub fn event_keys(&self) -> &[String] {
+        &self.event_keys
     }
 
     /// Runs every element through the processors, in order. The batch is atomic: the first
@@ -186,7 +349,43 @@ impl PipelineBuilder {
         Self::default()
     }
 
-    /// The five default processors: page event, goal, outcome, campaign, page view.
+    /// The processors so far, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.processors.iter().map(|p| p.name()).collect()
+    }
+
+    /// Two processors that claim one element key, if any: `(key, first, second)`.
+    pub fn conflict(&self) -> Option<(String, String, String)> {
+        let mut owners: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+        for processor in &self.processors {
+            for key in processor.claims() {
+                if let Some(first) = owners.get(&key) {
+                    return Some((key, (*first).to_string(), processor.name().to_string()));
+                }
+                owners.insert(key, processor.name());
+            }
+        }
+        None
+    }
+
+    /// Whether a processor is called `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.processors.iter().any(|p| p.name() == name)
+    }
+
+    /// Inserts a processor after the one named `after`.
+    pub fn insert_after(
+        mut self,
+        after: &str,
+        processor: Arc<dyn Processor>,
+    ) -> Result<Self, Error> {
+        let at = self.position(after)?;
+        self.processors.insert(at + 1, processor);
+        Ok(self)
+    }
+
+    /// The default processors: page event, goal, outcome, campaign, page view, then the query
+    /// string's campaign (`sc_camp`).
     pub fn with_defaults() -> Self {
         let mut builder = Self::new();
         for processor in processors::defaults() {
@@ -254,6 +453,7 @@ impl PipelineBuilder {
     /// The finished pipeline.
     pub fn build(self) -> Pipeline {
         Pipeline {
+            event_keys: self.processors.iter().flat_map(|p| p.claims()).collect(),
             processors: self.processors,
         }
     }
@@ -374,6 +574,104 @@ mod tests {
             .build();
         assert_eq!(pipeline.names(), ["page_view", "goal"]);
         assert!(PipelineBuilder::with_defaults().remove("nope").is_err());
+    }
+
+    fn map_settings() -> ProcessorSettings {
+        let Value::Object(settings) = json!({
+            "match": "downloadId", "as": "page_event", "definition": "Download",
+            "data": "fileName", "data_key": "downloadId"
+        }) else {
+            unreachable!()
+        };
+        settings
+    }
+
+    #[test]
+    fn a_map_processor_from_settings_tracks_its_elements() {
+        let types = ProcessorTypes::builtin();
+        let map = types
+            .build("download_links", "map", &map_settings())
+            .expect("builds");
+        let pipeline = PipelineBuilder::with_defaults()
+            .insert_after("page_event", map)
+            .expect("page_event exists")
+            .build();
+        assert_eq!(pipeline.names()[1], "download_links");
+        assert!(pipeline.event_keys().contains(&"downloadId".to_string()));
+        let events = run(
+            &pipeline,
+            json!([{"downloadId": "wp-7", "fileName": "wp.pdf", "lang": "en"}]),
+        )
+        .expect("tracked");
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert_eq!(event.kind, EventKind::PageEvent);
+        assert_eq!(
+            event.definition.as_ref().map(|d| d.name.as_str()),
+            Some("Download")
+        );
+        assert_eq!(event.data.as_deref(), Some("wp.pdf"));
+        assert_eq!(event.data_key.as_deref(), Some("wp-7"));
+        assert_eq!(
+            event.custom.get("lang"),
+            Some(&json!("en")),
+            "the rest kept as custom values"
+        );
+    }
+
+    #[test]
+    fn processor_settings_are_checked_when_built() {
+        let types = ProcessorTypes::builtin();
+        let mut unknown_key = map_settings();
+        unknown_key.insert("colour".into(), json!("red"));
+        let error = types
+            .build("x", "map", &unknown_key)
+            .expect_err("unknown key");
+        assert!(error.contains("colour"), "{error}");
+        let mut wrong_type = map_settings();
+        wrong_type.insert("as".into(), json!(7));
+        assert!(types.build("x", "map", &wrong_type).is_err());
+        let error = types
+            .build("x", "teleport", &map_settings())
+            .expect_err("unknown type");
+        assert!(
+            error.contains("unknown processor type 'teleport'"),
+            "{error}"
+        );
+        let error = types
+            .build("g2", "goal", &map_settings())
+            .expect_err("goal takes no settings");
+        assert!(error.contains("no settings"), "{error}");
+        let goal = types
+            .build("g2", "goal", &ProcessorSettings::new())
+            .expect("builds");
+        assert_eq!(goal.name(), "g2");
+    }
+
+    #[test]
+    fn two_processors_claiming_one_field_are_found() {
+        let types = ProcessorTypes::builtin();
+        let mut settings = map_settings();
+        settings.insert("match".into(), json!("goalId"));
+        let builder = PipelineBuilder::with_defaults().push(
+            types
+                .build("goals_again", "map", &settings)
+                .expect("builds"),
+        );
+        assert_eq!(
+            builder.conflict(),
+            Some(("goalId".into(), "goal".into(), "goals_again".into()))
+        );
+        assert_eq!(PipelineBuilder::with_defaults().conflict(), None);
+    }
+
+    #[test]
+    fn the_query_string_campaign_is_tracked_or_ignored_never_an_error() {
+        let pipeline = PipelineBuilder::with_defaults().build();
+        let events = run(&pipeline, json!([{"sc_camp": "Test Campaign"}])).expect("tracked");
+        assert_eq!(events[0].kind, EventKind::Campaign);
+        let events = run(&pipeline, json!([{"sc_camp": "No Such Campaign"}])).expect("ignored");
+        assert!(events.is_empty());
     }
 
     #[test]

@@ -27,6 +27,10 @@ impl Processor for CampaignProcessor {
         "campaign"
     }
 
+    fn claims(&self) -> Vec<String> {
+        vec!["campaignId".into()]
+    }
+
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "campaignId", |input: Input, args| {
             let mut event = triggered(args, DefinitionKind::Campaign, &input.campaign_id)?;

@@ -25,6 +25,10 @@ impl Processor for GoalProcessor {
         "goal"
     }
 
+    fn claims(&self) -> Vec<String> {
+        vec!["goalId".into()]
+    }
+
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "goalId", |input: Input, args| {
             let mut event = triggered(args, DefinitionKind::Goal, &input.goal_id)?;

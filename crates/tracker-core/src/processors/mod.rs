@@ -8,21 +8,25 @@ use serde_json::{Map, Value};
 use crate::{
     definitions::DefinitionKind,
     event::{parse_timestamp, EventKind, TrackedEvent},
-    pipeline::{Processor, TrackEventArgs},
+    pipeline::{Processor, ProcessorType, TrackEventArgs, Unconfigured},
     EventError,
 };
 
 mod campaign;
 mod goal;
+mod map;
 mod outcome;
 mod page_event;
 mod page_view;
+mod query_campaign;
 
 pub use campaign::CampaignProcessor;
 pub use goal::GoalProcessor;
+pub use map::{MapAs, MapProcessor, MapSettings, MapType};
 pub use outcome::OutcomeProcessor;
 pub use page_event::PageEventProcessor;
 pub use page_view::PageViewProcessor;
+pub use query_campaign::{QueryCampaignProcessor, QUERY_CAMPAIGN_KEY};
 
 /// The default processors, in their default order.
 pub fn defaults() -> Vec<Arc<dyn Processor>> {
@@ -32,6 +36,28 @@ pub fn defaults() -> Vec<Arc<dyn Processor>> {
         Arc::new(OutcomeProcessor),
         Arc::new(CampaignProcessor),
         Arc::new(PageViewProcessor),
+        Arc::new(QueryCampaignProcessor),
+    ]
+}
+
+/// The built-in processor types: one per default processor (named like it), and `map`.
+pub fn builtin_types() -> Vec<Arc<dyn ProcessorType>> {
+    vec![
+        Arc::new(Unconfigured::new("page_event", || {
+            Arc::new(PageEventProcessor)
+        })),
+        Arc::new(Unconfigured::new("goal", || Arc::new(GoalProcessor))),
+        Arc::new(Unconfigured::new("outcome", || Arc::new(OutcomeProcessor))),
+        Arc::new(Unconfigured::new("campaign", || {
+            Arc::new(CampaignProcessor)
+        })),
+        Arc::new(Unconfigured::new("page_view", || {
+            Arc::new(PageViewProcessor)
+        })),
+        Arc::new(Unconfigured::new("sc_camp", || {
+            Arc::new(QueryCampaignProcessor)
+        })),
+        Arc::new(MapType),
     ]
 }
 
@@ -47,8 +73,9 @@ pub fn typed<T: DeserializeOwned>(
     Some(T::deserialize(element).map_err(|e| EventError::Invalid(e.to_string())))
 }
 
-/// Runs a typed processor body: `None` passes, `Ok` tracks, `Err` reports the error.
-pub(crate) fn dispatch<T: DeserializeOwned>(
+/// Runs a typed processor body: `None` passes (the element has no `discriminator` key),
+/// `Ok` tracks the event built, `Err` reports the error (failing the batch).
+pub fn dispatch<T: DeserializeOwned>(
     args: &mut TrackEventArgs<'_>,
     discriminator: &str,
     build: impl FnOnce(T, &TrackEventArgs<'_>) -> Result<TrackedEvent, EventError>,
@@ -81,21 +108,29 @@ pub fn triggered(
     Ok(event)
 }
 
-/// The optional fields page events and goals share, and everything else as custom values.
+/// The optional fields page events and goals share (`data`, `dataKey`, `text`, `value`,
+/// `timestamp`), and every other key as custom values: flatten it into a processor's input.
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct EventFields {
-    data: Option<String>,
-    data_key: Option<String>,
-    text: Option<String>,
-    value: Option<f64>,
-    timestamp: Option<Value>,
+pub struct EventFields {
+    /// `data`.
+    pub data: Option<String>,
+    /// `dataKey`.
+    pub data_key: Option<String>,
+    /// `text`.
+    pub text: Option<String>,
+    /// `value`.
+    pub value: Option<f64>,
+    /// `timestamp` (checked by [`apply_common`]).
+    pub timestamp: Option<Value>,
+    /// Every other key.
     #[serde(flatten)]
-    custom: Map<String, Value>,
+    pub custom: Map<String, Value>,
 }
 
 impl EventFields {
-    pub(crate) fn apply(
+    /// Sets these fields on `event`, checking the timestamp and the custom values' limits.
+    pub fn apply(
         self,
         event: &mut TrackedEvent,
         args: &TrackEventArgs<'_>,
@@ -108,8 +143,8 @@ impl EventFields {
     }
 }
 
-/// Sets the timestamp and custom values every kind may carry.
-pub(crate) fn apply_common(
+/// Sets the timestamp and custom values every kind may carry, within the batch's limits.
+pub fn apply_common(
     event: &mut TrackedEvent,
     timestamp: Option<Value>,
     custom: Map<String, Value>,

@@ -31,6 +31,10 @@ impl Processor for OutcomeProcessor {
         "outcome"
     }
 
+    fn claims(&self) -> Vec<String> {
+        vec!["outcomeId".into()]
+    }
+
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "outcomeId", |input: Input, args| {
             let mut event = triggered(args, DefinitionKind::Outcome, &input.outcome_id)?;

@@ -25,6 +25,10 @@ impl Processor for PageEventProcessor {
         "page_event"
     }
 
+    fn claims(&self) -> Vec<String> {
+        vec!["eventId".into()]
+    }
+
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "eventId", |input: Input, args| {
             let mut event = triggered(args, DefinitionKind::PageEvent, &input.event_id)?;

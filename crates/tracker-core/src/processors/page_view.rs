@@ -33,6 +33,10 @@ impl Processor for PageViewProcessor {
         "page_view"
     }
 
+    fn claims(&self) -> Vec<String> {
+        vec!["pageId".into()]
+    }
+
     fn track_event(&self, args: &mut TrackEventArgs<'_>) {
         dispatch(args, "pageId", |input: Input, args| {
             let page_id = Guid::parse(&input.page_id).ok_or_else(|| {

@@ -1,9 +1,7 @@
 //! `POST {prefix}/event`: track a batch (the JSS `trackingApi.trackEvent`).
 
 use axum::{body::Body, extract::State, Json};
-use tracker_core::{
-    body::parse_elements, definitions::DefinitionKind, event::EventKind, event::TrackedEvent,
-};
+use tracker_core::{body::parse_elements, event::EventKind, processors::QUERY_CAMPAIGN_KEY};
 
 use crate::{
     api_types::TrackedBody,
@@ -39,24 +37,29 @@ pub async fn handle(
 ) -> Result<(crate::edge::SetCookies, Json<TrackedBody>), ApiError> {
     let limits = state.settings().tracker.limits;
     let bytes = super::read_body(&state, body).await?;
-    let elements = parse_elements(&bytes, &limits)?;
+    let pipeline = state.pipeline();
+    let elements = parse_elements(&bytes, &limits, pipeline.event_keys())?;
     let now = state.clock().now();
-    let mut events = state.pipeline().run(&elements, &state.batch_context(now))?;
+    let context = state.batch_context(now);
+    let mut events = pipeline.run(&elements, &context)?;
     if let Some(campaign) = caller.campaign.as_deref() {
-        // `sc_camp` triggers the campaign, as in Sitecore; an unknown one is ignored there too,
-        // so a stale marketing link never costs the visit's data.
-        match state
-            .definitions()
-            .resolve(DefinitionKind::Campaign, campaign)
+        // `sc_camp` goes through the pipeline as an element of its own (run apart, so that
+        // the body's elements keep their indexes in errors), when a processor claims it: the
+        // built-in `sc_camp` tracks the campaign and ignores one it does not know, as
+        // Sitecore does, so a stale marketing link never costs the visit's data.
+        if pipeline
+            .event_keys()
+            .iter()
+            .any(|k| k == QUERY_CAMPAIGN_KEY)
         {
-            Ok(resolved) => {
-                let mut event = TrackedEvent::new(EventKind::Campaign);
-                event.definition = Some(resolved.definition.into());
-                events.insert(0, event);
+            let element = serde_json::json!({ QUERY_CAMPAIGN_KEY: campaign });
+            let triggered = pipeline.run(std::slice::from_ref(&element), &context)?;
+            if triggered.is_empty() {
+                // Client text: logged with `?` (Debug), which escapes newlines and control
+                // characters, so that it cannot forge a log line.
+                tracing::warn!(sc_camp = ?campaign, "sc_camp names no campaign; ignored");
             }
-            // Client text: logged with `?` (Debug), which escapes newlines and control
-            // characters, so that it cannot forge a log line.
-            Err(_) => tracing::warn!(sc_camp = ?campaign, "sc_camp names no campaign; ignored"),
+            events.splice(0..0, triggered);
         }
     }
     // Counted by kind before the events move into the session; recorded once committed.
