@@ -192,8 +192,18 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let settings = Settings::load(config.as_deref())?;
             let definitions = tracker_server::startup::load_definitions(&settings)?;
-            tracker_server::startup::build_pipeline(&settings)?;
+            let (_, pipeline) = tracker_server::startup::build_pipeline(
+                &settings,
+                &tracker_server::startup::processor_types(),
+            )?;
             print!("{}", toml_string(&settings)?);
+            println!("# the trackEvent pipeline, in order (name, type, set by):");
+            for processor in &pipeline {
+                println!(
+                    "#   {} ({}, {})",
+                    processor.name, processor.kind, processor.source
+                );
+            }
             use tracker_server::tracker_core::definitions::DefinitionKind as K;
             let counts: Vec<String> = [
                 ("goals", K::Goal),

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tracker_core::{
     clock::{Clock, SystemClock},
     definitions::Definitions,
-    pipeline::{Pipeline, PipelineBuilder},
+    pipeline::{Pipeline, ProcessorTypes},
     robots::RobotRules,
     store::Store,
 };
@@ -43,14 +43,20 @@ pub fn load_definitions(settings: &Settings) -> anyhow::Result<Definitions> {
     }
 }
 
-/// Builds the `trackEvent` pipeline: the defaults, reordered or trimmed by `pipeline.processors`.
-pub fn build_pipeline(settings: &Settings) -> anyhow::Result<Pipeline> {
-    let builder = PipelineBuilder::with_defaults();
-    let builder = match &settings.pipeline.processors {
-        Some(order) => builder.order(order).context("pipeline.processors")?,
-        None => builder,
-    };
-    Ok(builder.build())
+/// The processor types configuration can name: the built-ins of `tracker-core` and the
+/// server's own. A program that embeds the server adds its own types to these and passes them
+/// to [`Application::build_with_types`].
+pub fn processor_types() -> ProcessorTypes {
+    ProcessorTypes::builtin()
+}
+
+/// Builds the `trackEvent` pipeline: the defaults, patched by every configuration file in
+/// order (`[pipeline]`), with what each processor is and which file put it there.
+pub fn build_pipeline(
+    settings: &Settings,
+    types: &ProcessorTypes,
+) -> anyhow::Result<(Pipeline, Vec<crate::config::PlacedProcessor>)> {
+    Ok(crate::config::pipeline::build(&settings.pipeline, types)?)
 }
 
 /// The robot rules and privacy settings of the sessions.
@@ -111,6 +117,16 @@ impl Application {
         Self::build_on(listener, settings, clock).await
     }
 
+    /// Builds with the wall clock and these processor types (the built-ins and a program's
+    /// own, see [`processor_types`]), which `[pipeline]` may name.
+    pub async fn build_with_types(
+        settings: Settings,
+        types: ProcessorTypes,
+    ) -> anyhow::Result<Self> {
+        let listener = bind(&settings.server.listen).await?;
+        Self::build_on_with_types(listener, settings, Arc::new(SystemClock), types).await
+    }
+
     /// Builds on a listener already bound (with [`bind`]); `settings.server.listen` is not
     /// looked at.
     pub async fn build_on(
@@ -118,9 +134,19 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        Self::build_on_with_types(listener, settings, clock, processor_types()).await
+    }
+
+    /// [`Application::build_on`] with these processor types.
+    pub async fn build_on_with_types(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        types: ProcessorTypes,
+    ) -> anyhow::Result<Self> {
         crate::metrics::install();
         let definitions = load_definitions(&settings)?;
-        let pipeline = build_pipeline(&settings)?;
+        let (pipeline, _) = build_pipeline(&settings, &types)?;
         let store = build_store(&settings).await?;
         let visitors = build_visitor_policy(&settings)?;
         let device_key = store

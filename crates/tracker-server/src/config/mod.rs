@@ -6,6 +6,7 @@
 mod duration;
 mod error;
 mod listen;
+pub mod pipeline;
 
 use std::{
     net::SocketAddr,
@@ -17,6 +18,7 @@ pub use duration::format as format_duration;
 pub(crate) use error::display_path;
 pub use error::{ConfigError, Problem};
 pub use listen::{ListenAddr, LISTEN_EXPECTED};
+pub use pipeline::{PipelinePatch, PipelineSettings, PlacedProcessor, ProcessorEntry};
 
 use figment::{
     providers::{Env, Format, Serialized, Toml},
@@ -337,14 +339,6 @@ pub struct DefinitionsSettings {
     pub file: Option<PathBuf>,
 }
 
-/// `[pipeline]`
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct PipelineSettings {
-    /// Processor names in execution order; unset keeps the default order.
-    pub processors: Option<Vec<String>>,
-}
-
 /// `[robots]`: who is kept out of the experience database.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -501,8 +495,14 @@ impl Settings {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| cwd.clone())
         });
+        let mut pipeline_patches = Vec::new();
         if let Some(path) = &path {
             figment = figment.merge(Toml::file_exact(path));
+            if path.is_file() {
+                if let Some(patch) = PipelineSettings::read_patch(path)? {
+                    pipeline_patches.push((path.clone(), patch));
+                }
+            }
             let conf_d = path.parent().unwrap_or(Path::new(".")).join("conf.d");
             if conf_d.is_dir() {
                 let mut patches: Vec<PathBuf> = std::fs::read_dir(&conf_d)
@@ -515,6 +515,9 @@ impl Settings {
                     .collect();
                 patches.sort();
                 for patch in patches {
+                    if let Some(pipeline) = PipelineSettings::read_patch(&patch)? {
+                        pipeline_patches.push((patch.clone(), pipeline));
+                    }
                     figment = figment.merge(Toml::file_exact(patch));
                 }
             }
@@ -523,6 +526,7 @@ impl Settings {
         let mut settings: Settings = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(error::problems_from(e)))?;
+        settings.pipeline.patches = pipeline_patches;
         // Relative paths: from a file (or a default, when a file is in use), relative to the
         // folder of tracker.toml; from the environment, to the working folder.
         let base = |key: &str| -> PathBuf {

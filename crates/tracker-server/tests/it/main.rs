@@ -11,6 +11,7 @@ mod errors;
 mod hostile;
 mod metrics;
 mod openapi;
+mod pipeline;
 mod robots;
 mod sessions;
 mod storage;
