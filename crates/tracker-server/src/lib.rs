@@ -13,6 +13,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod startup;
 pub mod state;
+pub mod webhook;
 
 pub use config::Settings;
 pub use startup::Application;

@@ -96,6 +96,10 @@ fn describe() {
     metrics::describe_histogram!(BATCH_SIZE, "Events per accepted tracking request.");
     metrics::describe_gauge!(OPEN_SESSIONS, "Interactions live in memory.");
     metrics::describe_counter!(SESSIONS_CLOSED, "Interactions ended, by reason.");
+    metrics::describe_counter!(
+        crate::webhook::WEBHOOK_ELEMENTS,
+        "Elements a webhook processor sent, failed to deliver, or dropped (queue full), by processor."
+    );
 }
 
 /// Counts and times every request by its route pattern (never the raw path: ids and junk URLs

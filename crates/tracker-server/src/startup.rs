@@ -47,7 +47,9 @@ pub fn load_definitions(settings: &Settings) -> anyhow::Result<Definitions> {
 /// server's own. A program that embeds the server adds its own types to these and passes them
 /// to [`Application::build_with_types`].
 pub fn processor_types() -> ProcessorTypes {
-    ProcessorTypes::builtin()
+    let mut types = ProcessorTypes::builtin();
+    types.register(Arc::new(crate::webhook::WebhookType));
+    types
 }
 
 /// Builds the `trackEvent` pipeline: the defaults, patched by every configuration file in

@@ -3,7 +3,7 @@
 //! the command line's flags. Relative paths in the files are relative to the folder of
 //! `tracker.toml`, so that the tracker finds the same files from whatever folder it starts in.
 
-mod duration;
+pub(crate) mod duration;
 mod error;
 mod listen;
 pub mod pipeline;
