@@ -441,7 +441,7 @@ impl Sessions {
 
     /// Ends every interaction idle for the timeout: those in memory, then those the store
     /// holds open that no session in memory has (left memory under load, or from before a
-    /// restart), a page at a time. Closes run a few at a time ([`SWEEP_CONCURRENCY`]), so that
+    /// restart), a page at a time. Closes run a few at a time, so that
     /// when many sessions expire together tracking requests still get their commits. Returns
     /// how many ended. Sessions busy with a request are skipped: they are not idle. A session
     /// that fails to close is kept for the next sweep and never stops the others.
