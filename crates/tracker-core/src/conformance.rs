@@ -127,6 +127,7 @@ where
     contacts_are_searched_and_paged(&make().await).await;
     the_dashboard_adds_up(&make().await).await;
     a_contact_is_read_a_page_at_a_time(&make().await).await;
+    erasing_a_contact_keeps_only_the_counts(&make().await).await;
 }
 
 /// A contact's interactions come newest first in pages (each page oldest first), joined up by
@@ -874,6 +875,80 @@ pub async fn lookups_by_device(store: &dyn Store) {
         .unwrap()
         .contacts
         .is_empty());
+}
+
+/// Erasing a contact removes it, its devices and visits (open ones too), keeps the dashboard's
+/// counts, leaves other contacts alone, and its device then starts a fresh contact.
+pub async fn erasing_a_contact_keeps_only_the_counts(store: &dyn Store) {
+    use crate::session::CloseReason;
+    let now = Utc.with_ymd_and_hms(2026, 5, 2, 12, 0, 0).unwrap();
+    let device = DeviceId::new_random();
+    let first = first_batch(store, device, now, vec![goal("a", 1)]).await;
+    store
+        .commit(ChangeSet::close(
+            &first,
+            first.close(CloseReason::Flush, now),
+        ))
+        .await
+        .unwrap();
+    let later = now + chrono::Duration::minutes(30);
+    let open = first_batch(store, device, later, vec![goal("a", 1), goal("b", 2)]).await;
+    assert_eq!(open.contact_id, first.contact_id, "one contact, two visits");
+    let other = first_batch(store, DeviceId::new_random(), now, vec![goal("a", 1)]).await;
+    let day = DashboardQuery {
+        from: now.date_naive(),
+        to: now.date_naive(),
+        site: None,
+    };
+    let before = store.dashboard(day.clone()).await.unwrap();
+    assert_eq!(before.visits, 3);
+
+    let erased = store
+        .erase_contact(first.contact_id)
+        .await
+        .unwrap()
+        .expect("the contact existed");
+    assert_eq!(erased.interactions, 2);
+    assert_eq!(erased.events, 3);
+    assert_eq!(erased.devices, 1);
+    assert!(store
+        .contact(first.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .open_interaction(open.session_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .contacts(ContactFilter {
+            device: Some(device),
+            limit: 10,
+            ..ContactFilter::default()
+        })
+        .await
+        .unwrap()
+        .contacts
+        .is_empty());
+    assert_eq!(
+        store.dashboard(day).await.unwrap(),
+        before,
+        "the counts stay (the open visit's included)"
+    );
+    assert!(store
+        .contact(other.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .erase_contact(first.contact_id)
+        .await
+        .unwrap()
+        .is_none());
+    // The old cookie starts afresh.
+    let again = first_batch(store, device, later, vec![goal("a", 1)]).await;
+    assert_ne!(again.contact_id, first.contact_id);
 }
 
 /// What every session state (in-process, Redis) must do, on an empty state: a session is

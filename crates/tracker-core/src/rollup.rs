@@ -267,7 +267,13 @@ impl Tally {
                     count: count(*n),
                 })
                 .collect();
-            list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+            // Ties by name, then id: the same figures always list in the same order.
+            list.sort_by(|a, b| {
+                b.count
+                    .cmp(&a.count)
+                    .then_with(|| a.name.cmp(&b.name))
+                    .then_with(|| a.id.cmp(&b.id))
+            });
             list
         };
         dashboard.goals = ranked(EventKind::Goal);
@@ -286,7 +292,12 @@ impl Tally {
             }
         }
         let mut outcomes: Vec<OutcomeTotal> = outcomes.into_values().collect();
-        outcomes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        outcomes.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.id.cmp(&b.id))
+        });
         dashboard.outcomes = outcomes;
         let mut pages: HashMap<&str, i64> = HashMap::new();
         for ((_, _, url), n) in &self.pages {

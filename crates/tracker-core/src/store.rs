@@ -200,6 +200,19 @@ pub struct InteractionRecord {
     pub attribution: Attribution,
 }
 
+/// What erasing a contact removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Its interactions (open ones included).
+    pub interactions: u64,
+    /// Their events.
+    pub events: u64,
+    /// Its devices.
+    pub devices: u64,
+    /// Its identifiers.
+    pub identifiers: u64,
+}
+
 /// A contact with everything known of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactRecord {
@@ -393,6 +406,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The figures of the visits the query covers.
     async fn dashboard(&self, query: DashboardQuery) -> Result<Dashboard, Error>;
+
+    /// Erases a contact (the right to erasure): its identifiers, devices, interactions and
+    /// events are deleted, so that no personal data of it remains (the embedded store also
+    /// overwrites the freed space and empties its write-ahead log); the daily roll-ups keep
+    /// its visits' counts (its open visits are counted in them first); a tombstone records
+    /// the erasure. Its device cookie then starts a fresh anonymous contact. `None`: no such
+    /// contact.
+    async fn erase_contact(&self, id: ContactId) -> Result<Option<Erased>, Error>;
 
     /// One contact with its devices, identifiers and a page of its interactions.
     async fn contact(

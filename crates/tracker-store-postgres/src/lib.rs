@@ -300,6 +300,14 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn erase_contact(
+        &self,
+        id: ContactId,
+    ) -> Result<Option<tracker_core::store::Erased>, tracker_core::Error> {
+        self.with(|mut client| async move { write::erase(&mut client, id).await })
+            .await
+    }
+
     async fn contact(
         &self,
         id: ContactId,

@@ -7,7 +7,10 @@ use deadpool_postgres::Object;
 use crate::Error;
 
 /// Every migration, in order; a migration's version is its position, from 1.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_erased_contacts.sql"),
+];
 
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).
 const MIGRATION_LOCK: i64 = 0x006a_7373_5f74_726b;

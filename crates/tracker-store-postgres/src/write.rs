@@ -9,7 +9,7 @@ use tracker_core::{
     ids::{ContactId, DeviceId},
     rollup::{Facet, Fact, Tally},
     session::StoredEvent,
-    store::{ChangeSet, CommitReceipt},
+    store::{ChangeSet, CommitReceipt, Erased},
 };
 use uuid::Uuid;
 
@@ -550,4 +550,71 @@ async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Erro
         tx.execute(&statement, &[&contact, &name, &value]).await?;
     }
     Ok(())
+}
+
+/// Erases a contact in one transaction: its open visits are counted into the roll-ups first,
+/// then its events, interactions, devices, identifiers, facets and row are deleted, and a
+/// tombstone is left. (Deleted rows stay in PostgreSQL's files until VACUUM reclaims them:
+/// see docs/scale-out.md.)
+pub(crate) async fn erase(
+    client: &mut Object,
+    contact: ContactId,
+) -> Result<Option<Erased>, Error> {
+    let tx = client.transaction().await?;
+    let id = contact.0;
+    // Locks the contact's row: a merge or another erase waits.
+    if tx
+        .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let open = tx
+        .query(
+            "SELECT id, started_at, site_name FROM interactions WHERE contact_id = $1 AND open",
+            &[&id],
+        )
+        .await?;
+    let mut tally = Tally::default();
+    for row in &open {
+        let interaction: Uuid = row.try_get(0)?;
+        let facts = read::facts(&tx, id, interaction).await?;
+        tally.add_visit(
+            id,
+            row.try_get(1)?,
+            row.try_get::<_, Option<String>>(2)?.as_deref(),
+            &facts,
+        );
+    }
+    tally.contact_facets.clear();
+    write_tally(&tx, &mut tally).await?;
+    let events = tx
+        .execute("DELETE FROM events WHERE contact_id = $1", &[&id])
+        .await?;
+    let interactions = tx
+        .execute("DELETE FROM interactions WHERE contact_id = $1", &[&id])
+        .await?;
+    let devices = tx
+        .execute("DELETE FROM devices WHERE contact_id = $1", &[&id])
+        .await?;
+    let identifiers = tx
+        .execute("DELETE FROM identifiers WHERE contact_id = $1", &[&id])
+        .await?;
+    tx.execute("DELETE FROM contact_facets WHERE contact_id = $1", &[&id])
+        .await?;
+    tx.execute("DELETE FROM contacts WHERE id = $1", &[&id])
+        .await?;
+    tx.execute(
+        "INSERT INTO erased_contacts (id, erased_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        &[&id, &chrono::Utc::now().timestamp_millis()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Erased {
+        interactions,
+        events,
+        devices,
+        identifiers,
+    }))
 }

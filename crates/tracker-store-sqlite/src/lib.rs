@@ -463,6 +463,18 @@ impl Store for SqliteStore {
         self.read(move |conn| rollup::dashboard(conn, &query)).await
     }
 
+    async fn erase_contact(
+        &self,
+        id: ContactId,
+    ) -> Result<Option<tracker_core::store::Erased>, tracker_core::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job::Erase { contact: id, reply })
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        Ok(answer.await.map_err(|_| Error::WriterGone)??)
+    }
+
     async fn contact(
         &self,
         id: ContactId,

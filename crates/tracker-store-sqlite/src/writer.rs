@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
     ids::{ContactId, DeviceId},
     rollup::{Fact, Tally},
-    store::{ChangeSet, CommitReceipt},
+    store::{ChangeSet, CommitReceipt, Erased},
 };
 
 use crate::{read::ms, rollup, Error, WriteGate};
@@ -33,6 +33,11 @@ pub(crate) enum Job {
     /// Write one row and commit it, and say whether that worked (readiness: whether the store
     /// accepts writes right now, disk and file permitting).
     Probe(oneshot::Sender<Result<(), Error>>),
+    /// Erase a contact, in a transaction of its own (see [`erase`]).
+    Erase {
+        contact: ContactId,
+        reply: oneshot::Sender<Result<Option<Erased>, Error>>,
+    },
 }
 
 /// Starts the writer thread. It holds `lock` (see `FileLock`) until it stops, so that the
@@ -60,7 +65,23 @@ pub(crate) fn spawn(
                     }
                 }
                 let _working = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                commit_group(&mut conn, &mut group);
+                // Erasures run alone, after the change-sets queued with them.
+                let mut erasures = Vec::new();
+                group.retain_mut(|job| match job {
+                    Job::Erase { .. } => {
+                        erasures.push(std::mem::replace(job, Job::Barrier(oneshot::channel().0)));
+                        false
+                    }
+                    _ => true,
+                });
+                if !group.is_empty() {
+                    commit_group(&mut conn, &mut group);
+                }
+                for job in erasures {
+                    if let Job::Erase { contact, reply } = job {
+                        let _ = reply.send(erase(&mut conn, contact));
+                    }
+                }
             }
             tracing::debug!("sqlite writer stopped");
         })
@@ -75,7 +96,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
         .iter()
         .map(|job| match job {
             Job::Commit { change, .. } => change.events.len(),
-            Job::Barrier(_) | Job::Probe(_) => 0,
+            Job::Barrier(_) | Job::Probe(_) | Job::Erase { .. } => 0,
         })
         .sum();
     // The fast path: the whole group in one transaction, no savepoints (they would copy every
@@ -90,7 +111,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
                 .iter()
                 .map(|job| match job {
                     Job::Commit { change, .. } => apply_alone(conn, change).map(Some),
-                    Job::Barrier(_) => Ok(None),
+                    Job::Barrier(_) | Job::Erase { .. } => Ok(None),
                     Job::Probe(_) => probe_alone(conn).map(|()| None),
                 })
                 .collect()
@@ -110,6 +131,8 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
             Job::Probe(reply) => {
                 let _ = reply.send(outcome.map(|_| ()));
             }
+            // Taken out of the group before it is committed.
+            Job::Erase { .. } => {}
             Job::Commit { reply, .. } => {
                 let outcome = outcome.and_then(|receipt| {
                     receipt.ok_or_else(|| Error::Corrupt("change-set was not applied".into()))
@@ -162,7 +185,7 @@ fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitRe
     for job in group {
         receipts.push(match job {
             Job::Commit { change, .. } => Some(apply(&tx, change, &mut tally)?),
-            Job::Barrier(_) => None,
+            Job::Barrier(_) | Job::Erase { .. } => None,
             Job::Probe(_) => {
                 probe(&tx)?;
                 None
@@ -181,6 +204,92 @@ fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceip
     rollup::write(&mut tally, &tx)?;
     tx.commit()?;
     Ok(receipt)
+}
+
+/// Erases a contact in one transaction with `secure_delete` on (deleted rows and freed pages
+/// are overwritten with zeros, so the database file keeps no copy), counting its open visits
+/// into the roll-ups first; then checkpoints and truncates the WAL, whose older frames still
+/// hold the pages as they were.
+pub(crate) fn erase(conn: &mut Connection, contact: ContactId) -> Result<Option<Erased>, Error> {
+    conn.pragma_update(None, "secure_delete", true)?;
+    let erased = erase_rows(conn, contact);
+    let reset = conn.pragma_update(None, "secure_delete", false);
+    let erased = erased?;
+    reset?;
+    if erased.is_some() {
+        // With readers in the middle of a read, the WAL cannot be truncated at once: wait
+        // for them (the busy timeout) and try again a few times.
+        for _ in 0..10 {
+            let (busy, _, _): (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?;
+            if busy == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    Ok(erased)
+}
+
+fn erase_rows(conn: &mut Connection, contact: ContactId) -> Result<Option<Erased>, Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let id = contact.0;
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM contacts WHERE id = ?1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
+    // Its open visits were not counted in the roll-ups yet: count them now (the counts stay;
+    // the per-contact facets go with the contact).
+    let open: Vec<(uuid::Uuid, i64, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT id, started_at, site_name FROM interactions WHERE contact_id = ?1 AND open = 1",
+        )?
+        .query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut tally = Tally::default();
+    for (interaction, started, site) in &open {
+        rollup::add_stored_visit(&mut tally, &tx, *interaction, id, *started, site.as_deref())?;
+    }
+    tally.contact_facets.clear();
+    rollup::write(&mut tally, &tx)?;
+    let count = |n: usize| u64::try_from(n).unwrap_or(0);
+    let events = tx
+        .prepare_cached(
+            "DELETE FROM events WHERE interaction_id IN
+                 (SELECT id FROM interactions WHERE contact_id = ?1)",
+        )?
+        .execute([id])?;
+    let interactions = tx
+        .prepare_cached("DELETE FROM interactions WHERE contact_id = ?1")?
+        .execute([id])?;
+    let devices = tx
+        .prepare_cached("DELETE FROM devices WHERE contact_id = ?1")?
+        .execute([id])?;
+    let identifiers = tx
+        .prepare_cached("DELETE FROM identifiers WHERE contact_id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM contact_facets WHERE contact_id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached(
+        "INSERT INTO erased_contacts (id, erased_at) VALUES (?1, ?2)
+         ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![id, chrono::Utc::now().timestamp_millis()])?;
+    tx.commit()?;
+    Ok(Some(Erased {
+        interactions: count(interactions),
+        events: count(events),
+        devices: count(devices),
+        identifiers: count(identifiers),
+    }))
 }
 
 /// The readiness probe's write: one row, rewritten each time.
