@@ -87,6 +87,16 @@ enum Command {
     /// Print an Argon2 hash of a password, for a `[[profile.users]]` entry. The password is
     /// asked for without echo, or read from standard input when it is not a terminal.
     HashPassword,
+    /// Erase a contact (the right to erasure): its identifiers, devices, interactions and
+    /// events; the dashboard's counts stay. With the embedded store the server must be
+    /// stopped (or use `DELETE /api/v1/contacts/{id}` on the running server).
+    EraseContact {
+        /// The contact's id (a GUID).
+        id: String,
+        /// The configuration file (default: ./tracker.toml if present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Load and validate the configuration and definitions, then print the effective settings
     /// (secrets redacted) and what `serve` would warn about.
     CheckConfig {
@@ -188,6 +198,27 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .map_err(|error| anyhow::anyhow!("hashing the password: {error}"))?;
             println!("{hash}");
             Ok(())
+        }
+        Command::EraseContact { id, config } => {
+            let settings = Settings::load(config.as_deref())?;
+            let contact = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
+                .map(tracker_server::tracker_core::ids::ContactId)
+                .map_err(|_| anyhow::anyhow!("'{id}' is not a contact id (a GUID)"))?;
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let store = settings.storage.store_config().build().await?;
+                match store.erase_contact(contact).await? {
+                    Some(erased) => {
+                        println!(
+                            "erased contact {contact}: {} interactions, {} events, {} devices, {} identifiers",
+                            erased.interactions, erased.events, erased.devices, erased.identifiers
+                        );
+                        store.drain().await?;
+                        Ok(())
+                    }
+                    None => bail!("no contact {contact}"),
+                }
+            })
         }
         Command::CheckConfig { config } => {
             let settings = Settings::load(config.as_deref())?;

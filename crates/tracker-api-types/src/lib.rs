@@ -202,6 +202,28 @@ pub struct ContactJson {
     pub older_interactions: Option<String>,
 }
 
+/// `GET /api/v1/contacts/{id}/export`: everything stored of one contact, in one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContactExportJson {
+    /// When the export was made (RFC 3339).
+    pub exported_at: String,
+    /// The contact with every device, identifier, interaction and event.
+    pub contact: ContactJson,
+}
+
+/// `DELETE /api/v1/contacts/{id}`: what erasing the contact removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ErasedJson {
+    pub interactions: u64,
+    pub events: u64,
+    pub devices: u64,
+    pub identifiers: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

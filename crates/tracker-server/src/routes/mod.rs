@@ -68,7 +68,11 @@ pub fn router(state: AppState) -> Router {
         ));
     let mut admin = Router::new()
         .route("/api/v1/contacts", get(admin::contacts::list))
-        .route("/api/v1/contacts/{id}", get(admin::contacts::show))
+        .route(
+            "/api/v1/contacts/{id}",
+            get(admin::contacts::show).delete(admin::contacts::erase),
+        )
+        .route("/api/v1/contacts/{id}/export", get(admin::contacts::export))
         .route("/api/v1/definitions", get(admin::definitions::list))
         .route("/api/v1/interactions", get(admin::interactions::list))
         .route("/api/v1/dashboard", get(admin::dashboard::show))

@@ -27,6 +27,8 @@ use crate::state::AppState;
         track::identify::alias_mark,
         admin::contacts::list,
         admin::contacts::show,
+        admin::contacts::export,
+        admin::contacts::erase,
         admin::interactions::list,
         admin::dashboard::show,
         admin::definitions::list,

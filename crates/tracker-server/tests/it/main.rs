@@ -12,6 +12,7 @@ mod hostile;
 mod metrics;
 mod openapi;
 mod pipeline;
+mod privacy;
 mod robots;
 mod sessions;
 mod storage;

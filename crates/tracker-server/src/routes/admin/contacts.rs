@@ -1,4 +1,5 @@
-//! `GET /api/v1/contacts` (search, paged) and `GET /api/v1/contacts/{id}`.
+//! `GET /api/v1/contacts` (search, paged), `GET /api/v1/contacts/{id}`, its export and its
+//! erasure.
 
 use axum::{
     extract::{Path, Query, State},
@@ -15,7 +16,7 @@ use tracker_core::{
 
 use super::Admin;
 use crate::{
-    api_types::{ContactJson, ContactList},
+    api_types::{ContactExportJson, ContactJson, ContactList, ErasedJson},
     error::ApiError,
     state::AppState,
 };
@@ -273,4 +274,68 @@ pub(crate) async fn contact(
         .await?
         .ok_or_else(not_found)?;
     Ok(contact.into())
+}
+
+/// Everything stored of one contact (every device, identifier, interaction and event), in one
+/// JSON document: the right of access and portability.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}/export", operation_id = "exportContact",
+    tag = "admin",
+    params(("id" = String, Path, description = "The contact's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = ContactExportJson),
+        (status = 404, description = "No such contact", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn export(
+    _: Admin,
+    State(state): State<AppState>,
+    WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
+) -> Result<Json<ContactExportJson>, ApiError> {
+    let contact = contact(&state, &id, InteractionsPage::ALL).await?;
+    Ok(Json(ContactExportJson {
+        exported_at: state.clock().now().to_rfc3339(),
+        contact,
+    }))
+}
+
+/// Erases a contact (the right to erasure): its identifiers, devices, interactions and events
+/// are deleted; the dashboard's counts stay; its device cookie then starts a fresh anonymous
+/// contact. A visit of it in progress is refused once (503) and the next request starts anew.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/{id}", operation_id = "eraseContact",
+    tag = "admin",
+    params(("id" = String, Path, description = "The contact's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Erased: what was removed", body = ErasedJson),
+        (status = 404, description = "No such contact", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn erase(
+    _: Admin,
+    State(state): State<AppState>,
+    WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
+) -> Result<Json<ErasedJson>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
+    let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
+        .map(ContactId)
+        .map_err(|_| not_found())?;
+    let erased = state
+        .store()
+        .erase_contact(contact_id)
+        .await?
+        .ok_or_else(not_found)?;
+    tracing::info!(contact = %contact_id, interactions = erased.interactions, "contact erased");
+    Ok(Json(ErasedJson {
+        interactions: erased.interactions,
+        events: erased.events,
+        devices: erased.devices,
+        identifiers: erased.identifiers,
+    }))
 }
