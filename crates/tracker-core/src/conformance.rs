@@ -31,6 +31,13 @@ fn goal(name: &str, points: i64) -> TrackedEvent {
     event
 }
 
+fn identification(source: &str, identifier: &str) -> TrackedEvent {
+    let mut event = TrackedEvent::new(EventKind::Identification);
+    event.data_key = Some(source.into());
+    event.data = Some(identifier.into());
+    event
+}
+
 fn page_view(url: &str) -> TrackedEvent {
     let mut event = TrackedEvent::new(EventKind::PageView);
     event.page = Some(PageInfo {
@@ -128,6 +135,7 @@ where
     the_dashboard_adds_up(&make().await).await;
     a_contact_is_read_a_page_at_a_time(&make().await).await;
     erasing_a_contact_keeps_only_the_counts(&make().await).await;
+    identifying_merges_contacts(&make().await).await;
 }
 
 /// A contact's interactions come newest first in pages (each page oldest first), joined up by
@@ -875,6 +883,95 @@ pub async fn lookups_by_device(store: &dyn Store) {
         .unwrap()
         .contacts
         .is_empty());
+}
+
+/// An identifier another contact already has merges the two: the known contact survives with
+/// every visit, device, identifier and total of both, nothing counted twice; the merged one's
+/// device lands on the survivor from then on, and a live session still naming the merged
+/// contact keeps storing into its visit (the receipt names the survivor).
+pub async fn identifying_merges_contacts(store: &dyn Store) {
+    use crate::session::CloseReason;
+    let now = Utc.with_ymd_and_hms(2026, 5, 3, 12, 0, 0).unwrap();
+    let minutes = |n: i64| now + chrono::Duration::minutes(n);
+    let (ada_laptop, ada_phone) = (DeviceId::new_random(), DeviceId::new_random());
+    let first = first_batch(store, ada_laptop, now, vec![goal("g", 10)]).await;
+    store
+        .commit(ChangeSet::close(
+            &first,
+            first.close(CloseReason::Flush, now),
+        ))
+        .await
+        .unwrap();
+    let signed_in = first_batch(
+        store,
+        ada_laptop,
+        minutes(1),
+        vec![identification("email", "ada@example.com")],
+    )
+    .await;
+    let known = signed_in.contact_id;
+    assert_eq!(known, first.contact_id);
+
+    let mut phone = first_batch(store, ada_phone, now, vec![goal("h", 5)]).await;
+    let anonymous = phone.contact_id;
+    assert_ne!(anonymous, known);
+    let events = phone.record(vec![identification("email", "ada@example.com")], minutes(2));
+    let receipt = store
+        .commit(ChangeSet::batch(&phone, events, false, false, None))
+        .await
+        .unwrap();
+    assert_eq!(receipt.contact_id, known, "the known contact survives");
+    assert!(store
+        .contact(anonymous, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A session still naming the merged contact (another node's, say) keeps storing.
+    let events = phone.record(vec![goal("h", 5)], minutes(3));
+    let receipt = store
+        .commit(ChangeSet::batch(&phone, events, false, true, None))
+        .await
+        .unwrap();
+    assert_eq!(receipt.contact_id, known);
+    store
+        .commit(ChangeSet::close(
+            &phone,
+            phone.close(CloseReason::Flush, minutes(3)),
+        ))
+        .await
+        .unwrap();
+    // The phone's next visit is the known contact's.
+    let later = first_batch(store, ada_phone, minutes(4), vec![goal("h", 5)]).await;
+    assert_eq!(later.contact_id, known);
+
+    let record = store
+        .contact(known, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .expect("the survivor");
+    assert_eq!(record.interactions.len(), 4);
+    assert_eq!(record.devices.len(), 2);
+    assert!(record
+        .identifiers
+        .iter()
+        .any(|i| i.source == "email" && i.identifier == "ada@example.com"));
+    let events: usize = record.interactions.iter().map(|i| i.events.len()).sum();
+    assert_eq!(events, 6, "1 + 1 + 3 + 1, none doubled");
+    assert_eq!(record.summary.goal_count, 4);
+    assert_eq!(record.summary.engagement_value, 10 + 10 + 5);
+    assert_eq!(record.summary.interaction_count, 4);
+    // Found by the identifier, once.
+    let found = store
+        .contacts(ContactFilter {
+            text: Some(ContactText::Identifier("ada@example.com".into())),
+            limit: 10,
+            ..ContactFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.contacts[0].id, known);
 }
 
 /// Erasing a contact removes it, its devices and visits (open ones too), keeps the dashboard's

@@ -22,16 +22,21 @@ pub enum EventKind {
     Outcome,
     /// A campaign trigger.
     Campaign,
+    /// The visitor said who they are: `data_key` holds the identifier's source (`email`),
+    /// `data` the identifier. The store makes the contact known by it, merging the contact
+    /// that already had it.
+    Identification,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (so `kind as usize` indexes it).
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         Self::PageView,
         Self::Goal,
         Self::PageEvent,
         Self::Outcome,
         Self::Campaign,
+        Self::Identification,
     ];
 
     /// The stored and wire name.
@@ -42,6 +47,7 @@ impl EventKind {
             Self::PageEvent => "pageEvent",
             Self::Outcome => "outcome",
             Self::Campaign => "campaign",
+            Self::Identification => "identification",
         }
     }
 
@@ -139,7 +145,7 @@ impl TrackedEvent {
             EventKind::Goal | EventKind::PageEvent | EventKind::Outcome => {
                 self.definition.as_ref().map_or(0, |d| d.points)
             }
-            EventKind::PageView | EventKind::Campaign => 0,
+            EventKind::PageView | EventKind::Campaign | EventKind::Identification => 0,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tracker_core::{
+    event::EventKind,
     ids::{ContactId, DeviceId},
     rollup::{Facet, Fact, Tally},
     session::StoredEvent,
@@ -166,76 +167,69 @@ async fn apply(
     } else {
         (interaction.contact_id, false)
     };
-    let contact = contact_id.0;
+    let mut contact = contact_id.0;
     let interaction_id = interaction.id.0;
+    // Identifications first: the contact may merge into the one that already had the
+    // identifier, and everything below then writes to the survivor.
+    let identifications: Vec<(&str, &str)> = change
+        .events
+        .iter()
+        .filter(|stored| stored.event.kind == EventKind::Identification)
+        .filter_map(|stored| {
+            Some((
+                stored.event.data_key.as_deref()?,
+                stored.event.data.as_deref()?,
+            ))
+        })
+        .collect();
+    if !identifications.is_empty() {
+        if !change.new_contact {
+            if let Some(owner) = open_owner(tx, interaction_id).await? {
+                contact = owner;
+            }
+        }
+        for (source, identifier) in identifications {
+            contact = identify(tx, contact, source, identifier).await?;
+        }
+    }
     if !change.writes_interaction() {
         // Events only: stored only if the interaction is still open, in one statement. `FOR
         // SHARE` waits for a close another node is committing and then sees it closed.
-        let inserted = insert_events(tx, contact, interaction_id, &change.events, true).await?;
+        let mut inserted = insert_events(tx, contact, interaction_id, &change.events, true).await?;
+        if inserted == 0 && !change.events.is_empty() {
+            // The session's contact may have been merged into another meanwhile.
+            if let Some(owner) = open_owner(tx, interaction_id).await? {
+                if owner != contact {
+                    contact = owner;
+                    inserted =
+                        insert_events(tx, contact, interaction_id, &change.events, true).await?;
+                }
+            }
+        }
         if inserted == 0 && !change.events.is_empty() {
             return Err(Error::Stale(format!(
                 "interaction {} is closed or unknown",
                 interaction.id
             )));
         }
-        return Ok(CommitReceipt { contact_id });
+        return Ok(CommitReceipt {
+            contact_id: ContactId(contact),
+        });
     }
-    let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
-        Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
-        None => (None, None, None),
+    let written = if change.opens_interaction() {
+        insert_interaction(tx, change, contact).await?
+    } else {
+        let mut written = update_interaction(tx, change, contact).await?;
+        if written == 0 {
+            if let Some(owner) = open_owner(tx, interaction_id).await? {
+                if owner != contact {
+                    contact = owner;
+                    written = update_interaction(tx, change, contact).await?;
+                }
+            }
+        }
+        written
     };
-    let attribution = change.attribution.as_ref();
-    let ended_at = change.close.map(|close| ms(close.ended_at));
-    let close_reason = change.close.map(|close| close.reason.as_str());
-    let ip = attribution.and_then(|a| a.ip).map(|ip| ip.to_string());
-    let written = tx
-        .execute(
-            &tx.prepare_cached(
-                "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
-                     last_activity, site_name, campaign_id, campaign_name, campaign_points,
-                     user_agent, engagement_value, page_view_count, event_count,
-                     current_page_view, ended_at, close_reason, browser, browser_version, os,
-                     device_type, ip)
-                 VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
-                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-                 ON CONFLICT (contact_id, id) DO UPDATE SET
-                     last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
-                     campaign_name = excluded.campaign_name,
-                     campaign_points = excluded.campaign_points,
-                     engagement_value = excluded.engagement_value,
-                     page_view_count = excluded.page_view_count,
-                     event_count = excluded.event_count,
-                     current_page_view = excluded.current_page_view, open = excluded.open,
-                     ended_at = excluded.ended_at, close_reason = excluded.close_reason
-                 WHERE interactions.open",
-            )
-            .await?,
-            &[
-                &interaction_id,
-                &contact,
-                &interaction.device_id.0,
-                &interaction.session_id.0,
-                &ms(interaction.started_at),
-                &ms(interaction.last_activity),
-                &interaction.site_name,
-                &campaign_id,
-                &campaign_name,
-                &campaign_points,
-                &interaction.user_agent,
-                &interaction.engagement_value,
-                &interaction.page_view_count,
-                &interaction.event_count,
-                &interaction.current_page_view.map(|id| id.0),
-                &ended_at,
-                &close_reason,
-                &attribution.and_then(|a| a.client.browser.as_deref()),
-                &attribution.and_then(|a| a.client.browser_version.as_deref()),
-                &attribution.and_then(|a| a.client.os.as_deref()),
-                &attribution.and_then(|a| a.client.device_type.as_deref()),
-                &ip,
-            ],
-        )
-        .await?;
     if written != 1 {
         return Err(Error::Stale(format!(
             "interaction {interaction_id} is already closed"
@@ -282,7 +276,195 @@ async fn apply(
         )
         .await?;
     }
-    Ok(CommitReceipt { contact_id })
+    Ok(CommitReceipt {
+        contact_id: ContactId(contact),
+    })
+}
+
+/// The contact an open interaction belongs to now (through the index of open interactions).
+async fn open_owner(tx: &Transaction<'_>, interaction: Uuid) -> Result<Option<Uuid>, Error> {
+    Ok(tx
+        .query_opt(
+            &tx.prepare_cached("SELECT contact_id FROM interactions WHERE id = $1 AND open")
+                .await?,
+            &[&interaction],
+        )
+        .await?
+        .map(|row| row.get(0)))
+}
+
+/// Inserts a new interaction; 0 when it exists already.
+async fn insert_interaction(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    contact: Uuid,
+) -> Result<u64, Error> {
+    let interaction = &change.interaction;
+    let (campaign_id, campaign_name, campaign_points) = campaign(change);
+    let attribution = change.attribution.as_ref();
+    let ended_at = change.close.map(|close| ms(close.ended_at));
+    let close_reason = change.close.map(|close| close.reason.as_str());
+    let ip = attribution.and_then(|a| a.ip).map(|ip| ip.to_string());
+    Ok(tx
+        .execute(
+            &tx.prepare_cached(
+                "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
+                     last_activity, site_name, campaign_id, campaign_name, campaign_points,
+                     user_agent, engagement_value, page_view_count, event_count,
+                     current_page_view, ended_at, close_reason, browser, browser_version, os,
+                     device_type, ip)
+                 VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
+                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                 ON CONFLICT (contact_id, id) DO NOTHING",
+            )
+            .await?,
+            &[
+                &interaction.id.0,
+                &contact,
+                &interaction.device_id.0,
+                &interaction.session_id.0,
+                &ms(interaction.started_at),
+                &ms(interaction.last_activity),
+                &interaction.site_name,
+                &campaign_id,
+                &campaign_name,
+                &campaign_points,
+                &interaction.user_agent,
+                &interaction.engagement_value,
+                &interaction.page_view_count,
+                &interaction.event_count,
+                &interaction.current_page_view.map(|id| id.0),
+                &ended_at,
+                &close_reason,
+                &attribution.and_then(|a| a.client.browser.as_deref()),
+                &attribution.and_then(|a| a.client.browser_version.as_deref()),
+                &attribution.and_then(|a| a.client.os.as_deref()),
+                &attribution.and_then(|a| a.client.device_type.as_deref()),
+                &ip,
+            ],
+        )
+        .await?)
+}
+
+/// Writes a live interaction's running totals (and its end, when it closes); 0 when it is not
+/// open under `contact`.
+async fn update_interaction(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    contact: Uuid,
+) -> Result<u64, Error> {
+    let interaction = &change.interaction;
+    let (campaign_id, campaign_name, campaign_points) = campaign(change);
+    let ended_at = change.close.map(|close| ms(close.ended_at));
+    let close_reason = change.close.map(|close| close.reason.as_str());
+    Ok(tx
+        .execute(
+            &tx.prepare_cached(
+                "UPDATE interactions SET last_activity = $3, campaign_id = $4,
+                     campaign_name = $5, campaign_points = $6, engagement_value = $7,
+                     page_view_count = $8, event_count = $9, current_page_view = $10,
+                     open = $11::bigint IS NULL, ended_at = $11, close_reason = $12
+                 WHERE contact_id = $1 AND id = $2 AND open",
+            )
+            .await?,
+            &[
+                &contact,
+                &interaction.id.0,
+                &ms(interaction.last_activity),
+                &campaign_id,
+                &campaign_name,
+                &campaign_points,
+                &interaction.engagement_value,
+                &interaction.page_view_count,
+                &interaction.event_count,
+                &interaction.current_page_view.map(|id| id.0),
+                &ended_at,
+                &close_reason,
+            ],
+        )
+        .await?)
+}
+
+fn campaign(change: &ChangeSet) -> (Option<Uuid>, Option<&str>, Option<i64>) {
+    match &change.interaction.campaign {
+        Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
+        None => (None, None, None),
+    }
+}
+
+/// Gives `contact` the identifier, or, when another contact has it already, merges `contact`
+/// into that one (the known contact survives). Returns the contact that has it now. Two
+/// contacts identifying at once: the identifier's key makes the second wait for the first
+/// and then merge.
+async fn identify(
+    tx: &Transaction<'_>,
+    contact: Uuid,
+    source: &str,
+    identifier: &str,
+) -> Result<Uuid, Error> {
+    let inserted = tx
+        .execute(
+            &tx.prepare_cached(
+                "INSERT INTO identifiers (source, identifier, contact_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (source, identifier) DO NOTHING",
+            )
+            .await?,
+            &[&source, &identifier, &contact],
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(contact);
+    }
+    let holder: Uuid = tx
+        .query_one(
+            &tx.prepare_cached(
+                "SELECT contact_id FROM identifiers WHERE source = $1 AND identifier = $2",
+            )
+            .await?,
+            &[&source, &identifier],
+        )
+        .await?
+        .get(0);
+    if holder != contact {
+        merge(tx, contact, holder).await?;
+    }
+    Ok(holder)
+}
+
+/// Moves everything of `merged` to `survivor` (visits, their events, devices, identifiers,
+/// search facets, totals) and removes `merged`, leaving a forwarding row. Nothing is copied,
+/// so nothing is counted twice.
+pub(crate) async fn merge(tx: &Transaction<'_>, merged: Uuid, survivor: Uuid) -> Result<(), Error> {
+    for sql in [
+        "UPDATE interactions SET contact_id = $2 WHERE contact_id = $1",
+        "UPDATE events SET contact_id = $2 WHERE contact_id = $1",
+        "UPDATE devices SET contact_id = $2 WHERE contact_id = $1",
+        "UPDATE identifiers SET contact_id = $2 WHERE contact_id = $1",
+        "INSERT INTO contact_facets (contact_id, facet, value)
+             SELECT $2, facet, value FROM contact_facets WHERE contact_id = $1
+             ON CONFLICT DO NOTHING",
+        "DELETE FROM contact_facets WHERE contact_id = $1 AND $2::uuid IS NOT NULL",
+        "UPDATE contacts s SET engagement_value = s.engagement_value + m.engagement_value,
+             created_at = least(s.created_at, m.created_at),
+             last_activity = greatest(s.last_activity, m.last_activity)
+         FROM contacts m WHERE s.id = $2 AND m.id = $1",
+        "DELETE FROM contacts WHERE id = $1 AND $2::uuid IS NOT NULL",
+        "UPDATE contact_merges SET survivor_id = $2 WHERE survivor_id = $1",
+    ] {
+        tx.execute(&tx.prepare_cached(sql).await?, &[&merged, &survivor])
+            .await?;
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO contact_merges (merged_id, survivor_id, merged_at) VALUES ($1, $2, $3)
+             ON CONFLICT (merged_id) DO UPDATE SET survivor_id = excluded.survivor_id",
+        )
+        .await?,
+        &[&merged, &survivor, &chrono::Utc::now().timestamp_millis()],
+    )
+    .await?;
+    tracing::info!(merged = %merged, survivor = %survivor, "contacts merged");
+    Ok(())
 }
 
 /// Inserts a change-set's events in one statement (arrays unnested into rows); with

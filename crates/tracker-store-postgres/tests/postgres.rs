@@ -119,3 +119,56 @@ async fn an_unreachable_server_fails_instead_of_hanging() {
     let opened = PostgresStore::open(config).await;
     assert!(opened.is_err(), "nothing listens on {port}");
 }
+
+/// Two devices' contacts giving the same identifier at the same moment (in one transaction or
+/// in two writers' at once) end up one contact, every time.
+#[tokio::test]
+async fn two_contacts_identifying_at_once_become_one() {
+    let (store, schema) = store().await;
+    for round in 0..10 {
+        let email = format!("ada{round}@example.com");
+        let mut visits = Vec::new();
+        for _ in 0..2 {
+            let first = new_visit(
+                DeviceId::new_random(),
+                at(),
+                vec![TrackedEvent::new(EventKind::PageView)],
+            );
+            let receipt = store.commit(first.clone()).await.expect("first batch");
+            let mut interaction = first.interaction.clone();
+            interaction.contact_id = receipt.contact_id;
+            visits.push(interaction);
+        }
+        let commits = visits.iter_mut().map(|interaction| {
+            let mut identification = TrackedEvent::new(EventKind::Identification);
+            identification.data_key = Some("email".into());
+            identification.data = Some(email.clone());
+            let events = interaction.record(vec![identification], at());
+            store.commit(ChangeSet::batch(interaction, events, false, false, None))
+        });
+        let receipts = futures::future::join_all(commits).await;
+        let survivors: Vec<_> = receipts
+            .into_iter()
+            .map(|r| r.expect("identified").contact_id)
+            .collect();
+        assert_eq!(survivors[0], survivors[1], "round {round}: one contact");
+        let merged = visits
+            .iter()
+            .map(|v| v.contact_id)
+            .find(|c| *c != survivors[0])
+            .expect("one of the two was merged");
+        assert!(store
+            .contact(merged, tracker_core::store::InteractionsPage::ALL)
+            .await
+            .expect("read")
+            .is_none());
+        let record = store
+            .contact(survivors[0], tracker_core::store::InteractionsPage::ALL)
+            .await
+            .expect("read")
+            .expect("survivor");
+        assert_eq!(record.interactions.len(), 2, "round {round}");
+        assert_eq!(record.devices.len(), 2, "round {round}");
+    }
+    drop_schema(&schema).await;
+}

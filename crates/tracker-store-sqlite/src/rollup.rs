@@ -420,7 +420,7 @@ mod tests {
             "DROP TABLE rollup_visits; DROP TABLE rollup_definitions; DROP TABLE rollup_outcomes;
              DROP TABLE rollup_pages; DROP TABLE contact_facets; DROP TABLE readiness;
              DROP INDEX interactions_open_by_session; DROP TABLE settings;
-             DROP TABLE erased_contacts;
+             DROP TABLE erased_contacts; DROP TABLE contact_merges;
              PRAGMA user_version = 5;",
         )
         .unwrap();

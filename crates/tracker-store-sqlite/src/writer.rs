@@ -11,6 +11,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
+    event::EventKind,
     ids::{ContactId, DeviceId},
     rollup::{Fact, Tally},
     store::{ChangeSet, CommitReceipt, Erased},
@@ -292,6 +293,76 @@ fn erase_rows(conn: &mut Connection, contact: ContactId) -> Result<Option<Erased
     }))
 }
 
+/// Gives `contact` the identifier, or, when another contact has it already, merges `contact`
+/// into that one (the known contact survives). Returns the contact that has it now.
+fn identify(
+    conn: &Connection,
+    contact: uuid::Uuid,
+    source: &str,
+    identifier: &str,
+) -> Result<uuid::Uuid, Error> {
+    let holder: Option<uuid::Uuid> = conn
+        .prepare_cached("SELECT contact_id FROM identifiers WHERE source = ?1 AND identifier = ?2")?
+        .query_row(params![source, identifier], |row| row.get(0))
+        .optional()?;
+    match holder {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO identifiers (source, identifier, contact_id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![source, identifier, contact])?;
+            Ok(contact)
+        }
+        Some(holder) if holder == contact => Ok(contact),
+        Some(survivor) => {
+            merge(conn, contact, survivor)?;
+            Ok(survivor)
+        }
+    }
+}
+
+/// Moves everything of `merged` to `survivor` (visits and with them their events, devices,
+/// identifiers, search facets, totals) and removes `merged`, leaving a forwarding row. Nothing
+/// is copied, so nothing is counted twice.
+pub(crate) fn merge(
+    conn: &Connection,
+    merged: uuid::Uuid,
+    survivor: uuid::Uuid,
+) -> Result<(), Error> {
+    for sql in [
+        "UPDATE interactions SET contact_id = ?2 WHERE contact_id = ?1",
+        "UPDATE devices SET contact_id = ?2 WHERE contact_id = ?1",
+        "UPDATE identifiers SET contact_id = ?2 WHERE contact_id = ?1",
+        "INSERT OR IGNORE INTO contact_facets (facet, value, contact_id)
+             SELECT facet, value, ?2 FROM contact_facets WHERE contact_id = ?1",
+        "DELETE FROM contact_facets WHERE contact_id = ?1 AND ?2 IS NOT NULL",
+        "UPDATE contacts SET
+             engagement_value = engagement_value
+                 + coalesce((SELECT engagement_value FROM contacts WHERE id = ?1), 0),
+             created_at = min(created_at,
+                 coalesce((SELECT created_at FROM contacts WHERE id = ?1), created_at)),
+             last_activity = max(last_activity,
+                 coalesce((SELECT last_activity FROM contacts WHERE id = ?1), last_activity))
+         WHERE id = ?2",
+        "DELETE FROM contacts WHERE id = ?1 AND ?2 IS NOT NULL",
+        "UPDATE contact_merges SET survivor_id = ?2 WHERE survivor_id = ?1",
+    ] {
+        conn.prepare_cached(sql)?
+            .execute(params![merged, survivor])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO contact_merges (merged_id, survivor_id, merged_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (merged_id) DO UPDATE SET survivor_id = excluded.survivor_id",
+    )?
+    .execute(params![
+        merged,
+        survivor,
+        chrono::Utc::now().timestamp_millis()
+    ])?;
+    tracing::info!(merged = %merged, survivor = %survivor, "contacts merged");
+    Ok(())
+}
+
 /// The readiness probe's write: one row, rewritten each time.
 fn probe(conn: &Connection) -> Result<(), Error> {
     conn.prepare_cached(
@@ -327,8 +398,36 @@ pub(crate) fn apply(
     } else {
         (interaction.contact_id, false)
     };
-    let contact = contact_id.0;
+    let mut contact = contact_id.0;
     let interaction_id = interaction.id.0;
+    // Identifications first: the contact may merge into the one that already had the
+    // identifier, and everything below then writes to the survivor.
+    let mut identifications = change
+        .events
+        .iter()
+        .filter(|stored| stored.event.kind == EventKind::Identification)
+        .filter_map(|stored| {
+            Some((
+                stored.event.data_key.as_deref()?,
+                stored.event.data.as_deref()?,
+            ))
+        })
+        .peekable();
+    if identifications.peek().is_some() {
+        if !change.new_contact {
+            // A session's contact may have been merged meanwhile: the row knows.
+            if let Some(current) = conn
+                .prepare_cached("SELECT contact_id FROM interactions WHERE id = ?1")?
+                .query_row([interaction_id], |row| row.get(0))
+                .optional()?
+            {
+                contact = current;
+            }
+        }
+        for (source, identifier) in identifications {
+            contact = identify(conn, contact, source, identifier)?;
+        }
+    }
     let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
         Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
         None => (None, None, None),
@@ -336,23 +435,26 @@ pub(crate) fn apply(
     if !change.writes_interaction() {
         // Events only: the running totals stay behind until the next refresh, and readers
         // replay them from the events. The interaction must still be open.
-        let open: Option<bool> = conn
-            .prepare_cached("SELECT open FROM interactions WHERE id = ?1")?
-            .query_row([interaction_id], |row| row.get(0))
+        let row: Option<(bool, uuid::Uuid)> = conn
+            .prepare_cached("SELECT open, contact_id FROM interactions WHERE id = ?1")?
+            .query_row([interaction_id], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        if open != Some(true) {
+        let Some((true, owner)) = row else {
             return Err(Error::Stale(format!(
                 "interaction {} is closed or unknown",
                 interaction.id
             )));
-        }
+        };
         insert_events(conn, interaction_id, &change.events)?;
-        return Ok(CommitReceipt { contact_id });
+        // The row's contact: the session's may have been merged into another meanwhile.
+        return Ok(CommitReceipt {
+            contact_id: ContactId(owner),
+        });
     }
     // One statement inserts a new interaction or updates a live one, closing it too when the
     // change-set says so (one B-tree visit instead of an upsert and an update).
     let attribution = change.attribution.as_ref();
-    let inserted = conn
+    let owner: Option<uuid::Uuid> = conn
         .prepare_cached(
             "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
                  last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
@@ -367,37 +469,45 @@ pub(crate) fn apply(
                  page_view_count = excluded.page_view_count, event_count = excluded.event_count,
                  current_page_view = excluded.current_page_view, open = excluded.open,
                  ended_at = excluded.ended_at, close_reason = excluded.close_reason
-             WHERE open = 1",
+             WHERE open = 1
+             RETURNING contact_id",
         )?
-        .execute(params![
-            interaction_id,
-            contact,
-            interaction.device_id.0,
-            interaction.session_id.0,
-            ms(interaction.started_at),
-            ms(interaction.last_activity),
-            interaction.site_name,
-            campaign_id,
-            campaign_name,
-            campaign_points,
-            interaction.user_agent,
-            interaction.engagement_value,
-            interaction.page_view_count,
-            interaction.event_count,
-            interaction.current_page_view.map(|id| id.0),
-            change.close.map(|close| ms(close.ended_at)),
-            change.close.map(|close| close.reason.as_str()),
-            attribution.and_then(|a| a.client.browser.as_deref()),
-            attribution.and_then(|a| a.client.browser_version.as_deref()),
-            attribution.and_then(|a| a.client.os.as_deref()),
-            attribution.and_then(|a| a.client.device_type.as_deref()),
-            attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
-        ])?;
-    if inserted != 1 {
+        .query_row(
+            params![
+                interaction_id,
+                contact,
+                interaction.device_id.0,
+                interaction.session_id.0,
+                ms(interaction.started_at),
+                ms(interaction.last_activity),
+                interaction.site_name,
+                campaign_id,
+                campaign_name,
+                campaign_points,
+                interaction.user_agent,
+                interaction.engagement_value,
+                interaction.page_view_count,
+                interaction.event_count,
+                interaction.current_page_view.map(|id| id.0),
+                change.close.map(|close| ms(close.ended_at)),
+                change.close.map(|close| close.reason.as_str()),
+                attribution.and_then(|a| a.client.browser.as_deref()),
+                attribution.and_then(|a| a.client.browser_version.as_deref()),
+                attribution.and_then(|a| a.client.os.as_deref()),
+                attribution.and_then(|a| a.client.device_type.as_deref()),
+                attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(owner) = owner else {
         return Err(Error::Stale(format!(
             "interaction {interaction_id} is already closed"
         )));
-    }
+    };
+    // The row's contact: the session's may have been merged into another meanwhile.
+    let contact = owner;
+    let contact_id = ContactId(owner);
     if interaction.event_count == change.events.len() as i64 && !new_device {
         // A new interaction of a known device: the device was seen now (a device inserted by
         // this change-set already carries the time).

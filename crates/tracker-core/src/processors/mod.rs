@@ -14,6 +14,7 @@ use crate::{
 
 mod campaign;
 mod goal;
+mod identify;
 mod map;
 mod outcome;
 mod page_event;
@@ -22,6 +23,7 @@ mod query_campaign;
 
 pub use campaign::CampaignProcessor;
 pub use goal::GoalProcessor;
+pub use identify::{IdentifyProcessor, IDENTIFIER_KEY};
 pub use map::{MapAs, MapProcessor, MapSettings, MapType};
 pub use outcome::OutcomeProcessor;
 pub use page_event::PageEventProcessor;
@@ -36,6 +38,7 @@ pub fn defaults() -> Vec<Arc<dyn Processor>> {
         Arc::new(OutcomeProcessor),
         Arc::new(CampaignProcessor),
         Arc::new(PageViewProcessor),
+        Arc::new(IdentifyProcessor),
         Arc::new(QueryCampaignProcessor),
     ]
 }

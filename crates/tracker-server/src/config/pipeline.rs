@@ -271,6 +271,7 @@ data_key = "downloadId"
                 "outcome",
                 "campaign",
                 "page_view",
+                "identify",
                 "sc_camp"
             ]
         );
@@ -300,6 +301,7 @@ data_key = "downloadId"
                 "goal",
                 "outcome",
                 "page_view",
+                "identify",
                 "sc_camp"
             ]
         );

@@ -341,6 +341,11 @@ fn timeline(events: &[EventJson]) -> Markup {
                 _ => format!("Outcome: {name}"),
             },
             "campaign" => format!("Campaign: {name}"),
+            "identification" => format!(
+                "Identified as {} ({})",
+                e.data.clone().unwrap_or_default(),
+                e.data_key.clone().unwrap_or_default()
+            ),
             other => other.to_string(),
         }
     };
