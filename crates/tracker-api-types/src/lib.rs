@@ -213,6 +213,28 @@ pub struct ContactExportJson {
     pub contact: ContactJson,
 }
 
+/// `POST /api/v1/contacts/{id}/identifiers`: the identifier to give the contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewIdentifierJson {
+    /// Where it comes from: `email`, `crm`...
+    pub source: String,
+    /// The identifier.
+    pub identifier: String,
+}
+
+/// The answer to `POST /api/v1/contacts/{id}/identifiers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct IdentifiedJson {
+    /// The contact that has the identifier now: this one, or the one it merged into.
+    pub contact_id: String,
+    /// Whether this contact merged into another that already had the identifier.
+    pub merged: bool,
+}
+
 /// `DELETE /api/v1/contacts/{id}`: what erasing the contact removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -972,6 +972,38 @@ pub async fn identifying_merges_contacts(store: &dyn Store) {
         .unwrap();
     assert_eq!(found.total, 1);
     assert_eq!(found.contacts[0].id, known);
+
+    // Given directly (the admin API): a new identifier stays with the contact; one another
+    // contact has merges it; an unknown contact has none.
+    let stranger = first_batch(store, DeviceId::new_random(), now, vec![goal("x", 1)]).await;
+    let kept = store
+        .identify(stranger.contact_id, "crm".into(), "C-42".into())
+        .await
+        .unwrap();
+    assert_eq!(kept, Some(stranger.contact_id));
+    let merged = store
+        .identify(
+            stranger.contact_id,
+            "email".into(),
+            "ada@example.com".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged, Some(known));
+    let record = store
+        .contact(known, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .expect("the survivor");
+    assert_eq!(record.interactions.len(), 5);
+    assert!(record.identifiers.iter().any(|i| i.identifier == "C-42"));
+    assert_eq!(
+        store
+            .identify(ContactId::new_random(), "crm".into(), "C-43".into())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Erasing a contact removes it, its devices and visits (open ones too), keeps the dashboard's

@@ -415,6 +415,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// contact.
     async fn erase_contact(&self, id: ContactId) -> Result<Option<Erased>, Error>;
 
+    /// Gives a contact an identifier (`source`, `identifier`), as an identification element
+    /// does: when another contact has it already, this one merges into that one. Returns the
+    /// contact that has it now; `None`: no such contact.
+    async fn identify(
+        &self,
+        id: ContactId,
+        source: String,
+        identifier: String,
+    ) -> Result<Option<ContactId>, Error>;
+
     /// One contact with its devices, identifiers and a page of its interactions.
     async fn contact(
         &self,

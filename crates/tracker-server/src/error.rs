@@ -171,6 +171,19 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as J;
+        match rejection {
+            J::MissingJsonContentType(_) => {
+                Self::InvalidPayload("send Content-Type: application/json".into())
+            }
+            J::BytesRejection(bytes) => Self::InvalidPayload(bytes.body_text()),
+            other => Self::InvalidPayload(other.body_text()),
+        }
+    }
+}
+
 /// Whole seconds to wait, at least one (`Retry-After` takes whole seconds).
 fn retry_after_secs(wait: std::time::Duration) -> u64 {
     let rounded_up = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

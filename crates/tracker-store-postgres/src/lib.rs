@@ -308,6 +308,18 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn identify(
+        &self,
+        id: ContactId,
+        source: String,
+        identifier: String,
+    ) -> Result<Option<ContactId>, tracker_core::Error> {
+        self.with(|mut client| async move {
+            write::identify_contact(&mut client, id, &source, &identifier).await
+        })
+        .await
+    }
+
     async fn contact(
         &self,
         id: ContactId,

@@ -800,3 +800,24 @@ pub(crate) async fn erase(
         identifiers,
     }))
 }
+
+/// Gives a contact an identifier in a transaction of its own (the admin API's); `None`: no
+/// such contact.
+pub(crate) async fn identify_contact(
+    client: &mut Object,
+    contact: ContactId,
+    source: &str,
+    identifier: &str,
+) -> Result<Option<ContactId>, Error> {
+    let tx = client.transaction().await?;
+    if tx
+        .query_opt("SELECT 1 FROM contacts WHERE id = $1", &[&contact.0])
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let survivor = identify(&tx, contact.0, source, identifier).await?;
+    tx.commit().await?;
+    Ok(Some(ContactId(survivor)))
+}

@@ -475,6 +475,25 @@ impl Store for SqliteStore {
         Ok(answer.await.map_err(|_| Error::WriterGone)??)
     }
 
+    async fn identify(
+        &self,
+        id: ContactId,
+        source: String,
+        identifier: String,
+    ) -> Result<Option<ContactId>, tracker_core::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job::Identify {
+                contact: id,
+                source,
+                identifier,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        Ok(answer.await.map_err(|_| Error::WriterGone)??)
+    }
+
     async fn contact(
         &self,
         id: ContactId,

@@ -39,6 +39,13 @@ pub(crate) enum Job {
         contact: ContactId,
         reply: oneshot::Sender<Result<Option<Erased>, Error>>,
     },
+    /// Give a contact an identifier, in a transaction of its own (see [`identify_contact`]).
+    Identify {
+        contact: ContactId,
+        source: String,
+        identifier: String,
+        reply: oneshot::Sender<Result<Option<ContactId>, Error>>,
+    },
 }
 
 /// Starts the writer thread. It holds `lock` (see `FileLock`) until it stops, so that the
@@ -69,7 +76,7 @@ pub(crate) fn spawn(
                 // Erasures run alone, after the change-sets queued with them.
                 let mut erasures = Vec::new();
                 group.retain_mut(|job| match job {
-                    Job::Erase { .. } => {
+                    Job::Erase { .. } | Job::Identify { .. } => {
                         erasures.push(std::mem::replace(job, Job::Barrier(oneshot::channel().0)));
                         false
                     }
@@ -79,8 +86,24 @@ pub(crate) fn spawn(
                     commit_group(&mut conn, &mut group);
                 }
                 for job in erasures {
-                    if let Job::Erase { contact, reply } = job {
-                        let _ = reply.send(erase(&mut conn, contact));
+                    match job {
+                        Job::Erase { contact, reply } => {
+                            let _ = reply.send(erase(&mut conn, contact));
+                        }
+                        Job::Identify {
+                            contact,
+                            source,
+                            identifier,
+                            reply,
+                        } => {
+                            let _ = reply.send(identify_contact(
+                                &mut conn,
+                                contact,
+                                &source,
+                                &identifier,
+                            ));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -97,7 +120,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
         .iter()
         .map(|job| match job {
             Job::Commit { change, .. } => change.events.len(),
-            Job::Barrier(_) | Job::Probe(_) | Job::Erase { .. } => 0,
+            Job::Barrier(_) | Job::Probe(_) | Job::Erase { .. } | Job::Identify { .. } => 0,
         })
         .sum();
     // The fast path: the whole group in one transaction, no savepoints (they would copy every
@@ -112,7 +135,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
                 .iter()
                 .map(|job| match job {
                     Job::Commit { change, .. } => apply_alone(conn, change).map(Some),
-                    Job::Barrier(_) | Job::Erase { .. } => Ok(None),
+                    Job::Barrier(_) | Job::Erase { .. } | Job::Identify { .. } => Ok(None),
                     Job::Probe(_) => probe_alone(conn).map(|()| None),
                 })
                 .collect()
@@ -133,7 +156,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
                 let _ = reply.send(outcome.map(|_| ()));
             }
             // Taken out of the group before it is committed.
-            Job::Erase { .. } => {}
+            Job::Erase { .. } | Job::Identify { .. } => {}
             Job::Commit { reply, .. } => {
                 let outcome = outcome.and_then(|receipt| {
                     receipt.ok_or_else(|| Error::Corrupt("change-set was not applied".into()))
@@ -186,7 +209,7 @@ fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitRe
     for job in group {
         receipts.push(match job {
             Job::Commit { change, .. } => Some(apply(&tx, change, &mut tally)?),
-            Job::Barrier(_) | Job::Erase { .. } => None,
+            Job::Barrier(_) | Job::Erase { .. } | Job::Identify { .. } => None,
             Job::Probe(_) => {
                 probe(&tx)?;
                 None
@@ -291,6 +314,28 @@ fn erase_rows(conn: &mut Connection, contact: ContactId) -> Result<Option<Erased
         devices: count(devices),
         identifiers: count(identifiers),
     }))
+}
+
+/// Gives a contact an identifier in a transaction of its own (the admin API's); `None`: no
+/// such contact.
+pub(crate) fn identify_contact(
+    conn: &mut Connection,
+    contact: ContactId,
+    source: &str,
+    identifier: &str,
+) -> Result<Option<ContactId>, Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM contacts WHERE id = ?1")?
+        .query_row([contact.0], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
+    let survivor = identify(&tx, contact.0, source, identifier)?;
+    tx.commit()?;
+    Ok(Some(ContactId(survivor)))
 }
 
 /// Gives `contact` the identifier, or, when another contact has it already, merges `contact`

@@ -73,6 +73,10 @@ pub fn router(state: AppState) -> Router {
             get(admin::contacts::show).delete(admin::contacts::erase),
         )
         .route("/api/v1/contacts/{id}/export", get(admin::contacts::export))
+        .route(
+            "/api/v1/contacts/{id}/identifiers",
+            post(admin::contacts::identify),
+        )
         .route("/api/v1/definitions", get(admin::definitions::list))
         .route("/api/v1/interactions", get(admin::interactions::list))
         .route("/api/v1/dashboard", get(admin::dashboard::show))

@@ -29,6 +29,7 @@ use crate::state::AppState;
         admin::contacts::show,
         admin::contacts::export,
         admin::contacts::erase,
+        admin::contacts::identify,
         admin::interactions::list,
         admin::dashboard::show,
         admin::definitions::list,

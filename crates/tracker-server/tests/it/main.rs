@@ -9,6 +9,7 @@ mod bodies;
 mod cors_cookies;
 mod errors;
 mod hostile;
+mod identify;
 mod metrics;
 mod openapi;
 mod pipeline;

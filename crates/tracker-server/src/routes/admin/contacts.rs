@@ -16,7 +16,9 @@ use tracker_core::{
 
 use super::Admin;
 use crate::{
-    api_types::{ContactExportJson, ContactJson, ContactList, ErasedJson},
+    api_types::{
+        ContactExportJson, ContactJson, ContactList, ErasedJson, IdentifiedJson, NewIdentifierJson,
+    },
     error::ApiError,
     state::AppState,
 };
@@ -337,5 +339,61 @@ pub async fn erase(
         events: erased.events,
         devices: erased.devices,
         identifiers: erased.identifiers,
+    }))
+}
+
+/// Gives the contact an identifier (`{"source": "email", "identifier": "ada@example.com"}`),
+/// as an identification element from the tracking API does: if another contact has it
+/// already, this one merges into that one (visits, devices, identifiers and totals move).
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/identifiers", operation_id = "identifyContact",
+    tag = "admin",
+    params(("id" = String, Path, description = "The contact's id")),
+    request_body = NewIdentifierJson,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The contact that has the identifier now", body = IdentifiedJson),
+        (status = 400, description = "An empty or reserved source or identifier", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such contact", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn identify(
+    _: Admin,
+    State(state): State<AppState>,
+    WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
+    WithRejection(Json(body), _): WithRejection<Json<NewIdentifierJson>, ApiError>,
+) -> Result<Json<IdentifiedJson>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
+    let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
+        .map(ContactId)
+        .map_err(|_| not_found())?;
+    let max = state.settings().tracker.limits.max_string_bytes;
+    let (source, identifier) = (body.source.trim(), body.identifier.trim());
+    for (name, value) in [("source", source), ("identifier", identifier)] {
+        if value.is_empty() {
+            return Err(ApiError::InvalidPayload(format!("{name} is empty")));
+        }
+        if value.len() > max {
+            return Err(ApiError::InvalidPayload(format!(
+                "{name} is {} bytes; the limit is {max}",
+                value.len()
+            )));
+        }
+    }
+    if source == "SC_ANALYTICS_GLOBAL_COOKIE" {
+        return Err(ApiError::InvalidPayload(
+            "source SC_ANALYTICS_GLOBAL_COOKIE is the device cookie's own".into(),
+        ));
+    }
+    let survivor = state
+        .store()
+        .identify(contact_id, source.to_string(), identifier.to_string())
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(IdentifiedJson {
+        contact_id: survivor.to_string(),
+        merged: survivor != contact_id,
     }))
 }
