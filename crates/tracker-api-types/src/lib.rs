@@ -213,6 +213,34 @@ pub struct ContactExportJson {
     pub contact: ContactJson,
 }
 
+/// `GET {service_prefix}/visitor`: the caller's own profile (never anyone else's), what XP
+/// personalisation rules look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorJson {
+    /// Whether the tracker knows this visitor at all (a device cookie it issued, with visits).
+    pub known: bool,
+    /// Whether the visitor identified (an identifier besides the device cookie).
+    pub identified: bool,
+    /// The sources of its identifiers (`email`, `crm`...), not their values.
+    pub identifier_sources: Vec<String>,
+    /// Its visits, the current one included.
+    pub visits: i64,
+    /// Its engagement value (every visit, the current one as it stands).
+    pub engagement_value: i64,
+    /// The goals it reached (names, most recent first), and how often in all.
+    pub goals: Vec<String>,
+    /// Goal conversions in all.
+    pub goal_count: i64,
+    /// The campaigns it came with (names, most recent first).
+    pub campaigns: Vec<String>,
+    /// Page views in its recent visits.
+    pub page_views: i64,
+    /// When its first visit started (RFC 3339), if known.
+    pub first_visit: Option<String>,
+}
+
 /// `POST /api/v1/contacts/{id}/identifiers`: the identifier to give the contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

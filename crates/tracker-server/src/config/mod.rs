@@ -56,6 +56,8 @@ pub struct Settings {
     pub profile: ProfileSettings,
     /// `[rate_limit]`
     pub rate_limit: RateLimitSettings,
+    /// `[personalization]`
+    pub personalization: PersonalizationSettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
 }
@@ -350,6 +352,15 @@ pub struct RobotsSettings {
     pub user_agents: Vec<String>,
     /// Client addresses (CIDRs) to treat as robots: monitors, load tests, the office.
     pub ip_ranges: Vec<IpNet>,
+}
+
+/// `[personalization]`: the visitor's own profile, for headless personalisation.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonalizationSettings {
+    /// Serve `GET {service_prefix}/visitor`: the caller's own visits, engagement value,
+    /// goals and campaigns (by its cookies, with the tracking endpoints' key and CORS rules).
+    pub enabled: bool,
 }
 
 /// `[profile]`: what the Experience Profile and the admin API show.

@@ -52,6 +52,9 @@ pub fn router(state: AppState) -> Router {
             &format!("{prefix}/identify"),
             get(track::identify::alias_mark).post(track::identify::alias_mark),
         );
+    if state.settings().personalization.enabled {
+        tracking = tracking.route(&format!("{prefix}/visitor"), get(track::visitor::handle));
+    }
     if state.settings().server.bench_noop {
         // Beside the tracking routes, so that it goes through the same layers.
         // `/bench/noop/event` and `/flush`: a client pointed at the `/bench/noop` prefix does

@@ -21,6 +21,7 @@ use crate::state::AppState;
     paths(
         track::event::handle,
         track::flush::handle,
+        track::visitor::handle,
         track::identify::script,
         track::identify::mark,
         track::identify::alias_script,
@@ -72,6 +73,10 @@ const DEFAULT_PREFIX: &str = "/sitecore/api/jss/track";
 )]
 pub async fn document(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
+    if !state.settings().personalization.enabled {
+        // Served only with `personalization.enabled`.
+        doc.paths.paths.remove(&format!("{DEFAULT_PREFIX}/visitor"));
+    }
     let prefix = &state.settings().tracker.service_prefix;
     if prefix != DEFAULT_PREFIX {
         doc.paths.paths = std::mem::take(&mut doc.paths.paths)

@@ -12,6 +12,7 @@ mod hostile;
 mod identify;
 mod metrics;
 mod openapi;
+mod personalization;
 mod pipeline;
 mod privacy;
 mod robots;

@@ -9,6 +9,7 @@ use crate::helpers::*;
 /// Every route of the API, as the router serves it (the Experience Profile's pages are not API).
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/sitecore/api/jss/track/event"),
+    ("get", "/sitecore/api/jss/track/visitor"),
     ("get", "/sitecore/api/jss/track/flush"),
     ("post", "/sitecore/api/jss/track/flush"),
     ("get", "/sitecore/api/jss/track/identify.js"),
@@ -18,6 +19,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/layouts/system/VisitorIdentificationCSS.aspx"),
     ("get", "/api/v1/contacts"),
     ("get", "/api/v1/contacts/{id}"),
+    ("delete", "/api/v1/contacts/{id}"),
+    ("get", "/api/v1/contacts/{id}/export"),
+    ("post", "/api/v1/contacts/{id}/identifiers"),
     ("get", "/api/v1/interactions"),
     ("get", "/api/v1/dashboard"),
     ("get", "/api/v1/definitions"),
@@ -39,7 +43,7 @@ async fn document(app: &TestApp) -> Value {
 
 #[tokio::test]
 async fn the_openapi_document_covers_every_route() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|s| s.personalization.enabled = true).await;
     let doc = document(&app).await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),

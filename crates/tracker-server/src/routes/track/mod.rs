@@ -1,4 +1,4 @@
-//! The tracking service: `{prefix}/event` and `{prefix}/flush`.
+//! The tracking service: `{prefix}/event`, `{prefix}/flush` and `{prefix}/visitor`.
 
 use axum::body::{Body, Bytes, HttpBody};
 
@@ -7,6 +7,7 @@ use crate::{edge::TrackingCaller, error::ApiError, sessions::Visitor, state::App
 pub mod event;
 pub mod flush;
 pub mod identify;
+pub mod visitor;
 
 fn visitor(caller: &TrackingCaller) -> Visitor {
     Visitor {

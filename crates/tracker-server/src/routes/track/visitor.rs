@@ -1,0 +1,107 @@
+//! `GET {prefix}/visitor` (`personalization.enabled`): the caller's own profile, found by its
+//! device cookie, with the tracking endpoints' API key and CORS rules: visits, engagement value,
+//! goals reached, campaigns, identified or not. Nothing about anyone else: the contact is the
+//! one of the cookie the caller sends, and identifiers are given by source only. It gives XM
+//! and XM Cloud apps the data that XP's personalisation rules use.
+
+use std::collections::BTreeSet;
+
+use axum::{extract::State, Json};
+use tracker_core::{
+    event::EventKind,
+    store::{ContactFilter, InteractionsPage},
+};
+
+use crate::{api_types::VisitorJson, edge::TrackingCaller, error::ApiError, state::AppState};
+
+/// Recent visits read for the lists (the counts are the contact's totals).
+const RECENT_VISITS: usize = 100;
+
+/// The caller's own profile.
+#[utoipa::path(
+    get,
+    path = "/sitecore/api/jss/track/visitor", operation_id = "visitor",
+    tag = "tracking",
+    params(("sc_apikey" = String, Query, description = "The app's API key")),
+    responses(
+        (status = 200, description = "The caller's own profile (empty for an unknown visitor)", body = VisitorJson),
+        (status = 400, description = "Bad API key", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn handle(
+    State(state): State<AppState>,
+    caller: TrackingCaller,
+) -> Result<Json<VisitorJson>, ApiError> {
+    let mut answer = VisitorJson {
+        known: false,
+        identified: false,
+        identifier_sources: Vec::new(),
+        visits: 0,
+        engagement_value: 0,
+        goals: Vec::new(),
+        goal_count: 0,
+        campaigns: Vec::new(),
+        page_views: 0,
+        first_visit: None,
+    };
+    if !caller.device_known {
+        return Ok(Json(answer));
+    }
+    let store = state.store();
+    let page = store
+        .contacts(ContactFilter {
+            device: Some(caller.device.device),
+            limit: 1,
+            ..ContactFilter::default()
+        })
+        .await?;
+    let Some(summary) = page.contacts.first() else {
+        return Ok(Json(answer));
+    };
+    let Some(record) = store
+        .contact(
+            summary.id,
+            InteractionsPage {
+                limit: RECENT_VISITS,
+                ..InteractionsPage::ALL
+            },
+        )
+        .await?
+    else {
+        return Ok(Json(answer));
+    };
+    answer.known = true;
+    answer.visits = record.summary.interaction_count;
+    answer.engagement_value = record.summary.engagement_value;
+    answer.goal_count = record.summary.goal_count;
+    let sources: BTreeSet<String> = record
+        .identifiers
+        .iter()
+        .filter(|i| i.source != "SC_ANALYTICS_GLOBAL_COOKIE")
+        .map(|i| i.source.clone())
+        .collect();
+    answer.identified = !sources.is_empty();
+    answer.identifier_sources = sources.into_iter().collect();
+    answer.first_visit = record
+        .interactions
+        .first()
+        .map(|i| i.interaction.started_at.to_rfc3339());
+    // Most recent first, each name once.
+    let (mut goals, mut campaigns) = (Vec::new(), Vec::new());
+    for visit in record.interactions.iter().rev() {
+        for stored in visit.events.iter().rev() {
+            let name = stored.event.definition.as_ref().map(|d| d.name.clone());
+            match (stored.event.kind, name) {
+                (EventKind::Goal, Some(name)) if !goals.contains(&name) => goals.push(name),
+                (EventKind::Campaign, Some(name)) if !campaigns.contains(&name) => {
+                    campaigns.push(name);
+                }
+                (EventKind::PageView, _) => answer.page_views += 1,
+                _ => {}
+            }
+        }
+    }
+    answer.goals = goals;
+    answer.campaigns = campaigns;
+    Ok(Json(answer))
+}
