@@ -103,6 +103,9 @@ enum Command {
         /// The configuration file (default: ./tracker.toml if present).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also say which file or environment variable set each setting that is not a default.
+        #[arg(long)]
+        show: bool,
     },
 }
 
@@ -220,7 +223,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             })
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, show } => {
             let settings = Settings::load(config.as_deref())?;
             let definitions = tracker_server::startup::load_definitions(&settings)?;
             let (_, pipeline) = tracker_server::startup::build_pipeline(
@@ -228,6 +231,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 &tracker_server::startup::processor_types(),
             )?;
             print!("{}", toml_string(&settings)?);
+            if show {
+                println!("# set by (every setting not at its default):");
+                for (key, source) in &settings.sources {
+                    println!("#   {key}: {source}");
+                }
+            }
             println!("# the trackEvent pipeline, in order (name, type, set by):");
             for processor in &pipeline {
                 println!(

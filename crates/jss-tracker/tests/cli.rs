@@ -646,3 +646,57 @@ async fn a_hashed_password_signs_a_profile_user_in() {
         "{cookie}"
     );
 }
+
+/// `check-config --show` says which file or variable set each setting, and lists the pipeline
+/// with the file that put each processor there; a bad pipeline patch names its file and key.
+#[test]
+fn check_config_shows_who_set_what_and_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["init"]).status.success());
+    std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+    std::fs::write(
+        dir.path().join("conf.d/10-downloads.toml"),
+        "[storage]\nsync = \"full\"\n\n[[pipeline.add]]\nname = \"download_links\"\nafter = \"page_event\"\ntype = \"map\"\nmatch = \"downloadId\"\nas = \"page_event\"\ndefinition = \"Download\"\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["check-config", "--show"])
+        .current_dir(dir.path())
+        .env("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "30m")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("#   storage.sync: conf.d/10-downloads.toml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("#   tracker.session_timeout: environment variable JSS_TRACKER__TRACKER__SESSION_TIMEOUT"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("#   admin.token: tracker.toml"), "{stdout}");
+    assert!(
+        stdout.contains("#   page_event (page_event, built-in)\n#   download_links (map, conf.d/10-downloads.toml)\n#   goal (goal, built-in)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&secret(dir.path(), "admin_token")),
+        "secrets hidden"
+    );
+
+    std::fs::write(
+        dir.path().join("conf.d/20-bad.toml"),
+        "[pipeline]\nremove = [\"no_such_processor\"]\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &["check-config"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("20-bad.toml")
+            && stderr.contains("pipeline.remove[0]")
+            && stderr.contains("no_such_processor"),
+        "{stderr}"
+    );
+}

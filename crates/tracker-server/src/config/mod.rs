@@ -60,6 +60,10 @@ pub struct Settings {
     pub personalization: PersonalizationSettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
+    /// Who set each setting (`key` → a file, an environment variable), for
+    /// `check-config --show`; settings left at their defaults are not in it.
+    #[serde(skip)]
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// `[server]`
@@ -570,6 +574,7 @@ impl Settings {
             ),
             other => other,
         })?;
+        settings.sources = sources(&figment, &settings);
         Ok(settings)
     }
 
@@ -759,6 +764,32 @@ impl Settings {
 }
 
 /// The file or variable that set `key` (or the array it belongs to).
+/// Who set each leaf setting that is not a default: a file or an environment variable.
+fn sources(figment: &Figment, settings: &Settings) -> std::collections::BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &toml::Value, keys: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, value, keys);
+                }
+            }
+            _ => keys.push(prefix.to_string()),
+        }
+    }
+    let mut keys = Vec::new();
+    if let Ok(value) = toml::Value::try_from(settings) {
+        walk("", &value, &mut keys);
+    }
+    keys.into_iter()
+        .filter_map(|key| origin_of(figment, &key).map(|origin| (key, origin)))
+        .collect()
+}
+
 fn origin_of(figment: &Figment, key: &str) -> Option<String> {
     let lookup = key.split('[').next().unwrap_or(key);
     let metadata = figment.find_metadata(lookup)?;
