@@ -285,18 +285,18 @@ async fn redis_then_postgres_stopped_mid_run_lose_nothing_and_recover() {
     let drivers = drive(node.url.clone(), key.clone(), stop.clone(), tally.clone());
     let ok = |t: &Tally| t.ok.load(Ordering::Relaxed);
     let unavailable = |t: &Tally| t.unavailable.load(Ordering::Relaxed);
-    let ready = |url: String| async move {
-        reqwest::get(format!("{url}/readyz"))
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
+    // `/readyz`: its status and its answer.
+    let readiness = |url: String| async move {
+        let response = reqwest::get(format!("{url}/readyz")).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
     };
 
     until("first acknowledgements", Duration::from_secs(60), || {
         ok(&tally) >= 40
     })
     .await;
-    assert_eq!(ready(node.url.clone()).await, 200);
+    assert_eq!(readiness(node.url.clone()).await.0, 200);
 
     // Redis goes away: 503s, quickly; /readyz says which dependency.
     redis.stop();
@@ -305,18 +305,14 @@ async fn redis_then_postgres_stopped_mid_run_lose_nothing_and_recover() {
         unavailable(&tally) >= before + 10
     })
     .await;
-    let readiness: serde_json::Value = reqwest::get(format!("{}/readyz", node.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, answer) = readiness(node.url.clone()).await;
+    assert_eq!(status, 503);
     assert_eq!(
-        readiness["checks"]["sessions"]["status"], "failing",
-        "{readiness}"
+        answer["checks"]["sessions"]["status"], "failing",
+        "{answer}"
     );
-    assert_eq!(readiness["checks"]["store"]["status"], "ok", "{readiness}");
-    assert_eq!(readiness["error"]["code"], "unavailable", "{readiness}");
+    assert_eq!(answer["checks"]["store"]["status"], "ok", "{answer}");
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
     // Back, empty (nothing was kept): the node reconnects, sessions resume from the store.
     let redis_again = OwnRedis::start(redis.port);
     let before = ok(&tally);
@@ -332,16 +328,9 @@ async fn redis_then_postgres_stopped_mid_run_lose_nothing_and_recover() {
         unavailable(&tally) >= before + 10
     })
     .await;
-    let readiness: serde_json::Value = reqwest::get(format!("{}/readyz", node.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        readiness["checks"]["store"]["status"], "failing",
-        "{readiness}"
-    );
+    let (status, answer) = readiness(node.url.clone()).await;
+    assert_eq!(status, 503);
+    assert_eq!(answer["checks"]["store"]["status"], "failing", "{answer}");
     pg.start();
     let before = ok(&tally);
     until(
@@ -350,7 +339,7 @@ async fn redis_then_postgres_stopped_mid_run_lose_nothing_and_recover() {
         || ok(&tally) >= before + 40,
     )
     .await;
-    assert_eq!(ready(node.url.clone()).await, 200);
+    assert_eq!(readiness(node.url.clone()).await.0, 200);
 
     stop.store(true, Ordering::Relaxed);
     for driver in drivers {

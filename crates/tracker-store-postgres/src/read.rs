@@ -438,17 +438,22 @@ fn contact_conditions(filter: &ContactFilter, params: &mut Params) -> String {
     conditions.join(" AND ")
 }
 
+/// A read-only transaction on one snapshot: a read of several queries sees one state.
+async fn snapshot(client: &mut Object) -> Result<deadpool_postgres::Transaction<'_>, Error> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 /// A page of the contacts the filter matches, most recently active first, with their total.
 pub(crate) async fn contacts(
     client: &mut Object,
     filter: &ContactFilter,
 ) -> Result<ContactPage, Error> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = snapshot(client).await?;
     let max = filter.limit.max(1);
     let mut params = Params::default();
     let conditions = contact_conditions(filter, &mut params);
@@ -499,12 +504,7 @@ pub(crate) async fn contact(
     id: ContactId,
     page: InteractionsPage,
 ) -> Result<Option<ContactRecord>, Error> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = snapshot(client).await?;
     let contact = id.0;
     let Some(row) = tx
         .query_opt(
@@ -630,12 +630,7 @@ pub(crate) async fn dashboard(
     client: &mut Object,
     query: &DashboardQuery,
 ) -> Result<Dashboard, Error> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = snapshot(client).await?;
     let (from, to) = (day_number(query.from), day_number(query.to));
     let site = query.site.as_deref();
     let covered = "day >= $1 AND day <= $2 AND ($3::text IS NULL OR site = $3)";

@@ -260,6 +260,14 @@ pub async fn show(
     Ok(Json(contact(&state, &id, query.page()?).await?))
 }
 
+/// A contact's id as written in a URL (braces or none); a malformed one is a contact that does
+/// not exist (404).
+fn contact_id(id: &str) -> Result<ContactId, ApiError> {
+    uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
+        .map(ContactId)
+        .map_err(|_| ApiError::NotFound(format!("no contact '{id}'")))
+}
+
 /// One contact, by its id as written in a URL (the API's answer and the Profile's page).
 pub(crate) async fn contact(
     state: &AppState,
@@ -267,9 +275,7 @@ pub(crate) async fn contact(
     page: InteractionsPage,
 ) -> Result<ContactJson, ApiError> {
     let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
-    let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
-        .map(ContactId)
-        .map_err(|_| not_found())?;
+    let contact_id = contact_id(id)?;
     let contact = state
         .store()
         .contact(contact_id, page)
@@ -325,9 +331,7 @@ pub async fn erase(
     WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
 ) -> Result<Json<ErasedJson>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
-    let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
-        .map(ContactId)
-        .map_err(|_| not_found())?;
+    let contact_id = contact_id(&id)?;
     let erased = state
         .store()
         .erase_contact(contact_id)
@@ -366,9 +370,7 @@ pub async fn identify(
     WithRejection(Json(body), _): WithRejection<Json<NewIdentifierJson>, ApiError>,
 ) -> Result<Json<IdentifiedJson>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no contact '{id}'"));
-    let contact_id = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
-        .map(ContactId)
-        .map_err(|_| not_found())?;
+    let contact_id = contact_id(&id)?;
     let max = state.settings().tracker.limits.max_string_bytes;
     let (source, identifier) = (body.source.trim(), body.identifier.trim());
     for (name, value) in [("source", source), ("identifier", identifier)] {
