@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         now: chrono::Utc::now(),
         max_clock_skew: chrono::Duration::minutes(2),
         limits: &limits,
+        interaction: None,
     };
     let _ = pipeline.run(&elements, &context);
 });

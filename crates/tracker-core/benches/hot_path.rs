@@ -105,6 +105,7 @@ fn pipeline(c: &mut Criterion) {
         now: Utc::now(),
         max_clock_skew: Duration::minutes(2),
         limits: &limits,
+        interaction: None,
     };
     let elements = parse_elements(BATCH.as_bytes(), &limits, pipeline.event_keys()).unwrap();
     assert_eq!(pipeline.run(&elements, &context).unwrap().len(), 5);

@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::{
-    body::Limits, definitions::Definitions, event::TrackedEvent, processors, Error, EventError,
+    body::Limits, definitions::Definitions, event::TrackedEvent, ids::ContactId, processors,
+    session::Interaction, Error, EventError,
 };
 
 /// What every processor of one batch sees.
@@ -25,6 +26,9 @@ pub struct BatchContext<'a> {
     pub max_clock_skew: Duration,
     /// The configured limits.
     pub limits: &'a Limits,
+    /// The visitor's live interaction the batch continues (`None`: the batch opens a visit);
+    /// its `contact_id` is the visitor's contact.
+    pub interaction: Option<&'a Interaction>,
 }
 
 #[derive(Debug)]
@@ -52,6 +56,23 @@ impl<'a> TrackEventArgs<'a> {
     /// The batch's context.
     pub fn context(&self) -> &'a BatchContext<'a> {
         self.context
+    }
+
+    /// The visitor's live interaction this batch continues (`None`: the batch opens a new
+    /// visit), as it stood before the batch: its running totals, campaign, current page.
+    pub fn interaction(&self) -> Option<&'a Interaction> {
+        self.context.interaction
+    }
+
+    /// The visitor's contact, when the visitor has a live interaction (a new visit's contact
+    /// is settled when it is stored).
+    pub fn contact(&self) -> Option<ContactId> {
+        self.context.interaction.map(|i| i.contact_id)
+    }
+
+    /// The definitions ids resolve against.
+    pub fn definitions(&self) -> &'a Definitions {
+        self.context.definitions
     }
 
     /// Records an event for this element and ends its pipeline.
@@ -473,6 +494,7 @@ mod tests {
             now: Utc::now(),
             max_clock_skew: Duration::minutes(2),
             limits: &limits,
+            interaction: None,
         };
         let Value::Array(elements) = batch else {
             panic!("test batches are arrays")
@@ -672,6 +694,64 @@ mod tests {
         assert_eq!(events[0].kind, EventKind::Campaign);
         let events = run(&pipeline, json!([{"sc_camp": "No Such Campaign"}])).expect("ignored");
         assert!(events.is_empty());
+    }
+
+    /// Tags each goal with the contact and the visit's page views so far.
+    #[derive(Debug)]
+    struct Contextual;
+    impl Processor for Contextual {
+        fn name(&self) -> &str {
+            "contextual"
+        }
+        fn track_event(&self, args: &mut TrackEventArgs<'_>) {
+            if args.element().get("goalId").is_some() {
+                let mut event = TrackedEvent::new(EventKind::PageEvent);
+                event.text = Some(match (args.contact(), args.interaction()) {
+                    (Some(contact), Some(live)) => {
+                        format!("{contact} after {} pages", live.page_view_count)
+                    }
+                    _ => "new visit".into(),
+                });
+                args.track(event);
+            }
+        }
+    }
+
+    #[test]
+    fn processors_see_the_live_interaction_and_its_contact() {
+        use crate::{
+            ids::{ContactId, DeviceId, SessionId},
+            session::{Interaction, Opening},
+        };
+        let pipeline = PipelineBuilder::new().push(Arc::new(Contextual)).build();
+        let definitions = Definitions::defaults();
+        let limits = Limits::default();
+        let now = Utc::now();
+        let contact = ContactId::new_random();
+        let mut live = Interaction::open(
+            Opening {
+                contact_id: contact,
+                device_id: DeviceId::new_random(),
+                session_id: SessionId::new_random(),
+                site_name: None,
+                user_agent: None,
+            },
+            now,
+        );
+        live.record(vec![TrackedEvent::new(EventKind::PageView)], now);
+        let mut context = BatchContext {
+            definitions: &definitions,
+            now,
+            max_clock_skew: Duration::minutes(2),
+            limits: &limits,
+            interaction: Some(&live),
+        };
+        let element = [json!({"goalId": "Register"})];
+        let events = pipeline.run(&element, &context).expect("tracked");
+        assert_eq!(events[0].text, Some(format!("{contact} after 1 pages")));
+        context.interaction = None;
+        let events = pipeline.run(&element, &context).expect("tracked");
+        assert_eq!(events[0].text.as_deref(), Some("new visit"));
     }
 
     #[test]

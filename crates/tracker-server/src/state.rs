@@ -172,6 +172,7 @@ impl AppState {
             now,
             max_clock_skew: self.inner.max_clock_skew,
             limits: &self.inner.settings.tracker.limits,
+            interaction: None,
         }
     }
 }

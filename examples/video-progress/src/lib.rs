@@ -1,7 +1,9 @@
 //! A `trackEvent` processor of our own, as a team extending jss-tracker would write it: video
 //! progress from a player, `{"videoId": "intro", "percent": 75}`, tracked as a page event of a
-//! configured definition (`Video Play` by default) with the video in `data` and the percentage
-//! in `value`. A percentage outside 0–100 fails the batch (atomically: nothing of it is stored).
+//! configured definition (`Video Play` by default) with the video in `data`, the percentage in
+//! `value`, and how many pages the visit had seen before in the custom value `pageViewsBefore`
+//! (processors see the live interaction). A percentage outside 0–100 fails the batch
+//! (atomically: nothing of it is stored).
 //!
 //! It is registered as a processor *type* (`video_progress`), so configuration places it like
 //! any built-in:
@@ -77,6 +79,11 @@ impl Processor for VideoProgressProcessor {
             input.fields.apply(&mut event, args)?;
             event.data = Some(input.video_id);
             event.value = Some(input.percent);
+            // Processors see the visit so far: how many pages were seen before the video.
+            let pages_before = args.interaction().map_or(0, |i| i.page_view_count);
+            event
+                .custom
+                .insert("pageViewsBefore".into(), pages_before.into());
             Ok(event)
         });
     }

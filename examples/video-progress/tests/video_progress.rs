@@ -68,10 +68,11 @@ async fn video_progress_is_tracked_end_to_end() {
         }
     };
     let response = track(json!([
-        {"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/watch"},
-        {"videoId": "intro", "percent": 75}
+        {"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/watch"}
     ]))
     .await;
+    assert_eq!(response.status(), 200);
+    let response = track(json!([{"videoId": "intro", "percent": 75}])).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     // Out of range: the whole batch is refused, naming the element.
     let response =
@@ -103,6 +104,10 @@ async fn video_progress_is_tracked_end_to_end() {
     assert_eq!(events[1]["definitionName"], "Video Play");
     assert_eq!(events[1]["data"], "intro");
     assert_eq!(events[1]["value"], 75.0);
+    assert_eq!(
+        events[1]["customValues"]["pageViewsBefore"], 1,
+        "the processor saw the live visit"
+    );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

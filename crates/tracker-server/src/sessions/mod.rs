@@ -205,13 +205,28 @@ impl Sessions {
     }
 
     /// Stores a batch in the visitor's live interaction, opening one if needed. Answers only after
-    /// the store has committed it.
-    pub async fn track(
+    /// the store has committed it. `batch` builds the events (the `trackEvent` pipeline) once
+    /// the visitor's session is locked, with its live interaction (`None`: a new visit), so that
+    /// processors see the interaction and the contact; an error it returns ends the request
+    /// with nothing stored.
+    pub async fn track<B>(
         &self,
         visitor: &Visitor,
-        events: Vec<TrackedEvent>,
+        batch: B,
         now: DateTime<Utc>,
-    ) -> Result<Tracked, Error> {
+    ) -> Result<Tracked, Error>
+    where
+        B: FnOnce(Option<&Interaction>) -> Result<Vec<TrackedEvent>, Error> + Send,
+    {
+        let mut batch = Some(batch);
+        let mut built: Option<Vec<TrackedEvent>> = None;
+        // Builds the events once, for the interaction known at that point.
+        let mut build = |live: Option<&Interaction>| -> Result<usize, Error> {
+            if let Some(batch) = batch.take() {
+                built = Some(batch(live)?);
+            }
+            Ok(built.as_ref().map_or(0, Vec::len))
+        };
         let mut wanted = visitor.session;
         loop {
             let mut locked = None;
@@ -220,7 +235,8 @@ impl Sessions {
                 // asking the session state (one more call, over the network with Redis).
                 // Robots' and people's session ids never meet.
                 if let Some((id, reason)) = self.robot_session(visitor, now) {
-                    return self.robot_tracked(id, reason, events.len());
+                    let count = build(None)?;
+                    return self.robot_tracked(id, reason, count);
                 }
                 // `None`: the cookie names nothing of this device; a new session starts.
                 if let Some(lock) = self.lock_or_resume(id, visitor).await? {
@@ -229,7 +245,7 @@ impl Sessions {
             }
             let (session_id, lock) = match locked {
                 Some(found) => found,
-                None if events.is_empty() => {
+                None if build(None)? == 0 => {
                     // Nothing to store and nothing live: do not open an empty interaction.
                     let robot = self.classify(visitor);
                     if let Some(reason) = robot {
@@ -260,14 +276,15 @@ impl Sessions {
                             return Ok(Tracked {
                                 session: None,
                                 contact: None,
-                                count: events.len(),
+                                count: build(None)?,
                                 human: false,
                             });
                         }
                         robots.insert(id, session);
                         metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
                         drop(robots);
-                        return self.robot_tracked(id, reason, events.len());
+                        let count = build(None)?;
+                        return self.robot_tracked(id, reason, count);
                     }
                     (id, self.state.lock(id).await?)
                 }
@@ -293,6 +310,8 @@ impl Sessions {
                     Err(error) => return Err(error),
                 }
             }
+            build(current.as_ref().map(|l| &l.interaction))?;
+            let events = built.take().unwrap_or_default();
             if events.is_empty() {
                 let contact = current.as_ref().map(|l| l.interaction.contact_id);
                 if current.is_none() {

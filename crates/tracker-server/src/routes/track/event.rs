@@ -40,36 +40,43 @@ pub async fn handle(
     let pipeline = state.pipeline();
     let elements = parse_elements(&bytes, &limits, pipeline.event_keys())?;
     let now = state.clock().now();
-    let context = state.batch_context(now);
-    let mut events = pipeline.run(&elements, &context)?;
-    if let Some(campaign) = caller.campaign.as_deref() {
-        // `sc_camp` goes through the pipeline as an element of its own (run apart, so that
-        // the body's elements keep their indexes in errors), when a processor claims it: the
-        // built-in `sc_camp` tracks the campaign and ignores one it does not know, as
-        // Sitecore does, so a stale marketing link never costs the visit's data.
-        if pipeline
-            .event_keys()
-            .iter()
-            .any(|k| k == QUERY_CAMPAIGN_KEY)
-        {
-            let element = serde_json::json!({ QUERY_CAMPAIGN_KEY: campaign });
-            let triggered = pipeline.run(std::slice::from_ref(&element), &context)?;
-            if triggered.is_empty() {
-                // Client text: logged with `?` (Debug), which escapes newlines and control
-                // characters, so that it cannot forge a log line.
-                tracing::warn!(sc_camp = ?campaign, "sc_camp names no campaign; ignored");
-            }
-            events.splice(0..0, triggered);
-        }
-    }
-    // Counted by kind before the events move into the session; recorded once committed.
+    // Counted by kind while the events are built; recorded once committed.
     let mut by_kind = [0u64; EventKind::ALL.len()];
-    for event in &events {
-        by_kind[event.kind as usize] += 1;
-    }
+    let campaign = caller.campaign.as_deref();
+    // The pipeline runs once the visitor's session is locked: processors see its live
+    // interaction and contact.
+    let batch = |live: Option<&tracker_core::session::Interaction>| {
+        let mut context = state.batch_context(now);
+        context.interaction = live;
+        let mut events = pipeline.run(&elements, &context)?;
+        if let Some(campaign) = campaign {
+            // `sc_camp` goes through the pipeline as an element of its own (run apart, so
+            // that the body's elements keep their indexes in errors), when a processor claims
+            // it: the built-in `sc_camp` tracks the campaign and ignores one it does not know,
+            // as Sitecore does, so a stale marketing link never costs the visit's data.
+            if pipeline
+                .event_keys()
+                .iter()
+                .any(|k| k == QUERY_CAMPAIGN_KEY)
+            {
+                let element = serde_json::json!({ QUERY_CAMPAIGN_KEY: campaign });
+                let triggered = pipeline.run(std::slice::from_ref(&element), &context)?;
+                if triggered.is_empty() {
+                    // Client text: logged with `?` (Debug), which escapes newlines and control
+                    // characters, so that it cannot forge a log line.
+                    tracing::warn!(sc_camp = ?campaign, "sc_camp names no campaign; ignored");
+                }
+                events.splice(0..0, triggered);
+            }
+        }
+        for event in &events {
+            by_kind[event.kind as usize] += 1;
+        }
+        Ok(events)
+    };
     let tracked = state
         .sessions()
-        .track(&super::visitor(&caller), events, now)
+        .track(&super::visitor(&caller), batch, now)
         .await?;
     for (kind, count) in EventKind::ALL.iter().zip(by_kind) {
         // A robot's events are answered, not stored: they are counted as robot requests.
