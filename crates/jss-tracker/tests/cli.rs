@@ -699,4 +699,17 @@ fn check_config_shows_who_set_what_and_the_pipeline() {
             && stderr.contains("no_such_processor"),
         "{stderr}"
     );
+    // And the server refuses to start, saying the same.
+    let served = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("JSS_TRACKER__SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert!(!served.status.success());
+    assert!(
+        stderr.contains("20-bad.toml") && stderr.contains("pipeline.remove[0]"),
+        "{stderr}"
+    );
 }
