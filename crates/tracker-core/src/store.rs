@@ -75,6 +75,20 @@ impl ChangeSet {
         !self.events.is_empty() && self.interaction.event_count == self.events.len() as i64
     }
 
+    /// The identifications among the new events, as (`source`, `identifier`): a store gives
+    /// them to the contact (merging the contact that already has one) before anything else.
+    pub fn identifications(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.events
+            .iter()
+            .filter(|stored| stored.event.kind == crate::event::EventKind::Identification)
+            .filter_map(|stored| {
+                Some((
+                    stored.event.data_key.as_deref()?,
+                    stored.event.data.as_deref()?,
+                ))
+            })
+    }
+
     /// Whether the interaction's running totals must be stored: asked for, or an open or close.
     pub fn writes_interaction(&self) -> bool {
         self.refresh_interaction || self.close.is_some() || self.opens_interaction()

@@ -6,7 +6,6 @@ use std::{sync::Arc, time::Duration};
 use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tracker_core::{
-    event::EventKind,
     ids::{ContactId, DeviceId},
     rollup::{Facet, Fact, Tally},
     session::StoredEvent,
@@ -171,17 +170,7 @@ async fn apply(
     let interaction_id = interaction.id.0;
     // Identifications first: the contact may merge into the one that already had the
     // identifier, and everything below then writes to the survivor.
-    let identifications: Vec<(&str, &str)> = change
-        .events
-        .iter()
-        .filter(|stored| stored.event.kind == EventKind::Identification)
-        .filter_map(|stored| {
-            Some((
-                stored.event.data_key.as_deref()?,
-                stored.event.data.as_deref()?,
-            ))
-        })
-        .collect();
+    let identifications: Vec<(&str, &str)> = change.identifications().collect();
     if !identifications.is_empty() {
         if !change.new_contact {
             if let Some(owner) = open_owner(tx, interaction_id).await? {

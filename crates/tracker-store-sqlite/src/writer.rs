@@ -11,7 +11,6 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
-    event::EventKind,
     ids::{ContactId, DeviceId},
     rollup::{Fact, Tally},
     store::{ChangeSet, CommitReceipt, Erased},
@@ -447,17 +446,7 @@ pub(crate) fn apply(
     let interaction_id = interaction.id.0;
     // Identifications first: the contact may merge into the one that already had the
     // identifier, and everything below then writes to the survivor.
-    let mut identifications = change
-        .events
-        .iter()
-        .filter(|stored| stored.event.kind == EventKind::Identification)
-        .filter_map(|stored| {
-            Some((
-                stored.event.data_key.as_deref()?,
-                stored.event.data.as_deref()?,
-            ))
-        })
-        .peekable();
+    let mut identifications = change.identifications().peekable();
     if identifications.peek().is_some() {
         if !change.new_contact {
             // A session's contact may have been merged meanwhile: the row knows.
