@@ -79,13 +79,8 @@ impl DashboardJson {
             let Some(next) = day.succ_opt() else { break };
             day = next;
         }
-        let money = |mut value: rust_decimal::Decimal| {
-            // Cents at least, as money is written; more places only when there are more.
-            if value.scale() < 2 {
-                value.rescale(2);
-            }
-            value.to_string()
-        };
+        // Cents at least, as money is written; more places only when there are more.
+        let money = |value: tracker_core::money::MoneySum| value.to_money_string();
         Self {
             from: from.to_string(),
             to: to.to_string(),

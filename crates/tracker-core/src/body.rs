@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_custom_values: usize,
     /// The earliest event `timestamp` accepted (RFC 3339); earlier ones are refused (400).
     pub earliest_timestamp: chrono::DateTime<chrono::Utc>,
+    /// The largest `monetaryValue` of one outcome, either sign; a larger one is refused (400).
+    /// Sums of any number of values are exact whatever this is ([`crate::money::MoneySum`]).
+    pub max_monetary_value: u64,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_string_bytes: 4 * 1024,
             max_custom_values: 32,
             earliest_timestamp: chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(30 * 365 + 7), // 2000-01-01T00:00:00Z
+            max_monetary_value: 1_000_000_000_000,
         }
     }
 }

@@ -136,6 +136,7 @@ where
     a_contact_is_read_a_page_at_a_time(&make().await).await;
     erasing_a_contact_keeps_only_the_counts(&make().await).await;
     identifying_merges_contacts(&make().await).await;
+    money_sums_are_exact_at_any_size(&make().await).await;
 }
 
 /// A contact's interactions come newest first in pages (each page oldest first), joined up by
@@ -1168,4 +1169,101 @@ pub async fn session_state(state: &dyn crate::session::SessionState) {
     assert_eq!(state.count().await.expect("count"), 0);
     let lock = state.lock(id).await.expect("lock after end");
     assert!(lock.live().is_none());
+}
+
+/// Totals of money are exact sums whatever their size: two outcomes of one day, definition and
+/// currency committed separately add up (a roll-up that kept the old total, or the new one,
+/// would show one of them); ten of the largest value one outcome may carry in one visit, and
+/// eight visits of one such outcome each, add up past what a 28-digit decimal holds (a sum in
+/// one once panicked the writer); the store keeps writing afterwards, and the contact reads
+/// back.
+pub async fn money_sums_are_exact_at_any_size(store: &dyn Store) {
+    let start = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+    let order = outcome("5.01");
+    let order_id = order.definition.as_ref().unwrap().id;
+    let with_value = |value: &str| {
+        let mut event = order.clone();
+        event.monetary_value = Some(value.parse::<Decimal>().unwrap());
+        event
+    };
+    let closed_visit = |at: DateTime<Utc>, events: Vec<TrackedEvent>| {
+        let mut change = new_visit(DeviceId::new_random(), at, events);
+        let ended = change.interaction.last_activity;
+        change.close = Some(change.interaction.close(CloseReason::Flush, ended));
+        change
+    };
+    let day = DashboardQuery {
+        from: start.date_naive(),
+        to: start.date_naive(),
+        site: None,
+    };
+    let money = |dashboard: &crate::store::Dashboard| {
+        let total = dashboard
+            .outcomes
+            .iter()
+            .find(|o| o.id == order_id)
+            .expect("the outcome is in the dashboard");
+        (total.count, total.monetary_value["EUR"].to_string())
+    };
+
+    // Two separate commits of one day, definition and currency.
+    store
+        .commit(closed_visit(start, vec![with_value("5.01")]))
+        .await
+        .unwrap();
+    store
+        .commit(closed_visit(
+            start + Duration::minutes(1),
+            vec![with_value("2.50")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        money(&store.dashboard(day.clone()).await.unwrap()),
+        (2, "7.51".into())
+    );
+
+    // Ten of the largest in one visit, then eight visits of one each, each committed alone.
+    let max = "9999999999999999999999999999";
+    let big = closed_visit(start + Duration::minutes(2), vec![with_value(max); 10]);
+    let big_contact = big.interaction.contact_id;
+    store.commit(big).await.unwrap();
+    for n in 0..8 {
+        store
+            .commit(closed_visit(
+                start + Duration::minutes(3 + n),
+                vec![with_value(max)],
+            ))
+            .await
+            .unwrap();
+    }
+    // 18 x 9999999999999999999999999999 + 7.51
+    assert_eq!(
+        money(&store.dashboard(day.clone()).await.unwrap()),
+        (20, "179999999999999999999999999989.51".into())
+    );
+    // Still writing, and the visit reads back with its values.
+    let after = first_batch(
+        store,
+        DeviceId::new_random(),
+        start,
+        vec![with_value("0.49")],
+    )
+    .await;
+    let contact = store
+        .contact(big_contact, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .expect("the contact of the large visit");
+    assert_eq!(contact.interactions[0].events.len(), 10);
+    // The open visit counts as it stands.
+    assert_eq!(
+        money(&store.dashboard(day).await.unwrap()),
+        (21, "179999999999999999999999999990.00".into())
+    );
+    assert!(store
+        .contact(after.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .is_some());
 }

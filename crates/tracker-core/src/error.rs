@@ -9,6 +9,10 @@ pub enum EventError {
     /// The id is well formed but names no definition.
     #[error("{0}")]
     UnknownDefinition(String),
+    /// The caller may not send this element: an identification that no app server vouched
+    /// for (unsigned, expired or wrongly signed, from a browser key).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Errors of the tracking domain. The server maps each variant to one row of the spec's table.
@@ -42,6 +46,10 @@ pub enum Error {
     /// The store could not be opened at start (the message names the setting and the cause).
     #[error("{0}")]
     Open(String),
+    /// The store refused this change-set for what it holds (writing it failed, or panicked,
+    /// where others succeed); it is not stored. The detail is for logs only.
+    #[error("change-set refused by the store: {0}")]
+    Refused(String),
     /// The store could not do what was asked; the detail is for logs only.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -9,6 +9,7 @@ pub mod definitions;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod money;
 pub mod pipeline;
 pub mod processors;
 pub mod robots;

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::{
     event::EventKind,
     ids::Guid,
+    money::MoneySum,
     session::StoredEvent,
     store::{Dashboard, DayFigures, DefinitionCount, OutcomeTotal},
     Error,
@@ -120,6 +121,17 @@ pub struct Visits {
     pub conversions: i64,
 }
 
+impl Visits {
+    /// Adds another day's or site's figures (saturating: no sum may panic).
+    pub fn add(&mut self, other: &Visits) {
+        self.visits = self.visits.saturating_add(other.visits);
+        self.page_views = self.page_views.saturating_add(other.page_views);
+        self.bounces = self.bounces.saturating_add(other.bounces);
+        self.engagement_value = self.engagement_value.saturating_add(other.engagement_value);
+        self.conversions = self.conversions.saturating_add(other.conversions);
+    }
+}
+
 /// One outcome's count and money, per day, site and currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutcomeSum {
@@ -127,8 +139,8 @@ pub struct OutcomeSum {
     pub name: String,
     /// How many were tracked.
     pub count: i64,
-    /// Their monetary value, exact; `None` when none carried one.
-    pub money: Option<Decimal>,
+    /// Their monetary value, exact whatever its size; `None` when none carried one.
+    pub money: Option<MoneySum>,
 }
 
 /// Visits' contributions to the roll-ups, summed in memory until written or read out.
@@ -171,19 +183,27 @@ impl Tally {
             .iter()
             .filter(|f| f.kind == EventKind::PageView)
             .count() as i64;
-        figures.visits += 1;
-        figures.page_views += page_views;
-        figures.bounces += i64::from(facts.len() == 1 && page_views == 1);
-        figures.engagement_value += facts.iter().map(|f| f.points).sum::<i64>();
+        // Counts and points saturate rather than overflow: no sum may panic the writer.
+        figures.visits = figures.visits.saturating_add(1);
+        figures.page_views = figures.page_views.saturating_add(page_views);
+        figures.bounces = figures
+            .bounces
+            .saturating_add(i64::from(facts.len() == 1 && page_views == 1));
+        figures.engagement_value = figures.engagement_value.saturating_add(
+            facts
+                .iter()
+                .fold(0i64, |sum, f| sum.saturating_add(f.points)),
+        );
         let mut reached: HashSet<(EventKind, Uuid)> = HashSet::new();
         for fact in facts {
             let Some((id, name)) = &fact.definition else {
                 if fact.kind == EventKind::PageView {
                     if let Some(url) = &fact.url {
-                        *self
+                        let n = self
                             .pages
                             .entry((day, site.to_string(), url.clone()))
-                            .or_default() += 1;
+                            .or_default();
+                        *n = n.saturating_add(1);
                     }
                 }
                 continue;
@@ -196,9 +216,9 @@ impl Tally {
                         .entry((day, site.to_string(), fact.kind, *id))
                         .or_insert_with(|| (name.clone(), 0));
                     entry.0.clone_from(name);
-                    entry.1 += 1;
+                    entry.1 = entry.1.saturating_add(1);
                     let facet = if fact.kind == EventKind::Goal {
-                        figures.conversions += 1;
+                        figures.conversions = figures.conversions.saturating_add(1);
                         Facet::Goal(*id)
                     } else {
                         Facet::Campaign(*id)
@@ -212,9 +232,9 @@ impl Tally {
                         .entry((day, site.to_string(), *id, currency))
                         .or_default();
                     sum.name.clone_from(name);
-                    sum.count += 1;
+                    sum.count = sum.count.saturating_add(1);
                     if let Some(money) = fact.money {
-                        *sum.money.get_or_insert_default() += money;
+                        sum.money.get_or_insert_default().add(money);
                     }
                 }
                 _ => {}
@@ -230,17 +250,15 @@ impl Tally {
         let mut days: BTreeMap<Day, Visits> = BTreeMap::new();
         for ((day, _), v) in &self.visits {
             let d = days.entry(*day).or_default();
-            d.visits += v.visits;
-            d.page_views += v.page_views;
-            d.bounces += v.bounces;
-            d.engagement_value += v.engagement_value;
-            d.conversions += v.conversions;
+            d.add(v);
         }
         for (day, v) in days {
-            dashboard.visits += count(v.visits);
-            dashboard.page_views += count(v.page_views);
-            dashboard.bounces += count(v.bounces);
-            dashboard.engagement_value += v.engagement_value;
+            dashboard.visits = dashboard.visits.saturating_add(count(v.visits));
+            dashboard.page_views = dashboard.page_views.saturating_add(count(v.page_views));
+            dashboard.bounces = dashboard.bounces.saturating_add(count(v.bounces));
+            dashboard.engagement_value = dashboard
+                .engagement_value
+                .saturating_add(v.engagement_value);
             dashboard.days.push(DayFigures {
                 date: date_of(day).ok_or_else(|| {
                     Error::Unavailable(format!("a roll-up's day {day} is out of range"))
@@ -255,7 +273,7 @@ impl Tally {
             let entry = per_definition
                 .entry((*kind, *id))
                 .or_insert_with(|| (name.clone(), 0));
-            entry.1 += n;
+            entry.1 = entry.1.saturating_add(*n);
         }
         let ranked = |kind: EventKind| {
             let mut list: Vec<DefinitionCount> = per_definition
@@ -286,9 +304,13 @@ impl Tally {
                 count: 0,
                 monetary_value: BTreeMap::new(),
             });
-            total.count += count(sum.count);
-            if let Some(money) = sum.money {
-                *total.monetary_value.entry(currency.clone()).or_default() += money;
+            total.count = total.count.saturating_add(count(sum.count));
+            if let Some(money) = &sum.money {
+                total
+                    .monetary_value
+                    .entry(currency.clone())
+                    .or_default()
+                    .add_sum(money);
             }
         }
         let mut outcomes: Vec<OutcomeTotal> = outcomes.into_values().collect();
@@ -301,7 +323,8 @@ impl Tally {
         dashboard.outcomes = outcomes;
         let mut pages: HashMap<&str, i64> = HashMap::new();
         for ((_, _, url), n) in &self.pages {
-            *pages.entry(url.as_str()).or_default() += n;
+            let total = pages.entry(url.as_str()).or_default();
+            *total = total.saturating_add(*n);
         }
         let mut pages: Vec<(&str, i64)> = pages.into_iter().collect();
         pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));

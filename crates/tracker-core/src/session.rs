@@ -307,7 +307,7 @@ impl Interaction {
             if event.kind == EventKind::Campaign {
                 self.campaign.clone_from(&event.definition);
             }
-            self.engagement_value += event.points();
+            self.engagement_value = self.engagement_value.saturating_add(event.points());
             stored.push(StoredEvent {
                 id,
                 seq: self.event_count,
@@ -344,7 +344,7 @@ impl Interaction {
                 EventKind::Campaign => campaign.clone_from(&stored.event.definition),
                 _ => {}
             }
-            self.engagement_value += stored.event.points();
+            self.engagement_value = self.engagement_value.saturating_add(stored.event.points());
             self.last_activity = self.last_activity.max(stored.timestamp);
         }
         if campaign.is_some() {

@@ -10,6 +10,10 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+/// The counter of change-sets a store's writer refused (an error or a panic while writing
+/// them, where the rest of their group committed), by `reason` (`error`, `panic`).
+pub const CHANGE_SETS_REFUSED: &str = "jss_tracker_change_sets_refused_total";
+
 /// Everything one request changes, committed atomically: a 2xx is sent only after it is durable.
 #[derive(Debug, Clone)]
 pub struct ChangeSet {
@@ -345,8 +349,8 @@ pub struct OutcomeTotal {
     pub name: String,
     /// How many were tracked.
     pub count: u64,
-    /// Monetary value per currency code, exact.
-    pub monetary_value: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// Monetary value per currency code, exact whatever its size.
+    pub monetary_value: std::collections::BTreeMap<String, crate::money::MoneySum>,
 }
 
 /// One day's figures.
@@ -388,6 +392,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Waits until every change-set submitted before the call is committed (for shutdown).
     async fn drain(&self) -> Result<(), Error>;
+
+    /// Whether the store's writers are running, asked with no I/O (liveness: a store whose
+    /// writer died can never commit again, and the process must be restarted). The default
+    /// says yes.
+    fn alive(&self) -> Result<(), Error> {
+        Ok(())
+    }
 
     /// The open interactions, most recently active first, at most `limit` (for the admin
     /// API's list and the live page; the server resumes sessions one by one, see

@@ -78,6 +78,18 @@ pub enum ApiError {
     /// The store failed; the detail is logged, never sent.
     #[error("the service is temporarily unavailable")]
     Unavailable(String),
+    /// The store refused this request's change-set alone (writing it failed where others
+    /// succeed); the detail is logged, never sent.
+    #[error("the request could not be stored; the failure is logged")]
+    Internal(String),
+    /// An element the caller may not send: an identification no app server vouched for.
+    #[error("{message}")]
+    Forbidden {
+        /// The element at fault.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 pub use tracker_api_types::{ErrorBody, ErrorEnvelope};
@@ -121,14 +133,16 @@ impl ApiError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ),
             Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
+            Self::Forbidden { .. } => ("untrusted_identification", StatusCode::FORBIDDEN),
         }
     }
 
     fn index(&self) -> Option<usize> {
         match self {
-            Self::InvalidEvent { index, .. } | Self::UnknownDefinition { index, .. } => {
-                Some(*index)
-            }
+            Self::InvalidEvent { index, .. }
+            | Self::UnknownDefinition { index, .. }
+            | Self::Forbidden { index, .. } => Some(*index),
             _ => None,
         }
     }
@@ -154,6 +168,14 @@ impl From<tracker_core::Error> for ApiError {
                 index,
                 message: format!("element {index}: {m}"),
             },
+            E::Event {
+                index,
+                source: EventError::Forbidden(m),
+            } => Self::Forbidden {
+                index,
+                message: format!("element {index}: {m}"),
+            },
+            E::Refused(detail) => Self::Internal(detail),
             other => Self::Unavailable(other.to_string()),
         }
     }
@@ -208,8 +230,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
-        if let Self::Unavailable(detail) = &self {
-            tracing::error!(?detail, "request failed: storage unavailable");
+        if let Self::Unavailable(detail) | Self::Internal(detail) = &self {
+            tracing::error!(?detail, code, "request failed in the store");
         } else {
             // Messages quote client text (names, origins): `?` escapes newlines and control
             // characters, so that they cannot forge a log line.

@@ -97,6 +97,10 @@ fn describe() {
     metrics::describe_gauge!(OPEN_SESSIONS, "Interactions live in memory.");
     metrics::describe_counter!(SESSIONS_CLOSED, "Interactions ended, by reason.");
     metrics::describe_counter!(
+        tracker_core::store::CHANGE_SETS_REFUSED,
+        "Change-sets the store's writer refused alone (an error or a panic while writing them), by reason."
+    );
+    metrics::describe_counter!(
         crate::webhook::WEBHOOK_ELEMENTS,
         "Elements a webhook processor sent, failed to deliver, or dropped (queue full), by processor."
     );

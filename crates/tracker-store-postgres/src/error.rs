@@ -33,12 +33,21 @@ pub enum Error {
     /// A stored value does not parse back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Applying a change-set panicked (caught: the writer goes on).
+    #[error("panicked while writing: {0}")]
+    Panicked(String),
+    /// The change-set was refused for what it holds (see `write::commit_alone`).
+    #[error("change-set refused: {0}")]
+    Refused(String),
 }
 
 impl From<Error> for tracker_core::Error {
     fn from(error: Error) -> Self {
         match error {
             Error::Stale(detail) => tracker_core::Error::Stale(detail),
+            Error::Refused(detail) | Error::Panicked(detail) => {
+                tracker_core::Error::Refused(detail)
+            }
             other => tracker_core::Error::Unavailable(other.to_string()),
         }
     }

@@ -117,6 +117,9 @@ pub struct PostgresStore {
     pool: Pool,
     timeout: Duration,
     queue: mpsc::Sender<write::Job>,
+    /// How many writers were started, and how many run now (see `Store::alive`).
+    writers: usize,
+    running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -161,18 +164,22 @@ impl PostgresStore {
         drop(client);
         let (queue, jobs) = mpsc::channel(4096);
         let jobs = Arc::new(Mutex::new(jobs));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(config.writers.max(1)));
         for _ in 0..config.writers.max(1) {
             tokio::spawn(write::writer(
                 pool.clone(),
                 jobs.clone(),
                 config.max_group.max(1),
                 config.timeout,
+                running.clone(),
             ));
         }
         Ok(Self {
             pool,
             timeout: config.timeout,
             queue,
+            writers: config.writers.max(1),
+            running,
         })
     }
 
@@ -216,6 +223,18 @@ impl Store for PostgresStore {
             Ok(Err(_)) => Err(Error::WritersGone.into()),
             Err(_) => Err(Error::Timeout(self.timeout * 2).into()),
         }
+    }
+
+    fn alive(&self) -> Result<(), tracker_core::Error> {
+        let running = self.running.load(std::sync::atomic::Ordering::SeqCst);
+        if running < self.writers {
+            return Err(tracker_core::Error::Unavailable(format!(
+                "{} of {} postgres writers have died",
+                self.writers - running,
+                self.writers
+            )));
+        }
+        Ok(())
     }
 
     async fn check_writes(&self) -> Result<(), tracker_core::Error> {

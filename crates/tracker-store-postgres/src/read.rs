@@ -696,9 +696,12 @@ pub(crate) async fn dashboard(
             OutcomeSum {
                 name: row.try_get(4)?,
                 count: row.try_get(5)?,
+                // A sum of any size: PostgreSQL's numeric adds without overflow, and so does
+                // a MoneySum.
                 money: money
                     .map(|m| {
-                        Decimal::from_str(&m).map_err(|_| Error::Corrupt(format!("money '{m}'")))
+                        m.parse::<tracker_core::money::MoneySum>()
+                            .map_err(|e| Error::Corrupt(e.to_string()))
                     })
                     .transpose()?,
             },

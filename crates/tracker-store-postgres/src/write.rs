@@ -35,7 +35,11 @@ pub(crate) async fn writer(
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_group: usize,
     timeout: Duration,
+    running: Arc<std::sync::atomic::AtomicUsize>,
 ) {
+    // Counts this writer out however it ends (`Store::alive` compares the count; the store
+    // counted it in when it spawned it).
+    let _running = Running(running);
     loop {
         let mut group = Vec::with_capacity(max_group);
         {
@@ -55,6 +59,7 @@ pub(crate) async fn writer(
             Ok(outcomes) => outcomes,
             Err(_) => group.iter().map(|_| Err(Error::Timeout(timeout))).collect(),
         };
+        debug_assert_eq!(outcomes.len(), group.len());
         for (job, outcome) in group.into_iter().zip(outcomes) {
             if let Err(error) = &outcome {
                 if !matches!(error, Error::Stale(_)) {
@@ -82,17 +87,114 @@ async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceip
                 .collect();
         }
     };
-    match commit_all(&mut client, group).await {
+    // A panic while applying is caught like an error: the transaction is dropped (rolled back)
+    // as it unwinds, and the writer goes on.
+    match guarded(commit_all(&mut client, group)).await {
         Ok(receipts) => receipts.into_iter().map(Ok).collect(),
-        Err(_) if group.len() > 1 => {
+        Err(error) if is_connection_error(&error) => group
+            .iter()
+            .map(|_| Err(Error::NoConnection(error.to_string())))
+            .collect(),
+        Err(_) => {
             let mut outcomes = Vec::with_capacity(group.len());
             for job in group.iter() {
-                outcomes.push(commit(&mut client, &job.change).await);
+                outcomes.push(commit_alone(&mut client, &job.change).await);
             }
             outcomes
         }
-        Err(error) => vec![Err(error)],
     }
+}
+
+/// Counts a writer out when it ends.
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if std::thread::panicking() {
+            tracing::error!("a postgres writer died");
+        }
+    }
+}
+
+/// Runs `work`, turning a panic into an error: nothing one change-set holds may stop a writer.
+async fn guarded<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(Error::Panicked(message))
+        })
+}
+
+/// Whether the error is the connection's or the server's availability, not the change-set's.
+fn is_connection_error(error: &Error) -> bool {
+    match error {
+        Error::Postgres(e) => e.is_closed() || e.as_db_error().is_none(),
+        Error::Pool(_) | Error::NoConnection(_) | Error::Timeout(_) | Error::WritersGone => true,
+        _ => false,
+    }
+}
+
+/// Commits one change-set in a transaction of its own. When it fails for what it holds (a
+/// database error on it, or a panic) it is refused alone, counted and logged with its visit's
+/// id; a close that fails so still ends its visit (without its roll-up contribution), so that
+/// no stored visit can make the sweeper fail on it forever.
+async fn commit_alone(client: &mut Object, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+    let error = match guarded(commit(client, change)).await {
+        Ok(receipt) => return Ok(receipt),
+        Err(error) if matches!(error, Error::Stale(_)) || is_connection_error(&error) => {
+            return Err(error)
+        }
+        Err(error) => error,
+    };
+    let interaction = change.interaction.id;
+    let reason = if matches!(error, Error::Panicked(_)) {
+        "panic"
+    } else {
+        "error"
+    };
+    metrics::counter!(tracker_core::store::CHANGE_SETS_REFUSED, "reason" => reason).increment(1);
+    tracing::error!(%interaction, %error, closes = change.close.is_some(), "change-set refused by the writer");
+    if let Some(close) = change.close {
+        let closed = guarded(async {
+            client
+                .execute(
+                    "UPDATE interactions SET open = false, ended_at = $3, close_reason = $4
+                     WHERE contact_id = $1 AND id = $2 AND open",
+                    &[
+                        &change.interaction.contact_id.0,
+                        &interaction.0,
+                        &ms(close.ended_at),
+                        &close.reason.as_str(),
+                    ],
+                )
+                .await
+                .map_err(Error::from)
+        })
+        .await;
+        match closed {
+            Ok(_) => {
+                tracing::warn!(%interaction, "interaction closed without its roll-up contribution");
+                return Ok(CommitReceipt {
+                    contact_id: change.interaction.contact_id,
+                });
+            }
+            Err(error) => {
+                tracing::error!(%interaction, %error, "interaction could not be closed either");
+            }
+        }
+    }
+    Err(match error {
+        Error::Panicked(detail) => Error::Refused(detail),
+        other => Error::Refused(other.to_string()),
+    })
 }
 
 async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitReceipt>, Error> {
@@ -155,6 +257,8 @@ async fn apply(
     tally: &mut Tally,
 ) -> Result<CommitReceipt, Error> {
     let interaction = &change.interaction;
+    #[cfg(test)]
+    panic_tests::fail_here(interaction.id.0);
     let (contact_id, new_device) = if change.new_contact {
         ensure_contact(
             tx,
@@ -809,4 +913,95 @@ pub(crate) async fn identify_contact(
     let survivor = identify(&tx, contact.0, source, identifier).await?;
     tx.commit().await?;
     Ok(Some(ContactId(survivor)))
+}
+
+#[cfg(test)]
+mod panic_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use chrono::{Duration, TimeZone, Utc};
+    use tracker_core::{
+        conformance::new_visit,
+        event::{EventKind, TrackedEvent},
+        ids::DeviceId,
+        session::CloseReason,
+        store::{ChangeSet, InteractionsPage, Store},
+    };
+
+    use crate::{PostgresConfig, PostgresStore};
+
+    /// Interactions whose change-sets panic inside a writer (the test hook).
+    static PANIC_ON: Mutex<Vec<uuid::Uuid>> = Mutex::new(Vec::new());
+
+    pub(super) fn fail_here(interaction: uuid::Uuid) {
+        if PANIC_ON.lock().unwrap().contains(&interaction) {
+            panic!("test hook: change-set of {interaction} fails");
+        }
+    }
+
+    fn event() -> TrackedEvent {
+        TrackedEvent::new(EventKind::PageEvent)
+    }
+
+    /// As the SQLite writer's: a change-set that panics is refused alone, its close still ends
+    /// its visit, and the writers go on (they used to die one sweep at a time).
+    #[tokio::test]
+    async fn a_change_set_that_panics_is_refused_alone_and_the_writers_go_on() {
+        let url = std::env::var("JSS_TRACKER_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("panics_{}", uuid::Uuid::now_v7().simple());
+        let mut config = PostgresConfig::new(url.clone());
+        config.schema.clone_from(&schema);
+        config.writers = 1;
+        let store = PostgresStore::open(config).await.unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+        let bad = new_visit(DeviceId::new_random(), at, vec![event()]);
+        let mut live = bad.interaction.clone();
+        let receipt = store.commit(bad).await.unwrap();
+        live.contact_id = receipt.contact_id;
+        PANIC_ON.lock().unwrap().push(live.id.0);
+
+        let events = live.record(vec![event()], at + Duration::seconds(1));
+        let batch = ChangeSet::batch(&live, events, false, true, None);
+        let goods: Vec<_> = (0..4)
+            .map(|_| new_visit(DeviceId::new_random(), at, vec![event()]))
+            .collect();
+        let (refused, accepted) = tokio::join!(
+            store.commit(batch),
+            futures::future::join_all(goods.into_iter().map(|g| store.commit(g)))
+        );
+        assert!(
+            matches!(refused, Err(tracker_core::Error::Refused(_))),
+            "{refused:?}"
+        );
+        assert!(accepted.iter().all(Result::is_ok), "{accepted:?}");
+
+        let close = live.close(CloseReason::Timeout, at + Duration::minutes(20));
+        store.commit(ChangeSet::close(&live, close)).await.unwrap();
+        assert_eq!(store.open_count().await.unwrap(), 4);
+        let contact = store
+            .contact(live.contact_id, InteractionsPage::ALL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!contact.interactions[0].open);
+
+        store
+            .commit(new_visit(DeviceId::new_random(), at, vec![event()]))
+            .await
+            .unwrap();
+        store.alive().unwrap();
+        store.check_writes().await.unwrap();
+
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
 }

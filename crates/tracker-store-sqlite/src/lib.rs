@@ -402,6 +402,14 @@ impl Store for SqliteStore {
         Ok(answer.await.map_err(|_| Error::WriterGone)??)
     }
 
+    fn alive(&self) -> Result<(), tracker_core::Error> {
+        if self.writer.is_closed() {
+            Err(Error::WriterGone.into())
+        } else {
+            Ok(())
+        }
+    }
+
     async fn check_writes(&self) -> Result<(), tracker_core::Error> {
         let (reply, answer) = oneshot::channel();
         self.writer

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
     event::EventKind,
+    money::MoneySum,
     rollup::{day_number, Facet, Fact, OutcomeSum, Tally, Visits, DAY_MS},
     store::{Dashboard, DashboardQuery},
 };
@@ -46,6 +47,16 @@ fn fact_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Fact> {
         url: row.get(at + 4)?,
         money,
         currency: row.get(at + 6)?,
+    })
+}
+
+/// A stored sum of money (decimal text of any size).
+fn read_sum(text: &str) -> Result<MoneySum, Error> {
+    text.parse().map_err(|_| {
+        Error::Corrupt(format!(
+            "money '{}'",
+            text.chars().take(64).collect::<String>()
+        ))
     })
 }
 
@@ -192,12 +203,12 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
         let before: Option<Option<String>> = money_now
             .query_row(params![day, site, id, currency], |row| row.get(0))
             .optional()?;
-        let before = before
-            .flatten()
-            .map(|m| Decimal::from_str(&m).map_err(|_| Error::Corrupt(format!("money '{m}'"))))
-            .transpose()?;
+        let before = before.flatten().map(|m| read_sum(&m)).transpose()?;
         let money = match (before, sum.money) {
-            (Some(a), Some(b)) => Some(a + b),
+            (Some(mut a), Some(b)) => {
+                a.add_sum(&b);
+                Some(a)
+            }
             (a, b) => a.or(b),
         };
         outcomes.execute(params![
@@ -270,9 +281,7 @@ fn load(conn: &Connection, query: &DashboardQuery) -> Result<Tally, Error> {
     let mut rows = stmt.query(params![from, to, site])?;
     while let Some(row) = rows.next()? {
         let money: Option<String> = row.get(6)?;
-        let money = money
-            .map(|m| Decimal::from_str(&m).map_err(|_| Error::Corrupt(format!("money '{m}'"))))
-            .transpose()?;
+        let money = money.map(|m| read_sum(&m)).transpose()?;
         tally.outcomes.insert(
             (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?),
             OutcomeSum {

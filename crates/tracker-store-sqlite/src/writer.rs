@@ -61,6 +61,9 @@ pub(crate) fn spawn(
         .name("sqlite-writer".into())
         .spawn(move || {
             let _lock = lock;
+            // Whatever ends this thread (a panic included) drops the queue's receiver, so that
+            // the store reports itself dead (`Store::alive`) and /healthz fails.
+            let _said = SayWhenDead;
             let mut conn = conn;
             let mut group = Vec::with_capacity(max_group);
             while let Some(first) = rx.blocking_recv() {
@@ -87,7 +90,7 @@ pub(crate) fn spawn(
                 for job in erasures {
                     match job {
                         Job::Erase { contact, reply } => {
-                            let _ = reply.send(erase(&mut conn, contact));
+                            let _ = reply.send(guarded(|| erase(&mut conn, contact)));
                         }
                         Job::Identify {
                             contact,
@@ -95,12 +98,9 @@ pub(crate) fn spawn(
                             identifier,
                             reply,
                         } => {
-                            let _ = reply.send(identify_contact(
-                                &mut conn,
-                                contact,
-                                &source,
-                                &identifier,
-                            ));
+                            let _ = reply.send(guarded(|| {
+                                identify_contact(&mut conn, contact, &source, &identifier)
+                            }));
                         }
                         _ => {}
                     }
@@ -126,16 +126,20 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
     // touched page to a sub-journal). If any change-set fails, the group is rolled back and
     // each change-set is retried in a transaction of its own, so one bad change-set never takes
     // the others down, and never leaves half of itself behind.
-    let outcomes: Vec<Result<Option<CommitReceipt>, Error>> = match apply_all(conn, group) {
+    // A panic while applying (a bug, or a value no one foresaw) is caught like an error: the
+    // transaction is rolled back as it unwinds, and the writer goes on.
+    let outcomes: Vec<Result<Option<CommitReceipt>, Error>> = match guarded(|| {
+        apply_all(conn, group)
+    }) {
         Ok(receipts) => receipts.into_iter().map(Ok).collect(),
         Err(error) => {
             tracing::warn!(%error, size, "group commit failed; committing its change-sets one by one");
             group
                 .iter()
                 .map(|job| match job {
-                    Job::Commit { change, .. } => apply_alone(conn, change).map(Some),
+                    Job::Commit { change, .. } => commit_alone(conn, change).map(Some),
                     Job::Barrier(_) | Job::Erase { .. } | Job::Identify { .. } => Ok(None),
-                    Job::Probe(_) => probe_alone(conn).map(|()| None),
+                    Job::Probe(_) => guarded(|| probe_alone(conn)).map(|()| None),
                 })
                 .collect()
         }
@@ -218,6 +222,86 @@ fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitRe
     rollup::write(&mut tally, &tx)?;
     tx.commit()?;
     Ok(receipts)
+}
+
+/// Logs the writer thread's death, should it ever panic outside [`guarded`].
+struct SayWhenDead;
+
+impl Drop for SayWhenDead {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("the sqlite writer thread died");
+        }
+    }
+}
+
+/// Runs `work`, turning a panic into an error: nothing one change-set holds may stop the
+/// writer (once, ten large outcomes overflowed a sum and killed it for good).
+pub(crate) fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(Error::Panicked(message))
+    })
+}
+
+/// Commits one change-set in a transaction of its own. When it fails for what it holds (an
+/// error other than the disk's, or a panic) it is refused alone, counted and logged with its
+/// visit's id; a close that fails so still ends its visit (without adding it to the roll-ups),
+/// so that no stored visit can make the sweeper fail on it forever, before or after a restart.
+fn commit_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+    let error = match guarded(|| apply_alone(conn, change)) {
+        Ok(receipt) => return Ok(receipt),
+        Err(error @ (Error::Stale(_) | Error::WriterGone)) => return Err(error),
+        Err(error) => error,
+    };
+    let interaction = change.interaction.id;
+    let reason = if matches!(error, Error::Panicked(_)) {
+        "panic"
+    } else {
+        "error"
+    };
+    metrics::counter!(tracker_core::store::CHANGE_SETS_REFUSED, "reason" => reason).increment(1);
+    tracing::error!(%interaction, %error, closes = change.close.is_some(), "change-set refused by the writer");
+    if let Some(close) = change.close {
+        match guarded(|| close_only(conn, change, close)) {
+            Ok(()) => {
+                tracing::warn!(%interaction, "interaction closed without its roll-up contribution");
+                return Ok(CommitReceipt {
+                    contact_id: change.interaction.contact_id,
+                });
+            }
+            Err(error) => {
+                tracing::error!(%interaction, %error, "interaction could not be closed either");
+            }
+        }
+    }
+    Err(match error {
+        Error::Panicked(detail) => Error::Refused(detail),
+        other => other,
+    })
+}
+
+/// Ends a visit with nothing else: its row says closed, when and why.
+fn close_only(
+    conn: &mut Connection,
+    change: &ChangeSet,
+    close: tracker_core::session::Close,
+) -> Result<(), Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.prepare_cached(
+        "UPDATE interactions SET open = 0, ended_at = ?2, close_reason = ?3 WHERE id = ?1 AND open = 1",
+    )?
+    .execute(params![
+        change.interaction.id.0,
+        ms(close.ended_at),
+        close.reason.as_str()
+    ])?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn apply_alone(conn: &mut Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
@@ -432,6 +516,8 @@ pub(crate) fn apply(
     tally: &mut Tally,
 ) -> Result<CommitReceipt, Error> {
     let interaction = &change.interaction;
+    #[cfg(test)]
+    panic_tests::fail_here(interaction.id.0);
     let (contact_id, new_device) = if change.new_contact {
         ensure_contact(
             conn,
@@ -740,5 +826,90 @@ mod tests {
             3,
             "the refused change-set left nothing behind"
         );
+    }
+}
+
+#[cfg(test)]
+mod panic_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use chrono::{Duration, TimeZone, Utc};
+    use tracker_core::{
+        conformance::new_visit,
+        event::{EventKind, TrackedEvent},
+        ids::DeviceId,
+        session::CloseReason,
+        store::{InteractionsPage, Store},
+    };
+
+    use crate::{SqliteConfig, SqliteStore};
+
+    /// Interactions whose change-sets panic inside the writer (the test hook).
+    static PANIC_ON: Mutex<Vec<uuid::Uuid>> = Mutex::new(Vec::new());
+
+    pub(super) fn fail_here(interaction: uuid::Uuid) {
+        if PANIC_ON.lock().unwrap().contains(&interaction) {
+            panic!("test hook: change-set of {interaction} fails");
+        }
+    }
+
+    fn page_view() -> TrackedEvent {
+        TrackedEvent::new(EventKind::PageEvent)
+    }
+
+    /// A change-set that panics inside the writer is refused alone, in its group and by
+    /// itself; its close still ends its visit; the writer goes on serving the next, and the
+    /// store stays alive (a panic there used to kill the writer thread for good).
+    #[tokio::test]
+    async fn a_change_set_that_panics_is_refused_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteConfig::new(dir.path().join("t.db"))).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+        let bad = new_visit(DeviceId::new_random(), at, vec![page_view()]);
+        let bad_interaction = bad.interaction.clone();
+        store.commit(bad).await.unwrap();
+        PANIC_ON.lock().unwrap().push(bad_interaction.id.0);
+
+        // Its next batch, sent together with good ones: only it is refused.
+        let mut live = bad_interaction.clone();
+        let events = live.record(vec![page_view()], at + Duration::seconds(1));
+        let batch = tracker_core::store::ChangeSet::batch(&live, events, false, true, None);
+        let goods: Vec<_> = (0..4)
+            .map(|_| new_visit(DeviceId::new_random(), at, vec![page_view()]))
+            .collect();
+        let (refused, accepted) = tokio::join!(
+            store.commit(batch),
+            futures::future::join_all(goods.into_iter().map(|g| store.commit(g)))
+        );
+        assert!(
+            matches!(refused, Err(tracker_core::Error::Refused(_))),
+            "{refused:?}"
+        );
+        assert!(accepted.iter().all(Result::is_ok), "{accepted:?}");
+
+        // Its close fails the same way, and the visit still ends.
+        let close = live.close(CloseReason::Timeout, at + Duration::minutes(20));
+        store
+            .commit(tracker_core::store::ChangeSet::close(&live, close))
+            .await
+            .unwrap();
+        assert_eq!(store.open_count().await.unwrap(), 4);
+        let contact = store
+            .contact(bad_interaction.contact_id, InteractionsPage::ALL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!contact.interactions[0].open);
+        assert_eq!(contact.interactions[0].events.len(), 1);
+
+        // The writer serves the next, and the store is alive and ready.
+        store
+            .commit(new_visit(DeviceId::new_random(), at, vec![page_view()]))
+            .await
+            .unwrap();
+        store.alive().unwrap();
+        store.check_writes().await.unwrap();
     }
 }

@@ -45,6 +45,13 @@ impl Processor for OutcomeProcessor {
                 .transpose()?
                 .flatten();
             if let Some(money) = money {
+                let max = args.context().limits.max_monetary_value;
+                if money.abs() > Decimal::from(max) {
+                    return Err(EventError::Invalid(format!(
+                        "monetaryValue {money} is larger than {max}, the most one outcome may \
+                         carry (tracker.limits.max_monetary_value)"
+                    )));
+                }
                 let resolved = args
                     .context()
                     .definitions

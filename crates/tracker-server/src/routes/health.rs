@@ -6,14 +6,34 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::state::AppState;
 
-/// Answers `{"status": "ok"}` while the server runs.
-#[utoipa::path(get, path = "/healthz", operation_id = "health", tag = "operations", responses((status = 200, description = "Alive", body = Object)))]
-pub async fn handle() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// Answers `{"status": "ok"}` while the server runs and can still commit: when the store's
+/// writer has died (it never should: a change-set that fails or panics is refused alone), 503 in
+/// the envelope, so that a supervisor restarts the process instead of leaving it answering 503
+/// to every tracking request. No I/O: a slow database does not fail liveness (`/readyz` says
+/// that).
+#[utoipa::path(get, path = "/healthz", operation_id = "health", tag = "operations", responses(
+    (status = 200, description = "Alive", body = Object),
+    (status = 503, description = "The store's writer died: restart the process", body = crate::error::ErrorEnvelope),
+))]
+pub async fn handle(State(state): State<AppState>) -> Response {
+    match state.store().alive() {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "not alive");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "error": {"code": "unavailable", "message": format!("not alive: {error}")},
+                    "status": "dead",
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Answers 200 when every dependency works right now, and 503 (`unavailable`, in the error
@@ -27,7 +47,13 @@ pub async fn handle() -> Json<Value> {
     (status = 503, description = "A dependency does not work: the envelope, and `checks`", body = crate::error::ErrorEnvelope),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let (store, sessions) = tokio::join!(state.store().check_writes(), state.sessions().count());
+    let (store, sessions) = tokio::join!(
+        async {
+            state.store().alive()?;
+            state.store().check_writes().await
+        },
+        state.sessions().count()
+    );
     let check = |outcome: Result<(), String>| match outcome {
         Ok(()) => json!({"status": "ok"}),
         Err(error) => json!({"status": "failing", "error": error}),

@@ -14,7 +14,7 @@ use axum::{
 use axum_extra::extract::WithRejection;
 use maud::{html, Markup, PreEscaped};
 use rust_decimal::Decimal;
-use tracker_core::definitions::DefinitionKind;
+use tracker_core::{definitions::DefinitionKind, money::MoneySum};
 
 use super::{page, SignedIn};
 use crate::{
@@ -285,12 +285,13 @@ pub(super) async fn contact(
     let events = c.interactions.iter().flat_map(|i| i.events.iter());
     let goals = events.clone().filter(|e| e.kind == "goal").count();
     let mut outcomes = 0;
-    let mut money: BTreeMap<String, Decimal> = BTreeMap::new();
+    // Summed exactly, whatever the values: a `Decimal` sum of ten of the largest overflows.
+    let mut money: BTreeMap<String, MoneySum> = BTreeMap::new();
     for e in events.filter(|e| e.kind == "outcome") {
         outcomes += 1;
         if let (Some(value), Some(currency)) = (&e.monetary_value, &e.currency_code) {
             if let Ok(value) = Decimal::from_str(value) {
-                *money.entry(currency.clone()).or_default() += value;
+                money.entry(currency.clone()).or_default().add(value);
             }
         }
     }
@@ -301,7 +302,7 @@ pub(super) async fn contact(
             div.card #goals { div.label { "Goals" } div.value { (goals) } }
             div.card #outcomes {
                 div.label { "Outcomes" } div.value { (outcomes) }
-                @for (currency, value) in &money { div.muted { (value) " " (currency) } }
+                @for (currency, value) in &money { div.muted { (value.to_money_string()) " " (currency) } }
             }
         }
         p.muted { "Contact " (c.summary.id) ", first seen " (c.summary.created_at) ", last active " (c.summary.last_activity) }
