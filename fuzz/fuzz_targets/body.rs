@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         max_clock_skew: chrono::Duration::minutes(2),
         limits: &limits,
         interaction: None,
+        identification: Default::default(),
     };
     let _ = pipeline.run(&elements, &context);
 });

@@ -69,6 +69,8 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
         name: "demo".into(),
         key: SecretString::from(api_key.clone()),
         cors_origins: vec![app_origin.clone()],
+        identification_secret: None,
+        server_side: false,
     }];
     settings.validate()?;
 

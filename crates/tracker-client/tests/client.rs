@@ -27,6 +27,8 @@ async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
         name: "client".into(),
         key: KEY.to_string().into(),
         cors_origins: vec![],
+        identification_secret: None,
+        server_side: false,
     }];
     let app = Application::build(settings).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.local_addr().port());

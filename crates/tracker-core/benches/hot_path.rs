@@ -106,6 +106,7 @@ fn pipeline(c: &mut Criterion) {
         max_clock_skew: Duration::minutes(2),
         limits: &limits,
         interaction: None,
+        identification: Default::default(),
     };
     let elements = parse_elements(BATCH.as_bytes(), &limits, pipeline.event_keys()).unwrap();
     assert_eq!(pipeline.run(&elements, &context).unwrap().len(), 5);

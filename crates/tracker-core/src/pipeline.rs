@@ -29,6 +29,8 @@ pub struct BatchContext<'a> {
     /// The visitor's live interaction the batch continues (`None`: the batch opens a visit);
     /// its `contact_id` is the visitor's contact.
     pub interaction: Option<&'a Interaction>,
+    /// Whose word identifies a visitor in this batch (the caller's key, the configuration).
+    pub identification: crate::processors::IdentificationTrust<'a>,
 }
 
 #[derive(Debug)]
@@ -296,6 +298,9 @@ impl Pipeline {
         context: &BatchContext<'_>,
     ) -> Result<Vec<TrackedEvent>, Error> {
         let mut out = Vec::with_capacity(elements.len());
+        // Each one may merge two contacts in the store: one a batch, so that a batch cannot
+        // take a thousand strangers' contacts at once.
+        let mut identifications = 0usize;
         for (index, element) in elements.iter().enumerate() {
             let fail = |source| Error::Event { index, source };
             check_element(element, context.limits).map_err(fail)?;
@@ -309,6 +314,20 @@ impl Pipeline {
                 processor.track_event(&mut args);
                 if args.is_aborted() {
                     break;
+                }
+            }
+            if args
+                .tracked
+                .iter()
+                .any(|e| e.kind == crate::event::EventKind::Identification)
+            {
+                identifications += 1;
+                if identifications > 1 {
+                    return Err(fail(EventError::Invalid(
+                        "a batch may identify the visitor once: this is its second \
+                         identification element"
+                            .into(),
+                    )));
                 }
             }
             match args.state {
@@ -495,6 +514,7 @@ mod tests {
             max_clock_skew: Duration::minutes(2),
             limits: &limits,
             interaction: None,
+            identification: Default::default(),
         };
         let Value::Array(elements) = batch else {
             panic!("test batches are arrays")
@@ -745,6 +765,7 @@ mod tests {
             max_clock_skew: Duration::minutes(2),
             limits: &limits,
             interaction: Some(&live),
+            identification: Default::default(),
         };
         let element = [json!({"goalId": "Register"})];
         let events = pipeline.run(&element, &context).expect("tracked");

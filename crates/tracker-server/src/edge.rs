@@ -34,12 +34,18 @@ pub struct ApiKey {
     /// Allowed origins, normalised (lowercase, no trailing slash).
     pub origins: Vec<String>,
     any_origin: bool,
+    /// The secret identification elements are signed with.
+    pub identification_secret: Option<Vec<u8>>,
+    /// A key of the app's server: never accepted from a browser origin.
+    pub server_side: bool,
 }
 
 impl ApiKey {
-    /// Whether a request from `origin` may use this key.
+    /// Whether a request from `origin` may use this key. A server-side key allows none: a
+    /// request that carries an `Origin` comes from a browser.
     pub fn allows(&self, origin: &str) -> bool {
-        self.any_origin || self.origins.iter().any(|o| *o == normalise_origin(origin))
+        !self.server_side
+            && (self.any_origin || self.origins.iter().any(|o| *o == normalise_origin(origin)))
     }
 }
 
@@ -63,6 +69,11 @@ impl ApiKeys {
                     name: k.name.clone(),
                     any_origin: k.cors_origins.iter().any(|o| o == "*"),
                     origins: k.cors_origins.iter().map(|o| normalise_origin(o)).collect(),
+                    identification_secret: k
+                        .identification_secret
+                        .as_ref()
+                        .map(|s| s.expose_secret().as_bytes().to_vec()),
+                    server_side: k.server_side,
                 };
                 (canonical_api_key(k.key.expose_secret()), Arc::new(key))
             })
@@ -164,6 +175,8 @@ fn key_of(in_query: Option<String>, parts: &Parts) -> Option<String> {
 pub struct TrackingCaller {
     /// The API key's name.
     pub key_name: String,
+    /// The API key (`None` for callers that are not tracking requests).
+    pub key: Option<Arc<ApiKey>>,
     /// `sc_site`.
     pub site: Option<String>,
     /// `sc_camp`.
@@ -215,7 +228,9 @@ impl FromRequestParts<AppState> for TrackingCaller {
                 return Err(ApiError::UnsupportedEncoding(truncate(encoding, 64)));
             }
         }
+        let key = key.clone();
         let mut caller = Self::browser(parts, state, key.name.clone());
+        caller.key = Some(key.clone());
         state
             .rate_limits()
             .check(&key.name, caller.ip)
@@ -251,6 +266,7 @@ impl TrackingCaller {
             .and_then(|c| SessionId::from_cookie(c.value()));
         Self {
             key_name,
+            key: None,
             site: None,
             campaign: None,
             device,
@@ -509,11 +525,15 @@ mod tests {
                 name: "sitecore".into(),
                 key: "{9A3D8B5C-1F2E-4D3C-8B7A-6F5E4D3C2B1A}".to_string().into(),
                 cors_origins: vec![],
+                identification_secret: None,
+                server_side: false,
             },
             ApiKeySettings {
                 name: "plain".into(),
                 key: "AbC123".to_string().into(),
                 cors_origins: vec![],
+                identification_secret: None,
+                server_side: false,
             },
         ]);
         for spelling in [
@@ -537,6 +557,8 @@ mod tests {
             name: "a".into(),
             origins: vec![normalise_origin("https://App.example.com/")],
             any_origin: false,
+            identification_secret: None,
+            server_side: false,
         };
         assert!(key.allows("https://app.example.com"));
         assert!(!key.allows("https://evil.example.com"));

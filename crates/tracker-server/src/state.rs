@@ -166,13 +166,26 @@ impl AppState {
     }
 
     /// The pipeline context for a batch received `now`.
-    pub fn batch_context(&self, now: chrono::DateTime<chrono::Utc>) -> BatchContext<'_> {
+    pub fn batch_context<'a>(
+        &'a self,
+        now: chrono::DateTime<chrono::Utc>,
+        key: Option<&'a crate::edge::ApiKey>,
+    ) -> BatchContext<'a> {
+        let identification = &self.inner.settings.identification;
         BatchContext {
             definitions: &self.inner.definitions,
             now,
             max_clock_skew: self.inner.max_clock_skew,
             limits: &self.inner.settings.tracker.limits,
             interaction: None,
+            identification: tracker_core::processors::IdentificationTrust {
+                unsigned_ok: key.is_some_and(|k| k.server_side)
+                    || identification.trust == crate::config::IdentificationTrustSetting::Client,
+                secret: key.and_then(|k| k.identification_secret.as_deref()),
+                max_lifetime: chrono::Duration::from_std(identification.max_signature_lifetime)
+                    .unwrap_or(chrono::Duration::hours(1)),
+                fold_case: &identification.case_insensitive_sources,
+            },
         }
     }
 }

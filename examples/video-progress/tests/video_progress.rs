@@ -24,6 +24,8 @@ async fn video_progress_is_tracked_end_to_end() {
         name: "example".into(),
         key: KEY.to_string().into(),
         cors_origins: vec!["*".into()],
+        identification_secret: None,
+        server_side: false,
     }];
     settings.pipeline.patches = vec![(
         "tracker.toml".into(),

@@ -23,7 +23,10 @@ mod query_campaign;
 
 pub use campaign::CampaignProcessor;
 pub use goal::GoalProcessor;
-pub use identify::{IdentifyProcessor, IDENTIFIER_KEY};
+pub use identify::{
+    normalise_identifier, sign_identification, IdentificationTrust, IdentifyProcessor,
+    IDENTIFIER_KEY,
+};
 pub use map::{MapAs, MapProcessor, MapSettings, MapType};
 pub use outcome::OutcomeProcessor;
 pub use page_event::PageEventProcessor;

@@ -58,6 +58,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// `[personalization]`
     pub personalization: PersonalizationSettings,
+    /// `[identification]`
+    pub identification: IdentificationSettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
     /// Who set each setting (`key` → a file, an environment variable), for
@@ -367,6 +369,42 @@ pub struct PersonalizationSettings {
     pub enabled: bool,
 }
 
+/// `identification.trust`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentificationTrustSetting {
+    /// Identification from a browser only when signed by the app's server (or through a
+    /// server-side key).
+    #[default]
+    Signed,
+    /// Any browser's word is believed: anyone holding the public key can merge anyone's
+    /// profile into theirs. Only for an intranet; the server warns at start.
+    Client,
+}
+
+/// `[identification]`: whose word makes a visitor known (see docs/security.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentificationSettings {
+    /// `signed` (the default) or `client`.
+    pub trust: IdentificationTrustSetting,
+    /// How far ahead a signed element's `expires` may lie.
+    #[serde(with = "duration")]
+    pub max_signature_lifetime: Duration,
+    /// Sources whose identifiers are case-insensitive: folded to lower case (all are trimmed).
+    pub case_insensitive_sources: Vec<String>,
+}
+
+impl Default for IdentificationSettings {
+    fn default() -> Self {
+        Self {
+            trust: IdentificationTrustSetting::Signed,
+            max_signature_lifetime: Duration::from_secs(3600),
+            case_insensitive_sources: vec!["email".into()],
+        }
+    }
+}
+
 /// `[profile]`: what the Experience Profile and the admin API show.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -450,6 +488,18 @@ pub struct ApiKeySettings {
     /// Origins allowed to call with this key; `*` allows any (for development).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// The secret the app's server signs identification elements with (HMAC-SHA256; see
+    /// docs/security.md). Without one, browsers with this key cannot identify visitors.
+    #[serde(
+        default,
+        serialize_with = "redact",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub identification_secret: Option<SecretString>,
+    /// A key of the app's server, never of a browser: requests with it that carry an `Origin`
+    /// are refused, and its identifications need no signature.
+    #[serde(default)]
+    pub server_side: bool,
 }
 
 fn redact<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -758,6 +808,23 @@ impl Settings {
             warnings.push(
                 "an API key allows any origin (\"*\"): fine for development only".to_string(),
             );
+        }
+        if self.identification.trust == IdentificationTrustSetting::Client {
+            warnings.push(
+                "identification.trust = \"client\": any browser holding the public API key can \
+                 claim any identifier and merge that person's profile into its own; only for an \
+                 intranet (see docs/security.md)"
+                    .to_string(),
+            );
+        }
+        for key in &self.api_keys {
+            if key.server_side && !key.cors_origins.is_empty() {
+                warnings.push(format!(
+                    "API key '{}' is server_side: its cors_origins are ignored (browsers may not \
+                     use it)",
+                    key.name
+                ));
+            }
         }
         warnings
     }

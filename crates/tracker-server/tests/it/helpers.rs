@@ -11,6 +11,8 @@ use tracker_server::{config::ApiKeySettings, state::AppState, Application, Setti
 
 pub const KEY: &str = "test-key-0123456789";
 pub const TOKEN: &str = "test-admin-token";
+/// The test key's `identification_secret`, which the "app server" signs identifications with.
+pub const ID_SECRET: &str = "test-identification-secret";
 pub const APP_ORIGIN: &str = "https://app.example.com";
 pub const PAGE: &str = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
 pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -27,6 +29,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
         name: "test-app".into(),
         key: KEY.to_string().into(),
         cors_origins: vec![APP_ORIGIN.into()],
+        identification_secret: Some(ID_SECRET.to_string().into()),
+        server_side: false,
     }];
     settings
 }
@@ -286,4 +290,17 @@ pub async fn expect_error(response: Response, status: u16, code: &str) -> Value 
         "{body}"
     );
     body
+}
+
+/// An identification element as the app's server signs it for the browser (valid 5 minutes
+/// from `now`).
+pub fn signed_identification(source: &str, identifier: &str, now: chrono::DateTime<Utc>) -> Value {
+    let expires = now.timestamp() + 300;
+    serde_json::json!({
+        "identifier": identifier,
+        "source": source,
+        "expires": expires,
+        "signature": tracker_core::processors::sign_identification(
+            ID_SECRET.as_bytes(), source, identifier, expires),
+    })
 }

@@ -400,7 +400,7 @@ async fn trickling_bodies_cannot_take_all_the_memory() {
 /// batch is stored.
 #[tokio::test]
 async fn money_is_exact_and_impossible_values_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|s| s.tracker.limits.max_monetary_value = u64::MAX).await;
     let mut browser = Browser::new();
     // Raw text: `json!` would make the number a float before it is sent.
     let body = r#"[{"outcomeId": "Purchase", "currencyCode": "USD",

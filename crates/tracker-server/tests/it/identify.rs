@@ -3,9 +3,13 @@
 //! moment), with all their visits, correct totals and no event doubled, and either device's
 //! later requests land on the survivor. The admin API gives identifiers too.
 
+use reqwest::Method;
 use serde_json::{json, Value};
+use tracker_core::clock::Clock;
 
-use crate::helpers::{expect_error, Browser, TestApp, PAGE, TOKEN};
+use crate::helpers::{
+    expect_error, signed_identification, Browser, TestApp, CHROME, KEY, PAGE, TOKEN,
+};
 
 fn events(contact: &Value) -> usize {
     contact["interactions"]
@@ -34,7 +38,11 @@ async fn the_same_identifier_on_two_devices_merges_their_contacts() {
         .await;
     let (a, b) = (app.contact_of(&laptop).await, app.contact_of(&phone).await);
     assert_ne!(a["id"], b["id"]);
-    let sign_in = json!([{"identifier": "ada@example.com", "source": "email"}]);
+    let sign_in = json!([signed_identification(
+        "email",
+        "ada@example.com",
+        app.clock.now()
+    )]);
     laptop.track_ok(&app, sign_in.clone()).await;
     phone.track_ok(&app, sign_in).await;
 
@@ -83,7 +91,11 @@ async fn two_devices_identifying_at_the_same_moment_become_one_contact() {
                 .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
                 .await;
         }
-        let sign_in = json!([{"identifier": format!("bob{round}@example.com"), "source": "email"}]);
+        let sign_in = json!([signed_identification(
+            "email",
+            &format!("bob{round}@example.com"),
+            app.clock.now()
+        )]);
         let [first, second] = &mut browsers;
         let (x, y) = tokio::join!(
             first.track(&app, sign_in.clone()),
@@ -144,4 +156,157 @@ async fn the_admin_api_gives_identifiers_and_merges_too() {
     )
     .await;
     expect_error(unknown, 404, "not_found").await;
+}
+
+/// A browser's unsigned (or wrongly signed, or expired) identification is refused (403) and
+/// merges nothing, stores nothing of its batch: the victim's profile stays the victim's. A
+/// correctly signed one merges; emails that differ in case and spaces are one person; a batch
+/// identifies once.
+#[tokio::test]
+async fn only_identifications_the_app_server_vouched_for_merge() {
+    let app = TestApp::spawn().await;
+    let now = app.clock.now();
+    let (mut victim, mut attacker) = (Browser::new(), Browser::new());
+    victim
+        .track_ok(
+            &app,
+            json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"},
+                   signed_identification("email", "Victim@Example.com", now)]),
+        )
+        .await;
+    attacker
+        .track_ok(&app, json!([{"pageId": PAGE, "url": "/x"}]))
+        .await;
+    let victim_id = app.contact_of(&victim).await["id"].clone();
+    let attacker_id = app.contact_of(&attacker).await["id"].clone();
+
+    let mut wrong = signed_identification("email", "victim@example.com", now);
+    wrong["signature"] = json!("00".repeat(32));
+    let mut expired = signed_identification("email", "victim@example.com", now);
+    expired["expires"] = json!(now.timestamp() - 1);
+    for claim in [
+        json!({"identifier": "victim@example.com", "source": "email"}),
+        wrong,
+        expired,
+    ] {
+        let refused = attacker
+            .track(&app, json!([{"goalId": "Register"}, claim]))
+            .await;
+        let body = expect_error(refused, 403, "untrusted_identification").await;
+        assert_eq!(body["error"]["index"], 1, "{body}");
+    }
+    let attacker_now = app.contact_of(&attacker).await;
+    assert_eq!(attacker_now["id"], attacker_id, "nothing merged");
+    assert_eq!(
+        attacker_now["goalCount"], 0,
+        "nothing of the batches stored"
+    );
+    assert_eq!(app.contact_of(&victim).await["id"], victim_id);
+    assert_eq!(app.contact_count().await, 2);
+
+    // Two identifications in one batch: refused, whoever signed them.
+    let two = attacker
+        .track(
+            &app,
+            json!([
+                signed_identification("email", "a@x.com", now),
+                signed_identification("email", "b@x.com", now)
+            ]),
+        )
+        .await;
+    expect_error(two, 400, "invalid_event").await;
+
+    // The victim on a second device, signed by the app server, in another case: one contact.
+    let mut phone = Browser::new();
+    phone
+        .track_ok(
+            &app,
+            json!([signed_identification("email", " victim@EXAMPLE.com ", now)]),
+        )
+        .await;
+    assert_eq!(app.contact_of(&phone).await["id"], victim_id);
+    let found = app.admin("/api/v1/contacts?q=victim%40example.com").await;
+    assert_eq!(found["total"], 1, "{found}");
+}
+
+/// A server-side key (`server_side = true`) identifies without a signature, and is refused
+/// from a browser origin; `identification.trust = "client"` believes browsers, and `/visitor`
+/// then shows only the caller's own device's visits.
+#[tokio::test]
+async fn server_side_keys_and_the_client_trust_opt_out() {
+    const SERVER_KEY: &str = "server-key-0123456789";
+    let app = TestApp::spawn_with(|s| {
+        s.api_keys.push(tracker_server::config::ApiKeySettings {
+            name: "ssr".into(),
+            key: SERVER_KEY.to_string().into(),
+            cors_origins: Vec::new(),
+            identification_secret: None,
+            server_side: true,
+        });
+    })
+    .await;
+    let url = app.url(&format!(
+        "/sitecore/api/jss/track/event?sc_apikey={SERVER_KEY}"
+    ));
+    let body = json!([{"identifier": "ssr@example.com", "source": "email"}]).to_string();
+    let mut server = Browser {
+        origin: None,
+        ..Browser::new()
+    };
+    let response = server
+        .send(
+            &app,
+            Method::POST,
+            &url,
+            Some(body.clone()),
+            "application/json",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let found = app.admin("/api/v1/contacts?q=ssr%40example.com").await;
+    assert_eq!(found["total"], 1, "{found}");
+    let mut browser = Browser::new();
+    let refused = browser
+        .send(&app, Method::POST, &url, Some(body), "application/json")
+        .await;
+    expect_error(refused, 403, "origin_not_allowed").await;
+
+    let open = TestApp::spawn_with(|s| {
+        s.identification.trust = tracker_server::config::IdentificationTrustSetting::Client;
+        s.personalization.enabled = true;
+    })
+    .await;
+    let (mut laptop, mut attacker) = (Browser::new(), Browser::new());
+    laptop
+        .track_ok(
+            &open,
+            json!([{"goalId": "Register"}, {"identifier": "v@x.com", "source": "email"}]),
+        )
+        .await;
+    attacker
+        .track_ok(&open, json!([{"identifier": "V@x.com", "source": "email"}]))
+        .await;
+    assert_eq!(open.contact_count().await, 1, "browsers are believed");
+    let visitor = open
+        .client
+        .get(open.url(&format!("/sitecore/api/jss/track/visitor?sc_apikey={KEY}")))
+        .header("user-agent", CHROME)
+        .header(
+            "cookie",
+            format!(
+                "SC_ANALYTICS_GLOBAL_COOKIE={}",
+                attacker.cookies["SC_ANALYTICS_GLOBAL_COOKIE"]
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let me: Value = visitor.json().await.unwrap();
+    assert_eq!(me["visits"], 1, "{me}");
+    assert_eq!(
+        me["goals"],
+        json!([]),
+        "the laptop's goal is not shown: {me}"
+    );
+    assert_eq!(me["goalCount"], 0, "{me}");
 }

@@ -3,8 +3,11 @@
 
 use reqwest::{header, Method};
 use serde_json::{json, Value};
+use tracker_core::clock::Clock;
 
-use crate::helpers::{expect_error, Browser, TestApp, APP_ORIGIN, KEY, PAGE};
+use crate::helpers::{
+    expect_error, signed_identification, Browser, TestApp, APP_ORIGIN, KEY, PAGE,
+};
 
 fn visitor_url(app: &TestApp) -> String {
     app.url(&format!("/sitecore/api/jss/track/visitor?sc_apikey={KEY}"))
@@ -27,7 +30,7 @@ async fn the_visitor_gets_its_own_profile_and_nothing_else() {
     let body = json!([
         {"pageId": PAGE, "url": "/"},
         {"goalId": "Register"},
-        {"identifier": "ada@example.com", "source": "email"}
+        signed_identification("email", "ada@example.com", app.clock.now())
     ])
     .to_string();
     let response = ada

@@ -389,9 +389,16 @@ pub async fn identify(
             "source SC_ANALYTICS_GLOBAL_COOKIE is the device cookie's own".into(),
         ));
     }
+    // Normalised as the tracking API's identifications are (emails case-folded), so that both
+    // paths name one person alike.
+    let identifier = tracker_core::processors::normalise_identifier(
+        source,
+        identifier,
+        &state.settings().identification.case_insensitive_sources,
+    );
     let survivor = state
         .store()
-        .identify(contact_id, source.to_string(), identifier.to_string())
+        .identify(contact_id, source.to_string(), identifier)
         .await?
         .ok_or_else(not_found)?;
     Ok(Json(IdentifiedJson {

@@ -46,7 +46,7 @@ pub async fn handle(
     // The pipeline runs once the visitor's session is locked: processors see its live
     // interaction and contact.
     let batch = |live: Option<&tracker_core::session::Interaction>| {
-        let mut context = state.batch_context(now);
+        let mut context = state.batch_context(now, caller.key.as_deref());
         context.interaction = live;
         let mut events = pipeline.run(&elements, &context)?;
         if let Some(campaign) = campaign {

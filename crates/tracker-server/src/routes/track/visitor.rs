@@ -58,7 +58,7 @@ pub async fn handle(
     let Some(summary) = page.contacts.first() else {
         return Ok(Json(answer));
     };
-    let Some(record) = store
+    let Some(mut record) = store
         .contact(
             summary.id,
             InteractionsPage {
@@ -74,6 +74,25 @@ pub async fn handle(
     answer.visits = record.summary.interaction_count;
     answer.engagement_value = record.summary.engagement_value;
     answer.goal_count = record.summary.goal_count;
+    if state.settings().identification.trust == crate::config::IdentificationTrustSetting::Client {
+        // Browsers' identifications are believed, so the contact may hold visits someone
+        // merged into it by claiming an identifier: show this device's visits only (of the
+        // recent ones read), never another device's.
+        let device = caller.device.device;
+        record
+            .interactions
+            .retain(|visit| visit.interaction.device_id == device);
+        answer.visits = record.interactions.len() as i64;
+        answer.engagement_value = record.interactions.iter().fold(0i64, |sum, v| {
+            sum.saturating_add(v.interaction.engagement_value)
+        });
+        answer.goal_count = record
+            .interactions
+            .iter()
+            .flat_map(|v| v.events.iter())
+            .filter(|e| e.event.kind == EventKind::Goal)
+            .count() as i64;
+    }
     let sources: BTreeSet<String> = record
         .identifiers
         .iter()
