@@ -17,6 +17,7 @@ use ipnet::IpNet;
 use secrecy::ExposeSecret;
 use tracker_core::ids::{GlobalCookie, SessionId};
 
+pub use crate::config::ClientIpHeader;
 use crate::{
     config::{canonical_api_key, ApiKeySettings},
     error::ApiError,
@@ -246,7 +247,11 @@ impl TrackingCaller {
     /// scheme. The caller has checked the tracker setting, the key and the origin.
     pub fn browser(parts: &Parts, state: &AppState, key_name: String) -> Self {
         let settings = state.settings();
-        let client = client_addr(parts, &settings.server.trusted_proxies);
+        let client = client_addr(
+            parts,
+            &settings.server.trusted_proxies,
+            settings.server.client_ip_header,
+        );
         let jar = CookieJar::from_headers(&parts.headers);
         // A device id this tracker did not issue starts a fresh device: checked by its
         // signature, with no database read.
@@ -298,10 +303,12 @@ pub struct ClientAddr {
     pub https: bool,
 }
 
-/// The client's address and scheme. `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` are
+/// The client's address and scheme. The forwarding chain of one header (`header`, which the
+/// proxy in front writes: `X-Forwarded-For` or `Forwarded`) and `X-Forwarded-Proto` are
 /// believed only from a peer in `trusted` (anyone can send them); the chain is walked from the
-/// right, skipping trusted proxies, so that a client cannot choose its address by prepending one.
-pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> ClientAddr {
+/// right, skipping trusted proxies, so that a client cannot choose its address by prepending
+/// one, nor by sending the other header (which the proxy passes along untouched).
+pub fn client_addr(parts: &Parts, trusted: &[IpNet], header: ClientIpHeader) -> ClientAddr {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -319,7 +326,7 @@ pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> ClientAddr {
             https: false,
         };
     }
-    let (chain, forwarded_proto) = forwarded(&parts.headers);
+    let (chain, forwarded_proto) = forwarded(&parts.headers, header);
     let client = chain
         .iter()
         .rev()
@@ -348,9 +355,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The forwarding chain, client first: `Forwarded`'s `for=` (RFC 7239) if present, else
-/// `X-Forwarded-For`; and `Forwarded`'s first `proto=`.
-fn forwarded(headers: &HeaderMap) -> (Vec<IpAddr>, Option<String>) {
+/// The forwarding chain of the chosen header, client first: `Forwarded`'s `for=` (RFC 7239) or
+/// `X-Forwarded-For`; and, with `Forwarded`, its first `proto=`.
+fn forwarded(headers: &HeaderMap, header: ClientIpHeader) -> (Vec<IpAddr>, Option<String>) {
     let values = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
@@ -363,6 +370,13 @@ fn forwarded(headers: &HeaderMap) -> (Vec<IpAddr>, Option<String>) {
     };
     let mut chain = Vec::new();
     let mut proto = None;
+    if header == ClientIpHeader::XForwardedFor {
+        let chain = values("x-forwarded-for")
+            .iter()
+            .filter_map(|v| parse_node(v))
+            .collect();
+        return (chain, None);
+    }
     for element in values("forwarded") {
         for pair in element.split(';') {
             let Some((key, value)) = pair.split_once('=') else {
@@ -375,12 +389,6 @@ fn forwarded(headers: &HeaderMap) -> (Vec<IpAddr>, Option<String>) {
                 _ => {}
             }
         }
-    }
-    if chain.is_empty() {
-        chain = values("x-forwarded-for")
-            .iter()
-            .filter_map(|v| parse_node(v))
-            .collect();
     }
     (chain, proto)
 }

@@ -42,6 +42,8 @@ pub const SESSIONS_EVICTED: &str = "jss_tracker_sessions_evicted_total";
 pub const SESSIONS_RESUMED: &str = "jss_tracker_sessions_resumed_total";
 /// Connections closed as soon as accepted: `server.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "jss_tracker_connections_refused_total";
+/// `sc_camp` values that name no campaign (ignored, as Sitecore does).
+pub const UNKNOWN_CAMPAIGNS: &str = "jss_tracker_unknown_campaigns_total";
 /// Requests answered 503 at once because `server.max_body_buffer` was in use by bodies being
 /// received.
 pub const BODIES_REFUSED: &str = "jss_tracker_bodies_refused_total";
@@ -96,6 +98,14 @@ fn describe() {
     metrics::describe_histogram!(BATCH_SIZE, "Events per accepted tracking request.");
     metrics::describe_gauge!(OPEN_SESSIONS, "Interactions live in memory.");
     metrics::describe_counter!(SESSIONS_CLOSED, "Interactions ended, by reason.");
+    metrics::describe_counter!(
+        UNKNOWN_CAMPAIGNS,
+        "sc_camp values that named no campaign (ignored)."
+    );
+    metrics::describe_counter!(
+        crate::sign_in::SIGN_IN_FAILURES,
+        "Refused Experience Profile sign-ins, by reason (credentials, rate_limited)."
+    );
     metrics::describe_counter!(
         tracker_core::store::CHANGE_SETS_REFUSED,
         "Change-sets the store's writer refused alone (an error or a panic while writing them), by reason."

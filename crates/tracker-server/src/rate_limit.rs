@@ -32,7 +32,22 @@ impl GovernorClock for AppClock {
     }
 }
 
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, AppClock, NoOpMiddleware<Duration>>;
+/// A keyed token bucket on the application's clock.
+pub type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, AppClock, NoOpMiddleware<Duration>>;
+
+/// The address a client's bucket is kept under: an IPv6 address by its first `ipv6_prefix`
+/// bits (a /64 by default: one subscriber's network, whose addresses rotate at will), an IPv4
+/// address whole.
+pub fn bucket_of(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let bits = u32::from(ipv6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        other => other,
+    }
+}
 
 /// The configured limits.
 #[derive(Debug)]
@@ -42,6 +57,8 @@ pub struct RateLimits {
     /// Whether loopback and private client addresses are limited too (only when the proxies
     /// are declared, so that such an address is a client's, not a proxy's).
     private_addresses: bool,
+    /// IPv6 clients are limited per network of this prefix (`rate_limit.ipv6_prefix`).
+    ipv6_prefix: u8,
     clock: AppClock,
 }
 
@@ -73,6 +90,7 @@ impl RateLimits {
             per_key: quota(settings.per_key_per_second)
                 .map(|q| RateLimiter::dashmap_with_clock(q, clock.clone())),
             private_addresses: proxies_declared,
+            ipv6_prefix: settings.ipv6_prefix,
             clock,
         }
     }
@@ -88,10 +106,12 @@ impl RateLimits {
         }
         if let (Some(per_ip), Some(ip)) = (&self.per_ip, client) {
             if self.private_addresses || !may_be_a_proxy(ip) {
-                per_ip.check_key(&ip).map_err(|not_until| Limited {
-                    by: "ip",
-                    retry_after: not_until.earliest_possible().duration_since(now).into(),
-                })?;
+                per_ip
+                    .check_key(&bucket_of(ip, self.ipv6_prefix))
+                    .map_err(|not_until| Limited {
+                        by: "ip",
+                        retry_after: not_until.earliest_possible().duration_since(now).into(),
+                    })?;
             }
         }
         Ok(())
@@ -114,7 +134,7 @@ impl RateLimits {
 
 /// Loopback, private, link-local and unique-local addresses: where an undeclared proxy would
 /// sit.
-fn may_be_a_proxy(ip: IpAddr) -> bool {
+pub(crate) fn may_be_a_proxy(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
         IpAddr::V6(v6) => {
@@ -144,6 +164,7 @@ mod tests {
                 per_ip_per_second: per_ip,
                 per_key_per_second: per_key,
                 burst,
+                ipv6_prefix: 64,
             },
             proxies,
             Arc::new(clock.clone()),
@@ -177,6 +198,24 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64() {
+        let clock = ManualClock::new(chrono::Utc::now());
+        let limits = limits(1, 0, 3, true, &clock);
+        let key = "site".to_string();
+        let one = |n: u16| IpAddr::from([0x2001, 0xdb8, 7, 9, n, n, n, n]);
+        for n in 0..3 {
+            assert_eq!(limits.check(&key, Some(one(n))), Ok(()));
+        }
+        assert!(limits.check(&key, Some(one(99))).is_err(), "same /64");
+        let other = IpAddr::from([0x2001, 0xdb8, 7, 10, 1, 1, 1, 1]);
+        assert_eq!(limits.check(&key, Some(other)), Ok(()), "another /64");
+        assert_eq!(
+            bucket_of(IpAddr::from([203, 0, 113, 7]), 64),
+            IpAddr::from([203, 0, 113, 7])
+        );
     }
 
     #[test]

@@ -26,15 +26,63 @@ use tower::ServiceExt;
 use crate::{error::ApiError, head_errors::HeadErrors};
 
 /// The connection limits (`[server]`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections one client address (an IPv6 client's network of `ipv6_prefix` bits)
+    /// may hold open; 0: no limit. Peers in `trusted` are not limited (a proxy carries
+    /// everyone's connections).
+    pub max_per_ip: usize,
+    /// The trusted proxies.
+    pub trusted: Vec<ipnet::IpNet>,
+    /// `rate_limit.ipv6_prefix`.
+    pub ipv6_prefix: u8,
     /// Time to receive a request's headers, counted from when the connection is ready for a
     /// request (so also how long an idle keep-alive connection is kept).
     pub header_timeout: Duration,
     /// Largest request head read (hyper's read buffer; at least 8192).
     pub max_header_bytes: usize,
+}
+
+/// Open connections per client address, so that one address cannot hold every connection
+/// (4,200 idle connections from one address used to lock everyone else out).
+#[derive(Debug, Default)]
+struct PerAddress {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    addr: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, addr: std::net::IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(addr).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            addr,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.addr) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.addr);
+            }
+        }
+    }
 }
 
 /// About the bytes of a request's line and headers as sent.
@@ -69,6 +117,7 @@ pub async fn serve(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -90,6 +139,29 @@ pub async fn serve(
             metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
             drop(stream);
             continue;
+        };
+        let peer_ip = match peer.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        // As with the rate limits: without declared proxies, a loopback or private peer may
+        // be an undeclared proxy carrying everyone's connections, so it is not capped.
+        let exempt = limits.trusted.iter().any(|net| net.contains(&peer_ip))
+            || (limits.trusted.is_empty() && crate::rate_limit::may_be_a_proxy(peer_ip));
+        let address_slot = if limits.max_per_ip == 0 || exempt {
+            None
+        } else {
+            let bucket = crate::rate_limit::bucket_of(peer_ip, limits.ipv6_prefix);
+            match per_address.take(bucket, limits.max_per_ip) {
+                Some(taken) => Some(taken),
+                None => {
+                    metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+                    drop(stream);
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
@@ -117,6 +189,7 @@ pub async fn serve(
                 tracing::debug!(error = %error, "connection ended with an error");
             }
             drop(slot);
+            drop(address_slot);
         });
     }
     drop(listener);

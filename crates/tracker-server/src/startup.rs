@@ -208,8 +208,16 @@ impl Application {
         let server = &state.settings().server;
         let limits = crate::serve::ConnectionLimits {
             max_connections: server.max_connections,
+            max_per_ip: server.max_connections_per_ip,
+            trusted: server.trusted_proxies.clone(),
+            ipv6_prefix: state.settings().rate_limit.ipv6_prefix,
             header_timeout: server.header_timeout,
             max_header_bytes: server.max_header_bytes,
+        };
+        let announce = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            announce.begin_shutdown();
         };
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         // In-flight requests are answered (so committed); stop the sweeper between two of its

@@ -40,6 +40,9 @@ struct Inner {
     body_budget: tokio::sync::Semaphore,
     rate_limits: crate::rate_limit::RateLimits,
     device_key: DeviceKey,
+    /// Set once the server starts shutting down: long-lived answers (the live page's stream)
+    /// end then, so that a graceful shutdown completes in seconds.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// What the state is assembled from: the settings and what start-up built from them.
@@ -82,6 +85,7 @@ impl AppState {
         let body_budget = tokio::sync::Semaphore::new(
             (settings.server.max_body_buffer / 1024).min(tokio::sync::Semaphore::MAX_PERMITS),
         );
+        let sign_ins = SignIns::new(&settings, clock.clone());
         Self {
             inner: Arc::new(Inner {
                 body_budget,
@@ -104,9 +108,23 @@ impl AppState {
                 store,
                 clock,
                 max_clock_skew,
-                sign_ins: SignIns::default(),
+                sign_ins,
                 device_key,
+                shutdown: tokio::sync::watch::Sender::new(false),
             }),
+        }
+    }
+
+    /// Says that the server is shutting down (see [`AppState::shutting_down`]).
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Resolves once the server starts shutting down.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut watch = self.inner.shutdown.subscribe();
+        async move {
+            let _ = watch.wait_for(|down| *down).await;
         }
     }
 

@@ -81,6 +81,15 @@ pub struct ServerSettings {
     /// The proxies (CIDRs) whose `X-Forwarded-For`, `Forwarded` and `X-Forwarded-Proto` are
     /// believed; from any other peer these headers are ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which header the trusted proxies write the client's address to: `x-forwarded-for` (the
+    /// default) or `forwarded` (RFC 7239). Only that one is read: a client's own copy of the
+    /// other passes through a proxy untouched and would let it choose its address.
+    pub client_ip_header: ClientIpHeader,
+    /// Most connections one client address (an IPv6 client's network, per
+    /// `rate_limit.ipv6_prefix`) may hold open at once; over it, a new connection is closed at
+    /// once. Trusted proxies are not limited, nor, without `trusted_proxies`, loopback and
+    /// private peers (they may be an undeclared proxy). 0: no limit.
+    pub max_connections_per_ip: usize,
     /// Serve `GET /metrics` (Prometheus text format).
     pub metrics: bool,
     /// Serve `POST /bench/noop/{event,flush}`: the same HTTP stack as `/event` (layers, body read with the same
@@ -112,6 +121,8 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)).into(),
             trust_forwarded_proto: None,
             trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
+            max_connections_per_ip: 256,
             metrics: true,
             bench_noop: false,
             max_connections: 4096,
@@ -121,6 +132,18 @@ impl Default for ServerSettings {
             max_body_buffer: 64 * 1024 * 1024,
         }
     }
+}
+
+/// `server.client_ip_header`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For`.
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), with its `proto=`.
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 /// `[tracker]`
@@ -417,6 +440,13 @@ pub struct ProfileSettings {
     /// How long a sign-in lasts without a request.
     #[serde(with = "duration")]
     pub session_timeout: Duration,
+    /// Sign-in attempts per minute one client address, and one user name, may make (429 with
+    /// `Retry-After` over it); 0: no limit.
+    pub sign_in_per_minute: u32,
+    /// Sign-in attempts that may come at once before the rate applies.
+    pub sign_in_burst: u32,
+    /// The longest range the dashboard answers, in days; a longer one is refused (400).
+    pub max_range_days: u32,
 }
 
 impl Default for ProfileSettings {
@@ -425,6 +455,9 @@ impl Default for ProfileSettings {
             index_anonymous_contacts: true,
             users: Vec::new(),
             session_timeout: Duration::from_secs(8 * 3600),
+            sign_in_per_minute: 6,
+            sign_in_burst: 10,
+            max_range_days: 400,
         }
     }
 }
@@ -464,6 +497,9 @@ pub struct RateLimitSettings {
     /// Requests a bucket holds: how many may come at once before the rate applies (at least
     /// the rate).
     pub burst: u32,
+    /// IPv6 clients are limited per network of this prefix length (one subscriber usually has
+    /// a /64 and can rotate addresses inside it at will); IPv4 clients per address.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for RateLimitSettings {
@@ -472,6 +508,7 @@ impl Default for RateLimitSettings {
             per_ip_per_second: 50,
             per_key_per_second: 0,
             burst: 100,
+            ipv6_prefix: 64,
         }
     }
 }

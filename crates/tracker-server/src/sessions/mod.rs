@@ -221,13 +221,23 @@ impl Sessions {
         let mut batch = Some(batch);
         let mut built: Option<Vec<TrackedEvent>> = None;
         // Builds the events once, for the interaction known at that point.
-        let mut build = |live: Option<&Interaction>| -> Result<usize, Error> {
+        let mut build_into = |live: Option<&Interaction>,
+                              built: &mut Option<Vec<TrackedEvent>>|
+         -> Result<usize, Error> {
             if let Some(batch) = batch.take() {
-                built = Some(batch(live)?);
+                *built = Some(batch(live)?);
             }
             Ok(built.as_ref().map_or(0, Vec::len))
         };
+        macro_rules! build {
+            ($live:expr) => {
+                build_into($live, &mut built)
+            };
+        }
         let mut wanted = visitor.session;
+        // A batch whose visit turned out closed in the store (erased, or closed by another
+        // node) is stored once more, in a new visit: the visitor's request still succeeds.
+        let mut retried = false;
         loop {
             let mut locked = None;
             if let Some(id) = wanted {
@@ -235,7 +245,7 @@ impl Sessions {
                 // asking the session state (one more call, over the network with Redis).
                 // Robots' and people's session ids never meet.
                 if let Some((id, reason)) = self.robot_session(visitor, now) {
-                    let count = build(None)?;
+                    let count = build!(None)?;
                     return self.robot_tracked(id, reason, count);
                 }
                 // `None`: the cookie names nothing of this device; a new session starts.
@@ -245,7 +255,7 @@ impl Sessions {
             }
             let (session_id, lock) = match locked {
                 Some(found) => found,
-                None if build(None)? == 0 => {
+                None if build!(None)? == 0 => {
                     // Nothing to store and nothing live: do not open an empty interaction.
                     let robot = self.classify(visitor);
                     if let Some(reason) = robot {
@@ -276,14 +286,14 @@ impl Sessions {
                             return Ok(Tracked {
                                 session: None,
                                 contact: None,
-                                count: build(None)?,
+                                count: build!(None)?,
                                 human: false,
                             });
                         }
                         robots.insert(id, session);
                         metrics::gauge!(crate::metrics::ROBOT_SESSIONS).set(robots.len() as f64);
                         drop(robots);
-                        let count = build(None)?;
+                        let count = build!(None)?;
                         return self.robot_tracked(id, reason, count);
                     }
                     (id, self.state.lock(id).await?)
@@ -310,7 +320,7 @@ impl Sessions {
                     Err(error) => return Err(error),
                 }
             }
-            build(current.as_ref().map(|l| &l.interaction))?;
+            build!(current.as_ref().map(|l| &l.interaction))?;
             let events = built.take().unwrap_or_default();
             if events.is_empty() {
                 let contact = current.as_ref().map(|l| l.interaction.contact_id);
@@ -332,6 +342,8 @@ impl Sessions {
                 }
             };
             let count = events.len();
+            // Kept for one retry when the batch continues a visit the store may have closed.
+            let retry = (!new_contact && !retried).then(|| events.clone());
             let stored = interaction.record(events, now);
             let refresh = needs_refresh(refreshed_at, now);
             let committed = self
@@ -347,12 +359,18 @@ impl Sessions {
             let receipt = match committed {
                 Ok(receipt) => receipt,
                 Err(Error::Stale(detail)) => {
-                    // The store has this visit closed (someone else closed it): drop the
-                    // session, so that the visitor's next request starts a new visit instead
-                    // of failing forever. This batch is refused (not stored, not acknowledged).
+                    // The store has this visit closed (another node closed it, or the contact
+                    // was erased): drop the session, and store the batch in a new visit (once),
+                    // so that the request succeeds and later ones do not fail forever.
                     tracing::warn!(%detail, "stale session dropped");
                     lock.end().await?;
-                    return Err(Error::Stale(detail));
+                    let Some(events) = retry else {
+                        return Err(Error::Stale(detail));
+                    };
+                    retried = true;
+                    built = Some(events);
+                    wanted = None;
+                    continue;
                 }
                 Err(error) => return Err(error),
             };

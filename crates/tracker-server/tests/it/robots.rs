@@ -327,6 +327,8 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
         .await;
     let contact = app.contact_of(&browser).await;
     assert_eq!(contact["interactions"][0]["ip"], "198.51.100.0");
+    // A `Forwarded` header is read only where the proxies write that one
+    // (`server.client_ip_header`); elsewhere a client's own passes through them untouched.
     let mut other = Browser::new();
     other.headers.push((
         "forwarded".into(),
@@ -334,6 +336,15 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
     ));
     other.track_ok(&app, json!([{"goalId": "Register"}])).await;
     let contact = app.contact_of(&other).await;
+    assert_eq!(contact["interactions"][0]["ip"], "127.0.0.0");
+    let fwd = TestApp::spawn_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        s.server.client_ip_header = tracker_server::config::ClientIpHeader::Forwarded;
+    })
+    .await;
+    other.cookies.clear();
+    other.track_ok(&fwd, json!([{"goalId": "Register"}])).await;
+    let contact = fwd.contact_of(&other).await;
     assert_eq!(contact["interactions"][0]["ip"], "2001:db8:85a3::");
     assert!(
         other
@@ -345,10 +356,14 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
 
     // The raw address is nowhere in the database's files: the database, its WAL, its index.
     app.state.store().drain().await.unwrap();
+    fwd.state.store().drain().await.unwrap();
     let contains =
         |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
     let mut anonymised_seen = false;
-    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+    let files = std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .chain(std::fs::read_dir(fwd.dir.path()).unwrap());
+    for entry in files {
         let path = entry.unwrap().path();
         let Ok(bytes) = std::fs::read(&path) else {
             continue;

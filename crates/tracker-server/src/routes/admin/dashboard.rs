@@ -1,5 +1,6 @@
 //! `GET /api/v1/dashboard?from=YYYY-MM-DD&to=YYYY-MM-DD&site=`: the figures of the visits that
-//! started in a range of days (UTC, both included; default the last 30 days), on one site or all.
+//! started in a range of days (UTC, both included; default the last 30 days; at most
+//! `profile.max_range_days`, 400 by default), on one site or all.
 
 use axum::{
     extract::{Query, State},
@@ -71,6 +72,15 @@ pub(crate) async fn dashboard(
     };
     if to.succ_opt().is_none() || from.pred_opt().is_none() {
         return Err(bad("the range is out of bounds".into()));
+    }
+    // The answer has a row per day: an unbounded range is an unbounded answer (0001 to 9999
+    // once answered 230 MB, 860 MB of memory).
+    let max = state.settings().profile.max_range_days.max(1);
+    let days = (to - from).num_days() + 1;
+    if days > i64::from(max) {
+        return Err(bad(format!(
+            "the range is {days} days; the longest is {max} (profile.max_range_days)"
+        )));
     }
     let figures = state
         .store()

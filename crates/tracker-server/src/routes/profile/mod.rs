@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::{
     edge::TrackingCaller,
-    sign_in::{Credentials, Viewer, COOKIE},
+    sign_in::{Credentials, Refused, Viewer, COOKIE},
     state::AppState,
 };
 
@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
             "/profile/assets/live.js",
             get(|| async { asset("text/javascript; charset=utf-8", LIVE_JS) }),
         )
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -106,12 +107,61 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// Where to go after signing in: a path of the Profile, never another site.
+/// Where to go after signing in: a local path of the Profile, never another site, and nothing
+/// a `Location` header cannot carry (a line break there once gave a plain-text 500 that still
+/// signed the visitor in).
 fn safe_next(next: Option<&str>) -> String {
+    let local = |next: &str| {
+        let rest = next.strip_prefix("/profile").unwrap_or("//");
+        (rest.is_empty() || rest.starts_with(['/', '?', '#']))
+            && !rest.starts_with("//")
+            && next
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'"')
+    };
     match next {
-        Some(next) if next.starts_with("/profile") && !next.starts_with("//") => next.to_string(),
+        Some(next) if local(next) => next.to_string(),
         _ => "/profile/dashboard".to_string(),
     }
+}
+
+/// Whether a form post comes from a page of this server: its `Origin` names the host the
+/// request was sent to. Browsers send `Origin` with every POST; a post without one comes from a
+/// program, not from another site's page (login CSRF needs a browser).
+fn same_origin(parts: &Parts) -> bool {
+    let Some(origin) = parts.headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
+/// The headers every Profile answer carries: no framing (clickjacking), no script or style
+/// from anywhere but this server and none inline, no type sniffing, no full URL (contact ids)
+/// sent to other sites.
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Shows the sign-in form.
@@ -160,24 +210,59 @@ async fn login(
     parts: Parts,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    if !same_origin(&parts) {
+        // Another site's page posting our form would sign its visitor in as someone else.
+        return (
+            StatusCode::FORBIDDEN,
+            login_form(None, Some("Sign in from this server's own sign-in page.")),
+        )
+            .into_response();
+    }
     let credentials = Credentials {
         token: form.token.filter(|t| !t.is_empty()),
         name: form.name.filter(|n| !n.is_empty()),
         password: form.password,
     };
-    let Some(token) = state
+    let client = TrackingCaller::browser(&parts, &state, String::new());
+    let signed_in = state
         .sign_ins()
-        .sign_in(state.settings(), &credentials, state.clock().now())
-    else {
-        tracing::info!("profile sign-in refused");
-        return (
-            StatusCode::UNAUTHORIZED,
-            login_form(
-                form.next.as_deref(),
-                Some("Those credentials do not sign anyone in."),
-            ),
+        .sign_in(
+            state.settings(),
+            &credentials,
+            client.ip,
+            state.clock().now(),
         )
-            .into_response();
+        .await;
+    let token = match signed_in {
+        Ok(token) => token,
+        Err(Refused::Wrong) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                login_form(
+                    form.next.as_deref(),
+                    Some("Those credentials do not sign anyone in."),
+                ),
+            )
+                .into_response();
+        }
+        Err(refused @ (Refused::TooMany(_) | Refused::Busy)) => {
+            let wait = match refused {
+                Refused::TooMany(wait) => wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                _ => 1,
+            }
+            .max(1);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from(wait))],
+                login_form(
+                    form.next.as_deref(),
+                    Some(&format!(
+                        "Too many sign-in attempts: try again in {wait} s."
+                    )),
+                ),
+            )
+                .into_response();
+        }
     };
     let mut cookie = Cookie::new(COOKIE, token);
     cookie.set_http_only(true);
@@ -185,7 +270,7 @@ async fn login(
     cookie.set_path("/");
     // Over HTTPS (directly, or through a trusted proxy's word) or on a loopback host, where
     // browsers accept it over plain HTTP, the cookie is also Secure.
-    cookie.set_secure(TrackingCaller::browser(&parts, &state, String::new()).secure);
+    cookie.set_secure(client.secure);
     (
         [(header::SET_COOKIE, cookie.to_string())],
         Redirect::to(&safe_next(form.next.as_deref())),

@@ -426,10 +426,30 @@ const LIVE_EVERY: Duration = Duration::from_secs(1);
 pub(super) async fn live_stream(
     SignedIn(_): SignedIn,
     State(state): State<AppState>,
+    jar: axum_extra::extract::cookie::CookieJar,
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
-    let stream = futures::stream::unfold((state, true), |(state, first)| async move {
+    let token = jar
+        .get(crate::sign_in::COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    // Ends at sign-out, when the sign-in expires (the stream does not keep it alive), and when
+    // the server shuts down (which would otherwise wait for the stream).
+    let shutdown = Box::pin(state.shutting_down());
+    let start = (state, token, shutdown, true);
+    let stream = futures::stream::unfold(start, |(state, token, mut shutdown, first)| async move {
         if !first {
-            tokio::time::sleep(LIVE_EVERY).await;
+            tokio::select! {
+                () = tokio::time::sleep(LIVE_EVERY) => {}
+                () = &mut shutdown => return None,
+            }
+        }
+        let signed_in = state.sign_ins().is_signed_in(
+            &token,
+            state.clock().now(),
+            state.settings().profile.session_timeout,
+        );
+        if !signed_in {
+            return None;
         }
         let rows = match interactions::open_visits(&state).await {
             Ok(list) => live_rows(&list).into_string(),
@@ -441,7 +461,7 @@ pub(super) async fn live_stream(
         };
         Some((
             Ok(Event::default().event("visits").data(rows)),
-            (state, false),
+            (state, token, shutdown, false),
         ))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
