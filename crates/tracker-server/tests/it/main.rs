@@ -16,5 +16,6 @@ mod personalization;
 mod pipeline;
 mod privacy;
 mod robots;
+mod security;
 mod sessions;
 mod storage;

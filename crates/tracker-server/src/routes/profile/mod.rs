@@ -115,6 +115,7 @@ fn safe_next(next: Option<&str>) -> String {
         let rest = next.strip_prefix("/profile").unwrap_or("//");
         (rest.is_empty() || rest.starts_with(['/', '?', '#']))
             && !rest.starts_with("//")
+            && !next.contains("/..")
             && next
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'"')
