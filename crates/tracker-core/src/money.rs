@@ -120,6 +120,41 @@ mod tests {
         assert_eq!(sum.to_money_string(), "12.505");
     }
 
+    /// Any sequence of valid values: no panic, and the total equals an independent exact sum
+    /// (integers at a common scale, in `i128`, which these values cannot overflow).
+    #[test]
+    fn any_sequence_of_values_sums_exactly() {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..300 {
+            let mut sum = MoneySum::zero();
+            let mut oracle: i128 = 0; // in millionths
+            let count = next() % 1000;
+            for _ in 0..count {
+                let scale = (next() % 7) as u32;
+                let digits = next() % 29;
+                let mantissa = (i128::from(next()) << 64 | i128::from(next()))
+                    % 10i128.pow(digits as u32).max(1)
+                    * if next() % 2 == 0 { 1 } else { -1 };
+                let value = Decimal::from_i128_with_scale(mantissa, scale);
+                sum.add(value);
+                oracle += mantissa * 10i128.pow(6 - scale);
+            }
+            let sign = if oracle < 0 { "-" } else { "" };
+            let expected = format!(
+                "{sign}{}.{:06}",
+                oracle.unsigned_abs() / 1_000_000,
+                oracle.unsigned_abs() % 1_000_000
+            );
+            assert_eq!(sum, expected.parse::<MoneySum>().unwrap(), "{expected}");
+        }
+    }
+
     #[test]
     fn only_plain_numbers_are_read() {
         for bad in ["", "-", ".", "1e5", "1.2.3", "NaN", "abc", "1 2"] {
