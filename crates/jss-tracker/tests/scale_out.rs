@@ -316,3 +316,96 @@ async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
     assert_eq!(list["total"], VISITS, "{list}");
     cluster.finish().await;
 }
+
+/// Issue #20 on PostgreSQL + Redis: ten outcomes of the largest value in one visit and eight
+/// visitors of one each, split between the nodes, close (by flush and by the sweepers): both
+/// nodes keep tracking and stay alive and ready, and the dashboard and the contact answer with
+/// exact sums (the writers used to die one sweep at a time). A larger value is a 400.
+#[tokio::test]
+async fn the_largest_outcomes_never_stop_either_node() {
+    let cluster = Cluster::start(&[
+        ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
+        ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
+    ])
+    .await;
+    let max = "1000000000000";
+    let outcome = json!({"outcomeId": "Purchase", "currencyCode": "EUR", "monetaryValue": max});
+    let buyer = Visitor::new();
+    let over = buyer
+        .track(
+            &cluster.nodes[0],
+            &cluster.key,
+            json!([{"outcomeId": "Purchase", "monetaryValue": "9999999999999999999999999999"}]),
+        )
+        .await;
+    assert_eq!(over.status(), 400);
+    buyer
+        .track_ok(
+            &cluster.nodes[0],
+            &cluster.key,
+            Value::Array(vec![outcome.clone(); 10]),
+        )
+        .await;
+    buyer.flush(&cluster.nodes[1], &cluster.key).await;
+    for n in 0..8 {
+        // Left open: the sweepers close them.
+        Visitor::new()
+            .track_ok(
+                &cluster.nodes[n % 2],
+                &cluster.key,
+                json!([outcome.clone()]),
+            )
+            .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let open = cluster.nodes[0]
+            .admin(&cluster.token, "/api/v1/interactions?open=true")
+            .await;
+        if open["interactions"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still open: {open}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for node in &cluster.nodes {
+        for path in ["/healthz", "/readyz"] {
+            let response = common::browser()
+                .get(format!("{}{path}", node.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path} of {}", node.url);
+        }
+        Visitor::new()
+            .track_ok(
+                node,
+                &cluster.key,
+                json!([{"pageId": "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}", "url": "/"}]),
+            )
+            .await;
+        let dashboard = node.admin(&cluster.token, "/api/v1/dashboard").await;
+        let purchase = dashboard["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "Purchase")
+            .cloned()
+            .unwrap();
+        assert_eq!(purchase["count"], 18, "{purchase}");
+        assert_eq!(purchase["monetaryValue"]["EUR"], "18000000000000.00");
+    }
+    let list = cluster.nodes[1]
+        .admin(&cluster.token, "/api/v1/contacts?limit=100")
+        .await;
+    let contacts = list["contacts"].as_array().unwrap();
+    assert!(contacts.len() >= 9, "{list}");
+    for contact in contacts {
+        let id = contact["id"].as_str().unwrap();
+        let record = cluster.nodes[0]
+            .admin(&cluster.token, &format!("/api/v1/contacts/{id}"))
+            .await;
+        assert_eq!(record["id"], id);
+    }
+    cluster.finish().await;
+}
