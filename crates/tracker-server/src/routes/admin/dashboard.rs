@@ -36,7 +36,7 @@ pub struct DashboardParams {
     security(("admin_token" = [])),
     responses(
         (status = 200, body = DashboardJson),
-        (status = 400, description = "A bad parameter", body = crate::error::ErrorEnvelope),
+        (status = 400, description = "A bad parameter, or a range over `profile.max_range_days` (400 days by default)", body = crate::error::ErrorEnvelope),
         (status = 401, description = "No or wrong admin token", body = crate::error::ErrorEnvelope),
     )
 )]

@@ -24,9 +24,10 @@ use crate::{
     responses(
         (status = 200, description = "Every event committed", body = TrackedBody),
         (status = 400, description = "Bad key, body or element", body = crate::error::ErrorEnvelope),
-        (status = 403, description = "Origin not allowed for the key", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "Origin not allowed for the key (`origin_not_allowed`), or an identification no app server vouched for (`untrusted_identification`)", body = crate::error::ErrorEnvelope),
         (status = 404, description = "Tracker disabled", body = crate::error::ErrorEnvelope),
         (status = 413, description = "Body or batch too large", body = crate::error::ErrorEnvelope),
+        (status = 500, description = "The store refused this batch alone (`internal_error`)", body = crate::error::ErrorEnvelope),
         (status = 503, description = "Storage unavailable", body = crate::error::ErrorEnvelope),
     )
 )]
