@@ -43,6 +43,7 @@ pub(crate) async fn flood(common: &Common, flood: &Flood) -> anyhow::Result<()> 
         sync: "normal".into(),
         session_timeout: humantime::format_duration(flood.session_timeout).to_string(),
         shared: None,
+        extra_config: String::new(),
     })?;
     server::wait_healthy(&server.url).await?;
     let pid = server.pid();

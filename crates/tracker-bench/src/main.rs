@@ -12,6 +12,7 @@ mod reads;
 mod report;
 mod scale_out;
 mod server;
+mod sign_in_storm;
 
 use load::{LoadConfig, Target};
 use report::Row;
@@ -141,6 +142,25 @@ enum Command {
         #[arg(long, default_value = "redis://127.0.0.1:6379")]
         redis: String,
     },
+    /// Paced tracking alone, then while clients post wrong Profile passwords (every one an
+    /// Argon2 verification, the sign-in limit off unless `--rate-limited`), alternating: the
+    /// ratio of tracking's p99 with the storm to without.
+    SignInStorm {
+        #[command(flatten)]
+        common: Common,
+        /// Paced tracking's requests/s.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Clients posting wrong passwords, each as fast as it is answered.
+        #[arg(long, default_value_t = 8)]
+        attackers: usize,
+        /// Alternated rounds (alone, then with the storm).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Keep the sign-in rate limit on (most attempts then get 429 before any Argon2).
+        #[arg(long)]
+        rate_limited: bool,
+    },
     /// Open N interactions (one page view each, never flushed) and report the server's RSS.
     Sessions {
         #[command(flatten)]
@@ -200,6 +220,21 @@ fn main() -> anyhow::Result<()> {
             &scale_out::ScaleOut { postgres, redis },
         )),
         Command::Sessions { common, count } => runtime.block_on(sessions(&common, count)),
+        Command::SignInStorm {
+            common,
+            rate,
+            attackers,
+            rounds,
+            rate_limited,
+        } => runtime.block_on(sign_in_storm::storm(
+            &common,
+            &sign_in_storm::Storm {
+                rate,
+                attackers,
+                rounds,
+                rate_limited,
+            },
+        )),
         Command::Flood {
             common,
             count,
@@ -237,6 +272,7 @@ async fn measure(
         sync: sync.to_string(),
         session_timeout: "20m".into(),
         shared: None,
+        extra_config: String::new(),
     })?;
     server::wait_healthy(&server.url).await?;
     eprintln!("  running {label} for {:?} ...", common.duration);
@@ -448,6 +484,7 @@ async fn sessions(common: &Common, count: usize) -> anyhow::Result<()> {
         sync: "normal".into(),
         session_timeout: "2h".into(),
         shared: None,
+        extra_config: String::new(),
     })?;
     server::wait_healthy(&server.url).await?;
     let before = server::memory(server.pid());

@@ -54,6 +54,7 @@ async fn run_once(
             sync: "normal".into(),
             session_timeout: "20m".into(),
             shared: backends.clone(),
+            extra_config: String::new(),
         })?;
         server::wait_healthy(&server.url).await?;
         servers.push(server);

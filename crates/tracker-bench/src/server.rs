@@ -22,6 +22,9 @@ pub(crate) struct ServerOptions {
     pub(crate) session_timeout: String,
     /// PostgreSQL and Redis instead of SQLite and memory (`scale-out`).
     pub(crate) shared: Option<SharedBackends>,
+    /// More configuration, appended to the file (`sign-in-storm`'s Profile user). Empty for
+    /// the other runs, so that any version's binary reads the file.
+    pub(crate) extra_config: String,
 }
 
 /// The scale-out backends several nodes share.
@@ -69,7 +72,9 @@ token = "bench"
 name = "bench"
 key = "{KEY}"
 cors_origins = ["http://localhost:3000"]
+{extra}
 "#,
+                extra = options.extra_config,
                 timeout = options.session_timeout,
                 db = options.db.display(),
                 sync = options.sync,
