@@ -14,6 +14,16 @@ use chrono::{DateTime, Utc};
 /// them, where the rest of their group committed), by `reason` (`error`, `panic`).
 pub const CHANGE_SETS_REFUSED: &str = "jss_tracker_change_sets_refused_total";
 
+/// What a caught panic said, for the log (a store's writer catches panics while applying a
+/// change-set, refuses that change-set alone, and goes on).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
 /// Everything one request changes, committed atomically: a 2xx is sent only after it is durable.
 #[derive(Debug, Clone)]
 pub struct ChangeSet {

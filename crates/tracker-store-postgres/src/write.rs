@@ -124,12 +124,9 @@ async fn guarded<T>(work: impl std::future::Future<Output = Result<T, Error>>) -
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            Err(Error::Panicked(message))
+            Err(Error::Panicked(tracker_core::store::panic_message(
+                panic.as_ref(),
+            )))
         })
 }
 

@@ -239,12 +239,9 @@ impl Drop for SayWhenDead {
 /// writer (once, ten large outcomes overflowed a sum and killed it for good).
 pub(crate) fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
-        Err(Error::Panicked(message))
+        Err(Error::Panicked(tracker_core::store::panic_message(
+            panic.as_ref(),
+        )))
     })
 }
 

@@ -7,32 +7,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{expect_error, Browser, TestApp, PAGE};
-
-async fn scrape(app: &TestApp) -> String {
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
-    );
-    response.text().await.unwrap()
-}
-
-/// The value of the sample whose name-and-labels line starts with `series`, or 0.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok()).flatten()
-        })
-        .unwrap_or(0.0)
-}
+use crate::helpers::{expect_error, sample, scrape, Browser, TestApp, PAGE};
 
 #[tokio::test]
 async fn metrics_count_requests_events_batches_commits_and_sessions() {

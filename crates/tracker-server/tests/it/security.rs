@@ -40,27 +40,6 @@ impl ProfileBrowser {
     }
 }
 
-async fn scrape(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok()).flatten()
-        })
-        .unwrap_or(0.0)
-}
-
 /// Ten outcomes of the largest value in one visit, and eight visitors of one each on the same
 /// day, close: tracking, `/healthz`, `/readyz`, the dashboard and the contact page all keep
 /// working, and the sums are exact (the roll-up's sum used to overflow and kill the writer for
@@ -339,40 +318,36 @@ async fn clients_cannot_choose_their_address_or_rotate_inside_a_64() {
         s.rate_limit.burst = 3;
     })
     .await;
-    let mut statuses = Vec::new();
-    for n in 0..6 {
-        let mut browser = Browser::new();
-        browser
-            .headers
-            .push(("forwarded".into(), format!("for=198.51.100.{n}")));
-        browser
-            .headers
-            .push(("x-forwarded-for".into(), "203.0.113.50".into()));
-        statuses.push(
-            browser
-                .track(&app, json!([{"goalId": "Register"}]))
-                .await
-                .status()
-                .as_u16(),
-        );
-    }
-    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
-    let mut statuses = Vec::new();
-    for n in 0..6 {
-        let mut browser = Browser::new();
-        browser.headers.push((
+    // Six requests, each from a new browser with the headers `headers(n)`: their statuses.
+    let statuses = |headers: fn(u16) -> Vec<(String, String)>| {
+        let app = &app;
+        async move {
+            let mut statuses = Vec::new();
+            for n in 0..6 {
+                let mut browser = Browser::new();
+                browser.headers = headers(n);
+                let response = browser.track(app, json!([{"goalId": "Register"}])).await;
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        }
+    };
+    let chosen = statuses(|n| {
+        vec![
+            ("forwarded".into(), format!("for=198.51.100.{n}")),
+            ("x-forwarded-for".into(), "203.0.113.50".into()),
+        ]
+    })
+    .await;
+    assert_eq!(chosen, [200, 200, 200, 429, 429, 429]);
+    let rotated = statuses(|n| {
+        vec![(
             "x-forwarded-for".into(),
             format!("2001:db8:1:2:{n:x}:{n:x}:{n:x}:1"),
-        ));
-        statuses.push(
-            browser
-                .track(&app, json!([{"goalId": "Register"}]))
-                .await
-                .status()
-                .as_u16(),
-        );
-    }
-    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+        )]
+    })
+    .await;
+    assert_eq!(rotated, [200, 200, 200, 429, 429, 429]);
     let mut elsewhere = Browser::new();
     elsewhere
         .headers
