@@ -104,6 +104,8 @@ struct TrackQuery {
     sc_apikey: Option<String>,
     sc_site: Option<String>,
     sc_camp: Option<String>,
+    /// Sitecore's tracking parameter of campaign links (`sc_trk`): a campaign, as `sc_camp`.
+    sc_trk: Option<String>,
 }
 
 impl TrackQuery {
@@ -116,6 +118,7 @@ impl TrackQuery {
                 "sc_apikey" => &mut out.sc_apikey,
                 "sc_site" => &mut out.sc_site,
                 "sc_camp" => &mut out.sc_camp,
+                "sc_trk" => &mut out.sc_trk,
                 _ => continue,
             };
             if slot.is_some() {
@@ -231,13 +234,32 @@ impl FromRequestParts<AppState> for TrackingCaller {
         }
         let key = key.clone();
         let mut caller = Self::browser(parts, state, key.name.clone());
+        if key.server_side {
+            // The app's server tracks on its visitor's behalf and forwards the visitor's
+            // address: believed from any peer for this key (a secret of that server), so that
+            // rate limits and the stored address are the visitor's, not the server's.
+            if let Some(visitor) = forwarded_visitor(&parts.headers) {
+                caller.ip = Some(visitor);
+            }
+            if parts
+                .headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+            {
+                caller.secure = true;
+            }
+        }
         caller.key = Some(key.clone());
         state
             .rate_limits()
             .check(&key.name, caller.ip)
             .map_err(ApiError::RateLimited)?;
         caller.site = bounded("sc_site", q.sc_site, max)?;
-        caller.campaign = bounded("sc_camp", q.sc_camp, max)?;
+        caller.campaign = match bounded("sc_camp", q.sc_camp, max)? {
+            Some(campaign) => Some(campaign),
+            None => bounded("sc_trk", q.sc_trk, max)?,
+        };
         Ok(caller)
     }
 }
@@ -391,6 +413,18 @@ fn forwarded(headers: &HeaderMap, header: ClientIpHeader) -> (Vec<IpAddr>, Optio
         }
     }
     (chain, proto)
+}
+
+/// The visitor's address a server-side caller forwards: the last `X-Forwarded-For` entry (what
+/// the app's server, or the proxy in front of it, saw the visitor connect from).
+fn forwarded_visitor(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(parse_node)
+        .last()
 }
 
 /// `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]:4711` or `2001:db8::1`.

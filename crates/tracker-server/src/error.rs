@@ -82,6 +82,9 @@ pub enum ApiError {
     /// succeed); the detail is logged, never sent.
     #[error("the request could not be stored; the failure is logged")]
     Internal(String),
+    /// An upstream (the Layout Service) did not answer, or broke off.
+    #[error("{0}")]
+    BadGateway(String),
     /// An element the caller may not send: an identification no app server vouched for.
     #[error("{message}")]
     Forbidden {
@@ -134,6 +137,7 @@ impl ApiError {
             ),
             Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
+            Self::BadGateway(_) => ("bad_gateway", StatusCode::BAD_GATEWAY),
             Self::Forbidden { .. } => ("untrusted_identification", StatusCode::FORBIDDEN),
         }
     }

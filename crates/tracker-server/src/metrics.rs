@@ -42,6 +42,11 @@ pub const SESSIONS_EVICTED: &str = "jss_tracker_sessions_evicted_total";
 pub const SESSIONS_RESUMED: &str = "jss_tracker_sessions_resumed_total";
 /// Connections closed as soon as accepted: `server.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "jss_tracker_connections_refused_total";
+/// Layout Service answers (200) that tracked no page view, by reason (`tracking_false`,
+/// `no_route`, `caller`, `tracking_failed`).
+pub const LAYOUT_UNTRACKED: &str = "jss_tracker_layout_untracked_total";
+/// Layout Service requests the upstream did not answer (502).
+pub const LAYOUT_UPSTREAM_FAILURES: &str = "jss_tracker_layout_upstream_failures_total";
 /// `sc_camp` values that name no campaign (ignored, as Sitecore does).
 pub const UNKNOWN_CAMPAIGNS: &str = "jss_tracker_unknown_campaigns_total";
 /// Requests answered 503 at once because `server.max_body_buffer` was in use by bodies being
@@ -98,6 +103,14 @@ fn describe() {
     metrics::describe_histogram!(BATCH_SIZE, "Events per accepted tracking request.");
     metrics::describe_gauge!(OPEN_SESSIONS, "Interactions live in memory.");
     metrics::describe_counter!(SESSIONS_CLOSED, "Interactions ended, by reason.");
+    metrics::describe_counter!(
+        LAYOUT_UNTRACKED,
+        "Layout Service answers that tracked no page view, by reason."
+    );
+    metrics::describe_counter!(
+        LAYOUT_UPSTREAM_FAILURES,
+        "Layout Service requests the upstream did not answer (502)."
+    );
     metrics::describe_counter!(
         UNKNOWN_CAMPAIGNS,
         "sc_camp values that named no campaign (ignored)."

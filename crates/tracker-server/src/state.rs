@@ -43,6 +43,8 @@ struct Inner {
     /// Set once the server starts shutting down: long-lived answers (the live page's stream)
     /// end then, so that a graceful shutdown completes in seconds.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The HTTP client of the Layout Service pass-through (one pool of connections).
+    http: reqwest::Client,
 }
 
 /// What the state is assembled from: the settings and what start-up built from them.
@@ -111,8 +113,18 @@ impl AppState {
                 sign_ins,
                 device_key,
                 shutdown: tokio::sync::watch::Sender::new(false),
+                // Redirects pass through to the caller, as the upstream sent them.
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default(),
             }),
         }
+    }
+
+    /// The HTTP client for upstream services (the Layout Service).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     /// Says that the server is shutting down (see [`AppState::shutting_down`]).

@@ -60,6 +60,8 @@ pub struct Settings {
     pub personalization: PersonalizationSettings,
     /// `[identification]`
     pub identification: IdentificationSettings,
+    /// `[layout_service]`
+    pub layout_service: LayoutServiceSettings,
     /// `[[api_keys]]`
     pub api_keys: Vec<ApiKeySettings>,
     /// Who set each setting (`key` → a file, an environment variable), for
@@ -177,6 +179,46 @@ pub struct TrackerSettings {
     /// zeros, say, which a bot farm could share) starts a fresh device. On only while moving
     /// from a version that issued unsigned ids, whose visitors would otherwise start over.
     pub accept_unsigned_device_ids: bool,
+    /// Page views without an item id (`/sitecore/api/track/pageview` without `itemId`, the
+    /// script tag on a page that is not Sitecore's): `refuse` them (400; the seed says a page
+    /// view needs an item id) or keep them under a stable surrogate id derived from the site and
+    /// the path (`url`).
+    pub page_views_without_item: PageViewsWithoutItem,
+}
+
+/// `tracker.page_views_without_item`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PageViewsWithoutItem {
+    /// 400: a page view needs an item id.
+    #[default]
+    Refuse,
+    /// Kept, with an id derived from the site and the path.
+    Url,
+}
+
+/// `[layout_service]`: the Sitecore Layout Service passed through, tracking each route's page
+/// view (the seed's "requests to Layout Service will track a page view by default").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayoutServiceSettings {
+    /// The Layout Service's origin (`https://cm.example.com`); unset: not passed through.
+    pub upstream: Option<String>,
+    /// Longest wait for the upstream's answer; then 502 `bad_gateway`.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Largest layout read to track its page view; a larger one is passed through untracked.
+    pub max_body_bytes: usize,
+}
+
+impl Default for LayoutServiceSettings {
+    fn default() -> Self {
+        Self {
+            upstream: None,
+            timeout: Duration::from_secs(10),
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for TrackerSettings {
@@ -192,6 +234,7 @@ impl Default for TrackerSettings {
             limits: Limits::default(),
             max_open_sessions: 200_000,
             accept_unsigned_device_ids: false,
+            page_views_without_item: PageViewsWithoutItem::Refuse,
         }
     }
 }

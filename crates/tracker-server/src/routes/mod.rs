@@ -12,6 +12,7 @@ use crate::{error::ApiError, state::AppState};
 pub mod admin;
 pub mod bench;
 pub mod health;
+pub mod layout;
 pub mod openapi;
 pub mod profile;
 pub mod track;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("sc_apikey")]);
     let mut tracking = Router::new()
         .route(&format!("{prefix}/event"), post(track::event::handle))
+        .route("/sitecore/api/track/pageview", post(track::pageview::handle))
         .route(
             &format!("{prefix}/flush"),
             get(track::flush::handle).post(track::flush::handle),
@@ -90,8 +92,22 @@ pub fn router(state: AppState) -> Router {
         admin = admin.route("/metrics", get(crate::metrics::render));
     }
     let admin = admin.method_not_allowed_fallback(method_not_allowed);
+    let mut layout = Router::new();
+    if state.settings().layout_service.upstream.is_some() {
+        // The upstream's own CORS headers pass through with its answers.
+        layout = layout
+            .route(
+                "/sitecore/api/layout/render/{config}",
+                get(layout::render::handle),
+            )
+            .route(
+                "/sitecore/api/layout/placeholder/{config}",
+                get(layout::render::handle),
+            );
+    }
     Router::new()
         .merge(tracking)
+        .merge(layout)
         .merge(admin)
         .merge(profile::router())
         .fallback(not_found)

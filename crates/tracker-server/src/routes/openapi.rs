@@ -20,6 +20,7 @@ use crate::state::AppState;
     ),
     paths(
         track::event::handle,
+        track::pageview::handle,
         track::flush::handle,
         track::visitor::handle,
         track::identify::script,

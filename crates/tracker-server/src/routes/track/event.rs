@@ -38,8 +38,20 @@ pub async fn handle(
 ) -> Result<(crate::edge::SetCookies, Json<TrackedBody>), ApiError> {
     let limits = state.settings().tracker.limits;
     let bytes = super::read_body(&state, body).await?;
+    let elements = parse_elements(&bytes, &limits, state.pipeline().event_keys())?;
+    let (cookies, tracked) = track_elements(&state, &caller, &elements).await?;
+    Ok((cookies, Json(tracked)))
+}
+
+/// Runs `elements` through the pipeline for the caller's visit, stores them (answering once
+/// committed), and says which cookies to set: what `/event`, `/sitecore/api/track/pageview`
+/// and the Layout Service pass-through share.
+pub(crate) async fn track_elements(
+    state: &AppState,
+    caller: &TrackingCaller,
+    elements: &[serde_json::Value],
+) -> Result<(crate::edge::SetCookies, TrackedBody), ApiError> {
     let pipeline = state.pipeline();
-    let elements = parse_elements(&bytes, &limits, pipeline.event_keys())?;
     let now = state.clock().now();
     // Counted by kind while the events are built; recorded once committed.
     let mut by_kind = [0u64; EventKind::ALL.len()];
@@ -49,7 +61,7 @@ pub async fn handle(
     let batch = |live: Option<&tracker_core::session::Interaction>| {
         let mut context = state.batch_context(now, caller.key.as_deref());
         context.interaction = live;
-        let mut events = pipeline.run(&elements, &context)?;
+        let mut events = pipeline.run(elements, &context)?;
         if let Some(campaign) = campaign {
             // `sc_camp` goes through the pipeline as an element of its own (run apart, so
             // that the body's elements keep their indexes in errors), when a processor claims
@@ -77,7 +89,7 @@ pub async fn handle(
     };
     let tracked = state
         .sessions()
-        .track(&super::visitor(&caller), batch, now)
+        .track(&super::visitor(caller), batch, now)
         .await?;
     for (kind, count) in EventKind::ALL.iter().zip(by_kind) {
         // A robot's events are answered, not stored: they are counted as robot requests.
@@ -96,9 +108,9 @@ pub async fn handle(
     };
     tracing::debug!(key = %caller.key_name, count = tracked.count, "batch tracked");
     Ok((
-        cookies(&state, &caller, session, tracked.human),
-        Json(TrackedBody {
+        cookies(state, caller, session, tracked.human),
+        TrackedBody {
             tracked: tracked.count,
-        }),
+        },
     ))
 }

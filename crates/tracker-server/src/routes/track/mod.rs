@@ -1,4 +1,5 @@
-//! The tracking service: `{prefix}/event`, `{prefix}/flush` and `{prefix}/visitor`.
+//! The tracking service: `{prefix}/event`, `{prefix}/flush`, `{prefix}/visitor` and
+//! `/sitecore/api/track/pageview`.
 
 use axum::body::{Body, Bytes, HttpBody};
 
@@ -7,6 +8,7 @@ use crate::{edge::TrackingCaller, error::ApiError, sessions::Visitor, state::App
 pub mod event;
 pub mod flush;
 pub mod identify;
+pub mod pageview;
 pub mod visitor;
 
 fn visitor(caller: &TrackingCaller) -> Visitor {

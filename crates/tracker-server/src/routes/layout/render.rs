@@ -1,0 +1,233 @@
+//! `GET /sitecore/api/layout/render/{config}` and `/sitecore/api/layout/placeholder/{config}`:
+//! the request goes to the upstream Layout Service with its query and the caller's headers that
+//! matter (cookies, `Accept`, `Accept-Language`, the user agent, `Referer`, and the client's
+//! address in `X-Forwarded-For`), and the answer comes back unchanged: status, headers (the
+//! upstream's `Set-Cookie`s included) and body. When the upstream answers 200 with layout JSON
+//! for a route, the route's page view is tracked for the visitor, from the JSON itself (the
+//! route's item id, language and version, and the requested `item` as the URL), with the
+//! tracker's cookies added to the answer, exactly as `/event` would: unless the query says
+//! `tracking=false`, the visitor is a robot, or the request's `sc_apikey` is not one of the
+//! tracker's keys. Tracking never breaks the page: when it fails (the store is down, say), the
+//! layout is still served and `jss_tracker_layout_untracked_total{reason}` counts it. An
+//! unreachable upstream is a 502 in the error envelope within `layout_service.timeout`.
+
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, State},
+    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::{json, Value};
+
+use crate::{edge::TrackingCaller, error::ApiError, state::AppState};
+
+/// Request headers passed to the upstream.
+const FORWARDED_REQUEST_HEADERS: [HeaderName; 6] = [
+    header::COOKIE,
+    header::ACCEPT,
+    header::ACCEPT_LANGUAGE,
+    header::USER_AGENT,
+    header::REFERER,
+    header::AUTHORIZATION,
+];
+
+/// Answer headers that belong to one hop, not passed back.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+    )
+}
+
+/// Why a layout answered 200 left no page view.
+fn untracked(reason: &'static str) {
+    metrics::counter!(crate::metrics::LAYOUT_UNTRACKED, "reason" => reason).increment(1);
+}
+
+/// The route's page view, from the layout JSON: `sitecore.route.itemId`, the context's (or the
+/// route's) language, `sitecore.route.itemVersion`, and the requested item path as the URL.
+fn page_view_of(layout: &Value, item_path: &str) -> Option<Value> {
+    let sitecore = layout.get("sitecore")?;
+    let route = sitecore.get("route")?;
+    let item_id = route.get("itemId")?.as_str()?;
+    let mut element = json!({ "pageId": item_id, "url": item_path });
+    let language = sitecore
+        .pointer("/context/language")
+        .or_else(|| route.get("itemLanguage"))
+        .and_then(Value::as_str);
+    if let Some(language) = language {
+        element["language"] = json!(language);
+    }
+    if let Some(version) = route.get("itemVersion").filter(|v| v.is_i64()) {
+        element["itemVersion"] = version.clone();
+    }
+    Some(element)
+}
+
+/// Passes a Layout Service request through, tracking the route's page view.
+pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let settings = &state.settings().layout_service;
+    let Some(upstream) = settings.upstream.as_deref() else {
+        return ApiError::NotFound("no such endpoint".into()).into_response();
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let url = format!("{}{path_and_query}", upstream.trim_end_matches('/'));
+    let client = TrackingCaller::browser(&parts, &state, String::new());
+    let mut forwarded = reqwest::header::HeaderMap::new();
+    for name in FORWARDED_REQUEST_HEADERS {
+        for value in parts.headers.get_all(&name) {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(ip) = client.ip {
+        // The client's address as the trusted-proxy rule gives it: the Layout Service (and
+        // Sitecore's own analytics) see the visitor, not this server.
+        if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
+            forwarded.insert("x-forwarded-for", value);
+        }
+    }
+    let sent = state
+        .http()
+        .get(&url)
+        .headers(forwarded)
+        .timeout(settings.timeout)
+        .send()
+        .await;
+    let upstream_answer = match sent {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!(%error, "the Layout Service did not answer");
+            metrics::counter!(crate::metrics::LAYOUT_UPSTREAM_FAILURES).increment(1);
+            return ApiError::BadGateway(if error.is_timeout() {
+                format!(
+                    "the Layout Service did not answer within {:?} (layout_service.timeout)",
+                    settings.timeout
+                )
+            } else {
+                "the Layout Service could not be reached".into()
+            })
+            .into_response();
+        }
+    };
+    let status = upstream_answer.status();
+    let mut headers = HeaderMap::new();
+    for (name, value) in upstream_answer.headers() {
+        if !hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    let (mut item, mut tracking) = (None, true);
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "item" => item = Some(value.into_owned()),
+            "tracking" if value.eq_ignore_ascii_case("false") => tracking = false,
+            _ => {}
+        }
+    }
+    let declared_small = upstream_answer
+        .content_length()
+        .is_none_or(|len| len <= settings.max_body_bytes as u64);
+    if status != StatusCode::OK || !is_json || !tracking || !declared_small {
+        if status == StatusCode::OK && !tracking {
+            untracked("tracking_false");
+        }
+        // Streamed back as it comes.
+        let body = Body::from_stream(upstream_answer.bytes_stream());
+        return (status, headers, body).into_response();
+    }
+    // The layout is read whole (bounded) to find its route, then sent on unchanged.
+    let bytes = match upstream_answer.bytes().await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(%error, "the Layout Service's answer broke off");
+            return ApiError::BadGateway("the Layout Service's answer broke off".into())
+                .into_response();
+        }
+    };
+    let layout: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let element = layout
+        .as_ref()
+        .and_then(|l| page_view_of(l, item.as_deref().unwrap_or("/")));
+    match element {
+        None => untracked("no_route"),
+        Some(element) => match TrackingCaller::from_request_parts(&mut parts, &state).await {
+            Err(refused) => {
+                tracing::debug!(error = ?refused.to_string(), "layout request not tracked");
+                untracked("caller");
+            }
+            Ok(caller) => {
+                match crate::routes::track::event::track_elements(
+                    &state,
+                    &caller,
+                    std::slice::from_ref(&element),
+                )
+                .await
+                {
+                    Ok((cookies, _)) => {
+                        for (name, value) in cookies.0 {
+                            if let Ok(value) = HeaderValue::from_str(&value) {
+                                headers.append(name, value);
+                            }
+                        }
+                        let mut mark = axum_extra::extract::cookie::Cookie::new(
+                            crate::routes::track::pageview::PAGE_TRACKED_COOKIE,
+                            crate::routes::track::pageview::route_mark(
+                                item.as_deref().unwrap_or("/"),
+                            ),
+                        );
+                        mark.set_path("/");
+                        mark.set_max_age(cookie::time::Duration::seconds(60));
+                        if let Ok(value) = HeaderValue::from_str(&mark.to_string()) {
+                            headers.append(header::SET_COOKIE, value);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = ?error.to_string(), "a layout's page view was not tracked");
+                        untracked("tracking_failed");
+                    }
+                }
+            }
+        },
+    }
+    (status, headers, Body::from(bytes)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_view_comes_from_the_route() {
+        let layout = json!({"sitecore": {
+            "context": {"language": "da-DK", "site": {"name": "web"}},
+            "route": {"itemId": "a3d1c0ec-6b3b-4b7e-9a2a-4e6f7a3d1c0e", "itemLanguage": "en",
+                      "itemVersion": 2, "name": "home"}}});
+        assert_eq!(
+            page_view_of(&layout, "/about"),
+            Some(json!({"pageId": "a3d1c0ec-6b3b-4b7e-9a2a-4e6f7a3d1c0e", "url": "/about",
+                        "language": "da-DK", "itemVersion": 2}))
+        );
+        assert_eq!(
+            page_view_of(&json!({"sitecore": {"context": {}, "route": null}}), "/"),
+            None
+        );
+    }
+}
