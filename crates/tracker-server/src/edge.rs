@@ -424,7 +424,7 @@ fn forwarded_visitor(headers: &HeaderMap) -> Option<IpAddr> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(parse_node)
-        .last()
+        .next_back()
 }
 
 /// `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]:4711` or `2001:db8::1`.

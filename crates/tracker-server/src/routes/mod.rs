@@ -33,7 +33,10 @@ pub fn router(state: AppState) -> Router {
         .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("sc_apikey")]);
     let mut tracking = Router::new()
         .route(&format!("{prefix}/event"), post(track::event::handle))
-        .route("/sitecore/api/track/pageview", post(track::pageview::handle))
+        .route(
+            "/sitecore/api/track/pageview",
+            post(track::pageview::handle),
+        )
         .route(
             &format!("{prefix}/flush"),
             get(track::flush::handle).post(track::flush::handle),

@@ -10,6 +10,7 @@ mod cors_cookies;
 mod errors;
 mod hostile;
 mod identify;
+mod layout;
 mod metrics;
 mod openapi;
 mod personalization;

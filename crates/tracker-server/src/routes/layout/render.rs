@@ -222,8 +222,10 @@ mod tests {
                       "itemVersion": 2, "name": "home"}}});
         assert_eq!(
             page_view_of(&layout, "/about"),
-            Some(json!({"pageId": "a3d1c0ec-6b3b-4b7e-9a2a-4e6f7a3d1c0e", "url": "/about",
-                        "language": "da-DK", "itemVersion": 2}))
+            Some(
+                json!({"pageId": "a3d1c0ec-6b3b-4b7e-9a2a-4e6f7a3d1c0e", "url": "/about",
+                        "language": "da-DK", "itemVersion": 2})
+            )
         );
         assert_eq!(
             page_view_of(&json!({"sitecore": {"context": {}, "route": null}}), "/"),

@@ -10,7 +10,7 @@
 use axum::{
     body::Body,
     extract::State,
-    http::{header, HeaderMap, HeaderName},
+    http::{header, HeaderMap},
     Json,
 };
 use serde::Deserialize;
@@ -52,16 +52,21 @@ pub fn route_mark(url: &str) -> String {
 
 /// The path of a URL or of a path with a query (`/products?id=1` → `/products`).
 fn path_of(url: &str) -> &str {
-    let rest = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest.find('/').map_or("/", |at| &rest[at..]));
+    let rest = url.split_once("://").map_or(url, |(_, rest)| {
+        rest.find('/').map_or("/", |at| &rest[at..])
+    });
     rest.split(['?', '#']).next().unwrap_or("/")
 }
 
 /// A stable id for a page without a Sitecore item: a name-based GUID of the site and the path.
 pub fn surrogate_item_id(site: Option<&str>, url: &str) -> String {
     let digest = Sha256::digest(
-        format!("jss-tracker page\n{}\n{}", site.unwrap_or_default(), path_of(url)).as_bytes(),
+        format!(
+            "jss-tracker page\n{}\n{}",
+            site.unwrap_or_default(),
+            path_of(url)
+        )
+        .as_bytes(),
     );
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -125,7 +130,7 @@ pub async fn handle(
         gone.set_max_age(cookie::time::Duration::ZERO);
         cookies
             .0
-            .push((HeaderName::from(header::SET_COOKIE), gone.to_string()));
+            .push((header::SET_COOKIE, gone.to_string()));
         return Ok((cookies, Json(TrackedBody { tracked: 0 })));
     }
     let item_id = match view.item_id.filter(|id| !id.trim().is_empty()) {
