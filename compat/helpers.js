@@ -10,10 +10,14 @@ const readline = require('node:readline');
 
 const BIN = process.env.JSS_TRACKER_BIN || path.join(__dirname, '..', 'target', 'debug', 'jss-tracker');
 
-/** Starts `jss-tracker serve` on a free port with a fresh `init` config and database. */
-async function startTracker() {
+/**
+ * Starts `jss-tracker serve` on a free port with a fresh `init` config and database;
+ * `extraConfig` (TOML) is appended to its `tracker.toml`.
+ */
+async function startTracker({ extraConfig = '' } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jss-tracker-compat-'));
   execFileSync(BIN, ['init'], { cwd: dir, stdio: 'ignore' });
+  if (extraConfig) fs.appendFileSync(path.join(dir, 'tracker.toml'), `\n${extraConfig}\n`);
   const config = fs.readFileSync(path.join(dir, 'tracker.toml'), 'utf8');
   const apiKey = /^key = "([0-9a-f]+)"/m.exec(config)[1];
   const adminToken = /^token = "([0-9a-f]+)"/m.exec(config)[1];

@@ -163,9 +163,17 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
         }
     };
     let layout: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let element = layout
+    let mut element = layout
         .as_ref()
         .and_then(|l| page_view_of(l, item.as_deref().unwrap_or("/")));
+    // The page's referrer: the visitor's `Referer` (a server-side caller forwards it).
+    let referer = parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok());
+    if let (Some(element), Some(referer)) = (element.as_mut(), referer) {
+        element["referrer"] = json!(referer);
+    }
     match element {
         None => untracked("no_route"),
         Some(element) => match TrackingCaller::from_request_parts(&mut parts, &state).await {
@@ -182,10 +190,28 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
                 .await
                 {
                     Ok((cookies, _)) => {
-                        for (name, value) in cookies.0 {
+                        // Ours go first, the session cookie first of all: JSS's
+                        // `RestLayoutService` passes Set-Cookie on by splitting the joined
+                        // header before each `, name=` whose name is word characters only,
+                        // which `ASP.NET_SessionId` is not, so that cookie must not follow a
+                        // comma. The upstream's follow ours.
+                        let upstream_cookies: Vec<HeaderValue> = headers
+                            .get_all(header::SET_COOKIE)
+                            .iter()
+                            .cloned()
+                            .collect();
+                        headers.remove(header::SET_COOKIE);
+                        let session = format!("{}=", state.settings().tracker.session_cookie);
+                        let mut ours: Vec<String> =
+                            cookies.0.into_iter().map(|(_, value)| value).collect();
+                        ours.sort_by_key(|c| !c.starts_with(&session));
+                        for value in ours {
                             if let Ok(value) = HeaderValue::from_str(&value) {
-                                headers.append(name, value);
+                                headers.append(header::SET_COOKIE, value);
                             }
+                        }
+                        for value in upstream_cookies {
+                            headers.append(header::SET_COOKIE, value);
                         }
                         let mut mark = axum_extra::extract::cookie::Cookie::new(
                             crate::routes::track::pageview::PAGE_TRACKED_COOKIE,

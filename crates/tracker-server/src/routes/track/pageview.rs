@@ -128,9 +128,7 @@ pub async fn handle(
         let mut gone = axum_extra::extract::cookie::Cookie::new(PAGE_TRACKED_COOKIE, "");
         gone.set_path("/");
         gone.set_max_age(cookie::time::Duration::ZERO);
-        cookies
-            .0
-            .push((header::SET_COOKIE, gone.to_string()));
+        cookies.0.push((header::SET_COOKIE, gone.to_string()));
         return Ok((cookies, Json(TrackedBody { tracked: 0 })));
     }
     let item_id = match view.item_id.filter(|id| !id.trim().is_empty()) {
