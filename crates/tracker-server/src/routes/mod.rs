@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
             "/sitecore/api/track/pageview",
             post(track::pageview::handle),
         )
+        .route(&format!("{prefix}/tracker.js"), get(track::script::handle))
         .route(
             &format!("{prefix}/flush"),
             get(track::flush::handle).post(track::flush::handle),

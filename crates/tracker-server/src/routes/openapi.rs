@@ -21,6 +21,7 @@ use crate::state::AppState;
     paths(
         track::event::handle,
         track::pageview::handle,
+        track::script::handle,
         track::flush::handle,
         track::visitor::handle,
         track::identify::script,

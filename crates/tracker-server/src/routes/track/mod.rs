@@ -9,6 +9,7 @@ pub mod event;
 pub mod flush;
 pub mod identify;
 pub mod pageview;
+pub mod script;
 pub mod visitor;
 
 fn visitor(caller: &TrackingCaller) -> Visitor {
