@@ -12,9 +12,9 @@ const BIN = process.env.JSS_TRACKER_BIN || path.join(__dirname, '..', 'target', 
 
 /**
  * Starts `jss-tracker serve` on a free port with a fresh `init` config and database;
- * `extraConfig` (TOML) is appended to its `tracker.toml`.
+ * `extraConfig` (TOML) is appended to its `tracker.toml`, `env` added to its environment.
  */
-async function startTracker({ extraConfig = '' } = {}) {
+async function startTracker({ extraConfig = '', env = {} } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jss-tracker-compat-'));
   execFileSync(BIN, ['init'], { cwd: dir, stdio: 'ignore' });
   if (extraConfig) fs.appendFileSync(path.join(dir, 'tracker.toml'), `\n${extraConfig}\n`);
@@ -23,7 +23,7 @@ async function startTracker({ extraConfig = '' } = {}) {
   const adminToken = /^token = "([0-9a-f]+)"/m.exec(config)[1];
   const child = spawn(BIN, ['serve'], {
     cwd: dir,
-    env: { RUST_LOG: 'warn', ...process.env, JSS_TRACKER__SERVER__LISTEN: '127.0.0.1:0' },
+    env: { RUST_LOG: 'warn', ...process.env, ...env, JSS_TRACKER__SERVER__LISTEN: '127.0.0.1:0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise((resolve, reject) => {

@@ -1,6 +1,10 @@
 //! [`Client`] (shared connection pool) and [`Visitor`] (one browser's cookies).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use reqwest::{
     cookie::{CookieStore, Jar},
@@ -138,7 +142,26 @@ impl Client {
             client: self.clone(),
             jar: Arc::new(Jar::default()),
             user_agent: None,
+            forwarded_for: None,
+            set_cookies: Arc::default(),
         }
+    }
+
+    /// A visitor whose browser sent these cookies (its `Cookie` header): what a server that
+    /// tracks on a visitor's behalf (SSR, middleware, with a `server_side` key) starts from, so
+    /// that the tracker sees the visitor's device and visit. Pass [`Visitor::set_cookies`] back
+    /// to the browser afterwards.
+    pub fn visitor_with_cookies(&self, cookie_header: &str) -> Visitor {
+        let visitor = self.visitor();
+        for pair in cookie_header.split(';') {
+            let pair = pair.trim();
+            if !pair.is_empty() {
+                visitor
+                    .jar
+                    .add_cookie_str(&format!("{pair}; Path=/"), &self.inner.event_url);
+            }
+        }
+        visitor
     }
 
     /// The URL batches are posted to (with `sc_apikey`).
@@ -158,6 +181,10 @@ pub struct Visitor {
     client: Client,
     jar: Arc<Jar>,
     user_agent: Option<HeaderValue>,
+    /// The visitor's address, sent as `X-Forwarded-For` (believed for server-side keys).
+    forwarded_for: Option<HeaderValue>,
+    /// The `Set-Cookie` headers of the last answer.
+    set_cookies: Arc<Mutex<Vec<String>>>,
 }
 
 impl Visitor {
@@ -170,6 +197,22 @@ impl Visitor {
                 .map_err(|e| Error::Config(format!("User-Agent {user_agent}: {e}")))?,
         );
         Ok(self)
+    }
+
+    /// The visitor's address, sent as `X-Forwarded-For`: with a `server_side` key the tracker
+    /// stores (anonymised) and rate-limits this address instead of the calling server's.
+    pub fn with_forwarded_for(mut self, address: IpAddr) -> Self {
+        self.forwarded_for = HeaderValue::from_str(&address.to_string()).ok();
+        self
+    }
+
+    /// The `Set-Cookie` headers of the tracker's last answer, for a server that tracks on a
+    /// visitor's behalf to pass on to the browser.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.set_cookies
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// Sends one batch (`trackingApi.trackEvent`); `Ok` once the tracker has committed it.
@@ -203,7 +246,18 @@ impl Visitor {
         if let Some(user_agent) = &self.user_agent {
             request = request.header(USER_AGENT, user_agent.clone());
         }
+        if let Some(address) = &self.forwarded_for {
+            request = request.header("x-forwarded-for", address.clone());
+        }
         let response = request.send().await?;
+        if let Ok(mut last) = self.set_cookies.lock() {
+            *last = response
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect();
+        }
         let mut set_cookies = response.headers().get_all(SET_COOKIE).iter();
         self.jar.set_cookies(&mut set_cookies, url);
         let status = response.status();

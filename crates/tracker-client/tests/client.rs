@@ -9,6 +9,7 @@ use tracker_server::{config::ApiKeySettings, Application, Settings};
 
 const KEY: &str = "client-test-key";
 const TOKEN: &str = "client-test-token";
+const SERVER_KEY: &str = "client-test-server-key";
 
 struct Tracker {
     url: String,
@@ -23,13 +24,22 @@ async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
     settings.tracker.enabled = true;
     settings.storage.path = dir.path().join("tracker.db");
     settings.admin.token = Some(TOKEN.to_string().into());
-    settings.api_keys = vec![ApiKeySettings {
-        name: "client".into(),
-        key: KEY.to_string().into(),
-        cors_origins: vec![],
-        identification_secret: None,
-        server_side: false,
-    }];
+    settings.api_keys = vec![
+        ApiKeySettings {
+            name: "client".into(),
+            key: KEY.to_string().into(),
+            cors_origins: vec![],
+            identification_secret: None,
+            server_side: false,
+        },
+        ApiKeySettings {
+            name: "app-server".into(),
+            key: SERVER_KEY.to_string().into(),
+            cors_origins: vec![],
+            identification_secret: None,
+            server_side: true,
+        },
+    ];
     let app = Application::build(settings).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.local_addr().port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -248,5 +258,55 @@ async fn a_visitor_carries_its_browsers_user_agent() {
         ))
         .await;
     assert_eq!(list.total, 0, "a robot is not stored");
+    tracker.stop().await;
+}
+
+/// Server-side tracking: an app server tracks with a `server_side` key on a visitor's behalf,
+/// forwarding the browser's cookies, user agent and address; the tracker stores the visitor's
+/// address and sends cookies for the server to pass back; the browser's own later request (its
+/// key, the cookies passed back) lands in the same visit.
+#[tokio::test]
+async fn a_server_tracks_on_a_visitors_behalf() {
+    let tracker = start_on(0, Arc::new(tempfile::tempdir().unwrap())).await;
+    let server = Client::new(&tracker.url, SERVER_KEY).unwrap();
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    let on_behalf = server
+        .visitor_with_cookies("")
+        .with_user_agent(chrome)
+        .unwrap()
+        .with_forwarded_for("198.51.100.23".parse().unwrap());
+    let page = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
+    on_behalf
+        .track(&[Event::page_view(page, "/rendered")])
+        .await
+        .unwrap();
+    let passed_back = on_behalf.set_cookies();
+    assert!(
+        passed_back
+            .iter()
+            .any(|c| c.starts_with("SC_ANALYTICS_GLOBAL_COOKIE=")),
+        "{passed_back:?}"
+    );
+    let device = on_behalf.device_id().unwrap();
+    let contact = tracker.contact_of(&device).await;
+    assert_eq!(
+        contact.interactions[0].ip.as_deref(),
+        Some("198.51.100.0"),
+        "the visitor's address, anonymised"
+    );
+    // The browser, with the cookies the server passed back, continues the visit.
+    let browser_cookies: Vec<String> = passed_back
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .collect();
+    let browser = Client::new(&tracker.url, KEY)
+        .unwrap()
+        .visitor_with_cookies(&browser_cookies.join("; "))
+        .with_user_agent(chrome)
+        .unwrap();
+    browser.track(&[Event::goal("Register")]).await.unwrap();
+    let contact = tracker.contact_of(&device).await;
+    assert_eq!(contact.interactions.len(), 1, "one visit");
+    assert_eq!(contact.interactions[0].events.len(), 2);
     tracker.stop().await;
 }
