@@ -138,6 +138,8 @@ test('the script tag tracks page views, history changes and a goal in one visit'
     ],
   );
   assert.equal(events[0].referrer, 'https://search.example/?q=pricing');
+  assert.equal(contact.interactions[0].landingUrl, '/pricing', 'the visit\'s landing page');
+  assert.equal(contact.interactions[0].referrer, 'https://search.example/?q=pricing');
   assert.equal(events[0].pageId.replace(/[{}]/g, '').toLowerCase(), ITEM.replace(/[{}]/g, '').toLowerCase());
   await context.close();
 });

@@ -161,6 +161,8 @@ impl From<InteractionRecord> for InteractionJson {
             user_agent: i.user_agent,
             client: record.attribution.client.into(),
             ip: record.attribution.ip.map(|ip| ip.to_string()),
+            landing_url: record.attribution.landing_url.clone(),
+            referrer: record.attribution.referrer.clone(),
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
             event_count: usize::try_from(i.event_count).unwrap_or(0),

@@ -317,6 +317,12 @@ pub struct InteractionJson {
     pub client: ClientJson,
     /// The client's address as stored (anonymised unless `privacy.ip_anonymization = "off"`).
     pub ip: Option<String>,
+    /// The URL of the visit's first page view (of its first request): where it landed.
+    #[serde(default)]
+    pub landing_url: Option<String>,
+    /// That page view's referrer: where the visitor came from.
+    #[serde(default)]
+    pub referrer: Option<String>,
     pub engagement_value: i64,
     pub page_view_count: i64,
     pub event_count: usize,

@@ -55,6 +55,21 @@ pub struct Attribution {
     pub client: ClientInfo,
     /// The client's address, already anonymised.
     pub ip: Option<IpAddr>,
+    /// The URL of the visit's first page view (of its first request): where it landed.
+    pub landing_url: Option<String>,
+    /// That page view's referrer: where the visitor came from.
+    pub referrer: Option<String>,
+}
+
+impl Attribution {
+    /// Takes the landing page and its referrer from the first page view among `events` (a
+    /// new visit's first request).
+    pub fn land(&mut self, events: &[crate::session::StoredEvent]) {
+        if let Some(page) = events.iter().find_map(|e| e.event.page.as_ref()) {
+            self.landing_url = Some(page.url.clone());
+            self.referrer.clone_from(&page.referrer);
+        }
+    }
 }
 
 /// How client addresses are stored (`privacy.ip_anonymization`).

@@ -98,6 +98,8 @@ pub fn attribution() -> crate::client_info::Attribution {
             device_type: Some("desktop".into()),
         },
         ip: Some(std::net::IpAddr::from([203, 0, 113, 0])),
+        landing_url: Some("/landing?utm_source=news".into()),
+        referrer: Some("https://news.example/story".into()),
     }
 }
 

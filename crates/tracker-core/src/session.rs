@@ -99,6 +99,8 @@ impl VisitorPolicy {
             ip: visitor
                 .ip
                 .and_then(|ip| anonymize(ip, self.ip_anonymization)),
+            landing_url: None,
+            referrer: None,
         };
         (Interaction::open(opening, now), attribution)
     }

@@ -55,7 +55,7 @@ fn limit(n: usize) -> i64 {
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
     user_agent, engagement_value, page_view_count, event_count, current_page_view, browser,
-    browser_version, os, device_type, ip";
+    browser_version, os, device_type, ip, landing_url, referrer";
 
 fn live_interaction(row: &Row) -> Result<Interaction, Error> {
     Ok(Interaction {
@@ -86,6 +86,8 @@ fn attribution(row: &Row) -> Result<Attribution, Error> {
         ip: row
             .try_get::<_, Option<String>>(22)?
             .and_then(|ip| ip.parse().ok()),
+        landing_url: row.try_get(23)?,
+        referrer: row.try_get(24)?,
     })
 }
 

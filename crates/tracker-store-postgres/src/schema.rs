@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_erased_contacts.sql"),
     include_str!("../migrations/0003_contact_merges.sql"),
+    include_str!("../migrations/0004_landing.sql"),
 ];
 
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).

@@ -402,9 +402,9 @@ async fn insert_interaction(
                      last_activity, site_name, campaign_id, campaign_name, campaign_points,
                      user_agent, engagement_value, page_view_count, event_count,
                      current_page_view, ended_at, close_reason, browser, browser_version, os,
-                     device_type, ip)
+                     device_type, ip, landing_url, referrer)
                  VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
-                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
                  ON CONFLICT (contact_id, id) DO NOTHING",
             )
             .await?,
@@ -431,6 +431,8 @@ async fn insert_interaction(
                 &attribution.and_then(|a| a.client.os.as_deref()),
                 &attribution.and_then(|a| a.client.device_type.as_deref()),
                 &ip,
+                &attribution.and_then(|a| a.landing_url.as_deref()),
+                &attribution.and_then(|a| a.referrer.as_deref()),
             ],
         )
         .await?)

@@ -54,7 +54,7 @@ fn definition(
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
     user_agent, engagement_value, page_view_count, event_count, current_page_view, browser,
-    browser_version, os, device_type, ip";
+    browser_version, os, device_type, ip, landing_url, referrer";
 
 fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
     Ok(Interaction {
@@ -85,6 +85,8 @@ fn attribution(row: &Row<'_>) -> rusqlite::Result<Attribution> {
         ip: row
             .get::<_, Option<String>>(22)?
             .and_then(|ip| ip.parse().ok()),
+        landing_url: row.get(23)?,
+        referrer: row.get(24)?,
     })
 }
 

@@ -25,6 +25,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0008_device_key.sql")),
         M::up(include_str!("../migrations/0009_erased_contacts.sql")),
         M::up(include_str!("../migrations/0010_contact_merges.sql")),
+        M::up(include_str!("../migrations/0011_landing.sql")),
     ])
 }
 

@@ -576,9 +576,9 @@ pub(crate) fn apply(
             "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
                  last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
                  engagement_value, page_view_count, event_count, current_page_view, ended_at,
-                 close_reason, browser, browser_version, os, device_type, ip)
+                 close_reason, browser, browser_version, os, device_type, ip, landing_url, referrer)
              VALUES (?1, ?2, ?3, ?4, ?16 IS NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                 ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
              ON CONFLICT (id) DO UPDATE SET
                  last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
                  campaign_name = excluded.campaign_name, campaign_points = excluded.campaign_points,
@@ -613,6 +613,8 @@ pub(crate) fn apply(
                 attribution.and_then(|a| a.client.os.as_deref()),
                 attribution.and_then(|a| a.client.device_type.as_deref()),
                 attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
+                attribution.and_then(|a| a.landing_url.as_deref()),
+                attribution.and_then(|a| a.referrer.as_deref()),
             ],
             |row| row.get(0),
         )

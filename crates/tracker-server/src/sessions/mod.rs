@@ -345,6 +345,10 @@ impl Sessions {
             // Kept for one retry when the batch continues a visit the store may have closed.
             let retry = (!new_contact && !retried).then(|| events.clone());
             let stored = interaction.record(events, now);
+            let attribution = attribution.map(|mut a| {
+                a.land(&stored);
+                a
+            });
             let refresh = needs_refresh(refreshed_at, now);
             let committed = self
                 .store

@@ -269,6 +269,10 @@ async fn the_page_view_endpoint() {
         events.iter().any(|e| e["type"] == "campaign"),
         "sc_trk: {events:?}"
     );
+    // The visit's landing page and where it came from.
+    let visit = &contact["interactions"][0];
+    assert_eq!(visit["landingUrl"], "/docs", "{visit}");
+    assert_eq!(visit["referrer"], "https://search.example/?q=jss");
 
     let response = browser
         .send(
