@@ -430,6 +430,8 @@ mod tests {
              DROP TABLE rollup_pages; DROP TABLE contact_facets; DROP TABLE readiness;
              DROP INDEX interactions_open_by_session; DROP TABLE settings;
              DROP TABLE erased_contacts; DROP TABLE contact_merges;
+             ALTER TABLE interactions DROP COLUMN landing_url;
+             ALTER TABLE interactions DROP COLUMN referrer;
              PRAGMA user_version = 5;",
         )
         .unwrap();
