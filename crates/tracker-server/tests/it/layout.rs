@@ -18,6 +18,8 @@ use crate::helpers::*;
 
 const LAYOUT: &str = include_str!("../fixtures/layout-styleguide.json");
 const ROUTE_ITEM: &str = "52961eea-cca7-4313-a5dc-0e8b3b3a0f79";
+const WEIRD: &str =
+    r#"{"sitecore":{"context":{"language":"en"},"route":{"itemId":"not-a-guid","name":"weird"}}}"#;
 const NOT_FOUND_BODY: &str = r#"{"sitecore":{"context":{"language":"en"},"route":null}}"#;
 
 /// A Layout Service: `item=/styleguide` is the recorded route (setting a cookie of its own),
@@ -60,6 +62,11 @@ async fn upstream() -> SocketAddr {
                 );
                 answer_headers.append(header::SET_COOKIE, "sc_upstream=1; Path=/".parse().unwrap());
                 (StatusCode::OK, answer_headers, LAYOUT.to_string())
+            }
+            Some("/weird") => {
+                // A route whose item id tracking refuses (not a GUID): tracking fails.
+                answer_headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+                (StatusCode::OK, answer_headers, WEIRD.to_string())
             }
             Some("/broken") => {
                 answer_headers.insert(header::CONTENT_TYPE, "text/html".parse().unwrap());
@@ -213,6 +220,17 @@ async fn what_the_layout_service_pass_through_does_not_track() {
     let (status, _, body) =
         get_layout(&app, &mut robot, &layout_url(&app, "/styleguide", "")).await;
     assert_eq!((status.as_u16(), body.as_str()), (200, LAYOUT));
+    // Tracking that fails never breaks the page: the layout is served, the failure counted.
+    let failed = |text: &str| {
+        sample(
+            text,
+            r#"jss_tracker_layout_untracked_total{reason="tracking_failed"}"#,
+        )
+    };
+    let before = failed(&scrape(&app).await);
+    let (status, _, body) = get_layout(&app, &mut browser, &layout_url(&app, "/weird", "")).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, WEIRD));
+    assert!(failed(&scrape(&app).await) > before);
     assert_eq!(app.contact_count().await, 0, "nothing stored");
 
     // An upstream that is not there: 502 in the envelope.
