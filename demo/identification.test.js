@@ -10,15 +10,10 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
 const http = require('node:http');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const readline = require('node:readline');
 const { launch, DESKTOP_CHROME } = require('./chromium');
+const { startTracker } = require('./tracker-process');
 
-const BIN = process.env.JSS_TRACKER_BIN || path.join(__dirname, '..', 'target', 'debug', 'jss-tracker');
 const PREFIX = '/sitecore/api/jss/track';
 
 let browser;
@@ -51,56 +46,11 @@ function page(scriptSrc, trackingBase, apiKey) {
 }
 
 /** Starts `jss-tracker serve` with the robot policy and a key for the given origins. */
-async function startTracker(origins) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jss-tracker-identify-'));
-  execFileSync(BIN, ['init'], { cwd: dir, stdio: 'ignore' });
-  const config = fs.readFileSync(path.join(dir, 'tracker.toml'), 'utf8');
-  const adminToken = /^token = "([0-9a-f]+)"/m.exec(config)[1];
-  fs.mkdirSync(path.join(dir, 'conf.d'));
-  fs.writeFileSync(
-    path.join(dir, 'conf.d', 'test.toml'),
+async function startIdentifyingTracker(origins) {
+  const tracker = await startTracker(
     `[robots]\nunclassified = "robot"\n\n[[api_keys]]\nname = "identification-test"\nkey = "identification-test-key"\ncors_origins = ${JSON.stringify(origins)}\n`,
   );
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0'], {
-    cwd: dir,
-    env: { RUST_LOG: 'warn', ...process.env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise((resolve, reject) => {
-    let found = null;
-    const timer = setTimeout(() => reject(new Error('jss-tracker did not start')), 60000);
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) found = Number(m[1]);
-      if (line.includes('Press Ctrl-C to stop.')) {
-        clearTimeout(timer);
-        resolve(found);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`jss-tracker exited with ${code}`)));
-  });
-  return {
-    port,
-    apiKey: 'identification-test-key',
-    // localhost, as the app: the same site, so the browser keeps the tracker's cookies.
-    url: `http://localhost:${port}`,
-    async contactOf(device) {
-      const get = async (p) => {
-        const response = await fetch(`http://127.0.0.1:${port}${p}`, {
-          headers: { Authorization: `Bearer ${adminToken}` },
-        });
-        assert.equal(response.status, 200, p);
-        return response.json();
-      };
-      const list = await get(`/api/v1/contacts?device=${device}`);
-      if (list.contacts.length === 0) return null;
-      return get(`/api/v1/contacts/${list.contacts[0].id}`);
-    },
-    stop() {
-      child.kill('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { ...tracker, apiKey: 'identification-test-key' };
 }
 
 before(async () => {
@@ -137,7 +87,7 @@ before(async () => {
     res.end(page('/layouts/system/VisitorIdentification.js', '', tracker.apiKey));
   });
   const origins = [crossOrigin, proxied].map((s) => `http://localhost:${s.address().port}`);
-  tracker = await startTracker(origins);
+  tracker = await startIdentifyingTracker(origins);
   target = tracker.port;
   crossPage = page(`${tracker.url}/layouts/system/VisitorIdentification.js`, tracker.url, tracker.apiKey);
   browser = await launch();

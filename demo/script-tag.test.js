@@ -7,16 +7,10 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
 const http = require('node:http');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const readline = require('node:readline');
 const zlib = require('node:zlib');
 const { launch, DESKTOP_CHROME } = require('./chromium');
-
-const BIN = process.env.JSS_TRACKER_BIN || path.join(__dirname, '..', 'target', 'debug', 'jss-tracker');
+const { startTracker } = require('./tracker-process');
 const ITEM = '{52961EEA-CCA7-4313-A5DC-0E8B3B3A0F79}';
 const KEY = 'script-tag-test-key';
 
@@ -31,53 +25,6 @@ function listen(handler) {
   });
 }
 
-async function startTracker(origin) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jss-tracker-script-'));
-  execFileSync(BIN, ['init'], { cwd: dir, stdio: 'ignore' });
-  const config = fs.readFileSync(path.join(dir, 'tracker.toml'), 'utf8');
-  const adminToken = /^token = "([0-9a-f]+)"/m.exec(config)[1];
-  fs.mkdirSync(path.join(dir, 'conf.d'));
-  fs.writeFileSync(
-    path.join(dir, 'conf.d', 'test.toml'),
-    `[[api_keys]]\nname = "marketing-site"\nkey = "${KEY}"\ncors_origins = ["${origin}"]\n`,
-  );
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0'], {
-    cwd: dir,
-    env: { RUST_LOG: 'warn', ...process.env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise((resolve, reject) => {
-    let found = null;
-    const timer = setTimeout(() => reject(new Error('jss-tracker did not start')), 60000);
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) found = Number(m[1]);
-      if (line.includes('Press Ctrl-C to stop.')) {
-        clearTimeout(timer);
-        resolve(found);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`jss-tracker exited with ${code}`)));
-  });
-  const get = async (p) => {
-    const response = await fetch(`http://127.0.0.1:${port}${p}`, {
-      headers: { Authorization: `Bearer ${adminToken}` },
-    });
-    assert.equal(response.status, 200, p);
-    return response.json();
-  };
-  return {
-    url: `http://localhost:${port}`,
-    async contactOf(device) {
-      const list = await get(`/api/v1/contacts?device=${device}`);
-      return list.contacts.length ? get(`/api/v1/contacts/${list.contacts[0].id}`) : null;
-    },
-    stop() {
-      child.kill('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 before(async () => {
   let html = '';
@@ -86,7 +33,9 @@ before(async () => {
     res.end(html);
   });
   const origin = `http://localhost:${app.address().port}`;
-  tracker = await startTracker(origin);
+  tracker = await startTracker(
+    `[[api_keys]]\nname = "marketing-site"\nkey = "${KEY}"\ncors_origins = ["${origin}"]\n`,
+  );
   html = `<!doctype html><html><head><meta charset="utf-8"><title>Pricing</title>
 <meta name="sc-item-id" content="${ITEM}">
 <script src="${tracker.url}/sitecore/api/jss/track/tracker.js" data-key="${KEY}" async></script>

@@ -27,20 +27,7 @@ const SCRIPT: &str = include_str!("../../../assets/VisitorIdentification.js");
     responses((status = 200, description = "The identification script (also at {prefix}/identify.js)", content_type = "text/javascript"))
 )]
 pub async fn script() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        SCRIPT,
-    )
-        .into_response()
+    super::script::javascript(SCRIPT)
 }
 
 /// `GET {prefix}/identify.js`: the script under the service prefix.

@@ -17,6 +17,11 @@ const SCRIPT: &str = include_str!("../../../assets/tracker/tracker.js");
     responses((status = 200, description = "The script tag's JavaScript", content_type = "text/javascript"))
 )]
 pub async fn handle() -> Response {
+    javascript(SCRIPT)
+}
+
+/// A script of the tracker's own, as a page includes it: JavaScript, cacheable for an hour.
+pub(crate) fn javascript(body: &'static str) -> Response {
     (
         [
             (
@@ -32,7 +37,7 @@ pub async fn handle() -> Response {
                 HeaderValue::from_static("nosniff"),
             ),
         ],
-        SCRIPT,
+        body,
     )
         .into_response()
 }
