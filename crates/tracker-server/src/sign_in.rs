@@ -34,15 +34,52 @@ struct Entry {
 #[derive(Debug)]
 pub struct SignIns {
     entries: Mutex<HashMap<String, Entry>>,
-    /// Argon2 runs on the blocking pool, one verification at a time: eight wrong sign-ins at
-    /// once on the request workers took tracking's p99 from 44 ms to 532 ms.
-    verifier: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Argon2 runs on a thread of its own at the lowest priority, one verification at a time:
+    /// eight wrong sign-ins at once on the request workers took tracking's p99 from 44 ms to
+    /// 532 ms. Started at the first password sign-in.
+    verifier: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<Verification>>>,
     per_address: Option<crate::rate_limit::Keyed<IpAddr>>,
     per_name: Option<crate::rate_limit::Keyed<String>>,
     clock: crate::rate_limit::AppClock,
     ipv6_prefix: u8,
     /// Failed sign-ins not yet logged, and when the last line was written.
     failures: Mutex<(u64, Option<std::time::Instant>)>,
+}
+
+/// One password to check against one hash, and who waits for the answer.
+type Verification = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+/// Verifications that may wait for the verifier thread; over it a sign-in is answered "busy".
+const VERIFICATIONS_QUEUED: usize = 16;
+
+/// Starts the verifier thread: the lowest scheduling priority, so that under a storm of
+/// sign-ins the processor goes to tracking first. It ends when its queue's sender is dropped.
+fn spawn_verifier() -> Option<std::sync::mpsc::SyncSender<Verification>> {
+    let (queue, jobs) = std::sync::mpsc::sync_channel::<Verification>(VERIFICATIONS_QUEUED);
+    let started = std::thread::Builder::new()
+        .name("sign-in-verifier".into())
+        .spawn(move || {
+            if let Err(error) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::debug!(%error, "could not lower the sign-in verifier's priority");
+            }
+            for (hash, password, answer) in jobs {
+                let verified = PasswordHash::new(&hash).is_ok_and(|hash| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                });
+                let _ = answer.send(verified);
+            }
+        });
+    match started {
+        Ok(_) => Some(queue),
+        Err(error) => {
+            tracing::error!(%error, "could not start the sign-in verifier; password sign-ins fail");
+            None
+        }
+    }
 }
 
 /// Why a sign-in did not happen.
@@ -98,7 +135,7 @@ impl SignIns {
         });
         Self {
             entries: Mutex::default(),
-            verifier: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            verifier: std::sync::OnceLock::new(),
             per_address: quota.map(|q| RateLimiter::dashmap_with_clock(q, clock.clone())),
             per_name: quota.map(|q| RateLimiter::dashmap_with_clock(q, clock.clone())),
             clock,
@@ -182,24 +219,18 @@ impl SignIns {
                     || decoy_hash().to_string(),
                     |u| u.password_hash.expose_secret().to_string(),
                 );
-                let password = password.clone();
-                let Ok(_permit) = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    self.verifier.clone().acquire_owned(),
-                )
-                .await
+                let (answer, verified) = tokio::sync::oneshot::channel();
+                let queue = self.verifier.get_or_init(spawn_verifier).as_ref();
+                let queued = queue
+                    .is_some_and(|queue| queue.try_send((hash, password.clone(), answer)).is_ok());
+                if !queued {
+                    return Err(Refused::Busy);
+                }
+                let Ok(Ok(verified)) =
+                    tokio::time::timeout(Duration::from_secs(10), verified).await
                 else {
                     return Err(Refused::Busy);
                 };
-                let verified = tokio::task::spawn_blocking(move || {
-                    PasswordHash::new(&hash).is_ok_and(|hash| {
-                        Argon2::default()
-                            .verify_password(password.as_bytes(), &hash)
-                            .is_ok()
-                    })
-                })
-                .await
-                .unwrap_or(false);
                 user.filter(|_| verified).map(|u| u.name.clone())
             }
             _ => None,
