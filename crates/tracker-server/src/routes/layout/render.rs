@@ -221,6 +221,15 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
                         );
                         mark.set_path("/");
                         mark.set_max_age(cookie::time::Duration::seconds(60));
+                        // Styled as the tracker's other cookies, so that a browser on another
+                        // site of the tracker keeps it too.
+                        mark.set_http_only(true);
+                        if caller.secure {
+                            mark.set_same_site(axum_extra::extract::cookie::SameSite::None);
+                            mark.set_secure(true);
+                        } else {
+                            mark.set_same_site(axum_extra::extract::cookie::SameSite::Lax);
+                        }
                         if let Ok(value) = HeaderValue::from_str(&mark.to_string()) {
                             headers.append(header::SET_COOKIE, value);
                         }
