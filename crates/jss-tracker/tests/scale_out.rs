@@ -64,6 +64,33 @@ impl Cluster {
         }
     }
 
+    /// Two nodes whose visits expire after 2 s idle, swept every 100 ms.
+    async fn start_expiring() -> Self {
+        Self::start(&[
+            ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
+            ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
+        ])
+        .await
+    }
+
+    /// Waits (bounded: a failure must not hang the suite) until no visit is open.
+    async fn wait_until_all_closed(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let open = self.nodes[0]
+                .admin(&self.token, "/api/v1/interactions?open=true")
+                .await;
+            if open["interactions"].as_array().is_some_and(Vec::is_empty) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "visits still open: {open}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the nodes and drops what they stored (the schema, the Redis keys).
     async fn finish(self) {
         drop(self.nodes);
@@ -268,11 +295,7 @@ async fn concurrent_batches_of_one_visitor_on_both_nodes_are_stored_whole() {
 /// them (the close counters of both nodes add up to the visits).
 #[tokio::test]
 async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
-    let cluster = Cluster::start(&[
-        ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
-        ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
-    ])
-    .await;
+    let cluster = Cluster::start_expiring().await;
     const VISITS: usize = 30;
     let opens = (0..VISITS).map(|n| {
         let cluster = &cluster;
@@ -288,21 +311,8 @@ async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
     });
     futures::future::join_all(opens).await;
     let closed = r#"jss_tracker_sessions_closed_total{reason="timeout"}"#;
-    // Wait (bounded) until every visit is closed: sweeps on both nodes race for them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let open = cluster.nodes[0]
-            .admin(&cluster.token, "/api/v1/interactions?open=true")
-            .await;
-        if open["interactions"].as_array().is_some_and(Vec::is_empty) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "visits still open: {open}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Sweeps on both nodes race for them.
+    cluster.wait_until_all_closed().await;
     // A few more sweeps of each node: none may close a visit again.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (a, b) = (
@@ -323,11 +333,7 @@ async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
 /// exact sums (the writers used to die one sweep at a time). A larger value is a 400.
 #[tokio::test]
 async fn the_largest_outcomes_never_stop_either_node() {
-    let cluster = Cluster::start(&[
-        ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
-        ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
-    ])
-    .await;
+    let cluster = Cluster::start_expiring().await;
     let max = "1000000000000";
     let outcome = json!({"outcomeId": "Purchase", "currencyCode": "EUR", "monetaryValue": max});
     let buyer = Visitor::new();
@@ -357,17 +363,7 @@ async fn the_largest_outcomes_never_stop_either_node() {
             )
             .await;
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let open = cluster.nodes[0]
-            .admin(&cluster.token, "/api/v1/interactions?open=true")
-            .await;
-        if open["interactions"].as_array().is_some_and(Vec::is_empty) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "still open: {open}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster.wait_until_all_closed().await;
     for node in &cluster.nodes {
         for path in ["/healthz", "/readyz"] {
             let response = common::browser()
