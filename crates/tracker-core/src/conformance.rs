@@ -1269,3 +1269,55 @@ pub async fn money_sums_are_exact_at_any_size(store: &dyn Store) {
         .unwrap()
         .is_some());
 }
+
+/// A change-set that fails inside the store's writer (`fail_inside` makes every later
+/// change-set of that interaction panic there: a backend's test hook) is refused alone, in its
+/// group and by itself, with [`crate::Error::Refused`]; the others of its group commit; its close
+/// still ends its visit; the writer serves the next change-set, and the store is alive and
+/// ready. Not in [`run_all`]: it needs the backend's hook.
+pub async fn a_change_set_that_fails_in_the_writer_is_refused_alone(
+    store: &dyn Store,
+    fail_inside: impl Fn(uuid::Uuid),
+) {
+    let event = || TrackedEvent::new(EventKind::PageEvent);
+    let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+    let mut live = first_batch(store, DeviceId::new_random(), at, vec![event()]).await;
+    fail_inside(live.id.0);
+
+    let events = live.record(vec![event()], at + Duration::seconds(1));
+    let batch = ChangeSet::batch(&live, events, false, true, None);
+    let goods: Vec<_> = (0..4)
+        .map(|_| new_visit(DeviceId::new_random(), at, vec![event()]))
+        .collect();
+    let (refused, accepted) = futures::join!(
+        store.commit(batch),
+        futures::future::join_all(goods.into_iter().map(|g| store.commit(g)))
+    );
+    assert!(
+        matches!(refused, Err(crate::Error::Refused(_))),
+        "{refused:?}"
+    );
+    assert!(accepted.iter().all(Result::is_ok), "{accepted:?}");
+
+    let close = live.close(CloseReason::Timeout, at + Duration::minutes(20));
+    store.commit(ChangeSet::close(&live, close)).await.unwrap();
+    assert_eq!(store.open_count().await.unwrap(), 4);
+    let contact = store
+        .contact(live.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!contact.interactions[0].open, "its visit still ended");
+    assert_eq!(
+        contact.interactions[0].events.len(),
+        1,
+        "the refused batch left nothing"
+    );
+
+    store
+        .commit(new_visit(DeviceId::new_random(), at, vec![event()]))
+        .await
+        .unwrap();
+    store.alive().unwrap();
+    store.check_writes().await.unwrap();
+}

@@ -920,15 +920,6 @@ mod panic_tests {
 
     use std::sync::Mutex;
 
-    use chrono::{Duration, TimeZone, Utc};
-    use tracker_core::{
-        conformance::new_visit,
-        event::{EventKind, TrackedEvent},
-        ids::DeviceId,
-        session::CloseReason,
-        store::{ChangeSet, InteractionsPage, Store},
-    };
-
     use crate::{PostgresConfig, PostgresStore};
 
     /// Interactions whose change-sets panic inside a writer (the test hook).
@@ -940,12 +931,7 @@ mod panic_tests {
         }
     }
 
-    fn event() -> TrackedEvent {
-        TrackedEvent::new(EventKind::PageEvent)
-    }
-
-    /// As the SQLite writer's: a change-set that panics is refused alone, its close still ends
-    /// its visit, and the writers go on (they used to die one sweep at a time).
+    /// The writers used to die one sweep at a time.
     #[tokio::test]
     async fn a_change_set_that_panics_is_refused_alone_and_the_writers_go_on() {
         let url = std::env::var("JSS_TRACKER_TEST_POSTGRES")
@@ -955,45 +941,11 @@ mod panic_tests {
         config.schema.clone_from(&schema);
         config.writers = 1;
         let store = PostgresStore::open(config).await.unwrap();
-        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
-        let bad = new_visit(DeviceId::new_random(), at, vec![event()]);
-        let mut live = bad.interaction.clone();
-        let receipt = store.commit(bad).await.unwrap();
-        live.contact_id = receipt.contact_id;
-        PANIC_ON.lock().unwrap().push(live.id.0);
-
-        let events = live.record(vec![event()], at + Duration::seconds(1));
-        let batch = ChangeSet::batch(&live, events, false, true, None);
-        let goods: Vec<_> = (0..4)
-            .map(|_| new_visit(DeviceId::new_random(), at, vec![event()]))
-            .collect();
-        let (refused, accepted) = tokio::join!(
-            store.commit(batch),
-            futures::future::join_all(goods.into_iter().map(|g| store.commit(g)))
-        );
-        assert!(
-            matches!(refused, Err(tracker_core::Error::Refused(_))),
-            "{refused:?}"
-        );
-        assert!(accepted.iter().all(Result::is_ok), "{accepted:?}");
-
-        let close = live.close(CloseReason::Timeout, at + Duration::minutes(20));
-        store.commit(ChangeSet::close(&live, close)).await.unwrap();
-        assert_eq!(store.open_count().await.unwrap(), 4);
-        let contact = store
-            .contact(live.contact_id, InteractionsPage::ALL)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!contact.interactions[0].open);
-
-        store
-            .commit(new_visit(DeviceId::new_random(), at, vec![event()]))
-            .await
-            .unwrap();
-        store.alive().unwrap();
-        store.check_writes().await.unwrap();
-
+        tracker_core::conformance::a_change_set_that_fails_in_the_writer_is_refused_alone(
+            &store,
+            |id| PANIC_ON.lock().unwrap().push(id),
+        )
+        .await;
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();

@@ -834,15 +834,6 @@ mod panic_tests {
 
     use std::sync::Mutex;
 
-    use chrono::{Duration, TimeZone, Utc};
-    use tracker_core::{
-        conformance::new_visit,
-        event::{EventKind, TrackedEvent},
-        ids::DeviceId,
-        session::CloseReason,
-        store::{InteractionsPage, Store},
-    };
-
     use crate::{SqliteConfig, SqliteStore};
 
     /// Interactions whose change-sets panic inside the writer (the test hook).
@@ -854,61 +845,15 @@ mod panic_tests {
         }
     }
 
-    fn page_view() -> TrackedEvent {
-        TrackedEvent::new(EventKind::PageEvent)
-    }
-
-    /// A change-set that panics inside the writer is refused alone, in its group and by
-    /// itself; its close still ends its visit; the writer goes on serving the next, and the
-    /// store stays alive (a panic there used to kill the writer thread for good).
+    /// A panic there used to kill the writer thread for good.
     #[tokio::test]
     async fn a_change_set_that_panics_is_refused_alone_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(SqliteConfig::new(dir.path().join("t.db"))).unwrap();
-        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
-        let bad = new_visit(DeviceId::new_random(), at, vec![page_view()]);
-        let bad_interaction = bad.interaction.clone();
-        store.commit(bad).await.unwrap();
-        PANIC_ON.lock().unwrap().push(bad_interaction.id.0);
-
-        // Its next batch, sent together with good ones: only it is refused.
-        let mut live = bad_interaction.clone();
-        let events = live.record(vec![page_view()], at + Duration::seconds(1));
-        let batch = tracker_core::store::ChangeSet::batch(&live, events, false, true, None);
-        let goods: Vec<_> = (0..4)
-            .map(|_| new_visit(DeviceId::new_random(), at, vec![page_view()]))
-            .collect();
-        let (refused, accepted) = tokio::join!(
-            store.commit(batch),
-            futures::future::join_all(goods.into_iter().map(|g| store.commit(g)))
-        );
-        assert!(
-            matches!(refused, Err(tracker_core::Error::Refused(_))),
-            "{refused:?}"
-        );
-        assert!(accepted.iter().all(Result::is_ok), "{accepted:?}");
-
-        // Its close fails the same way, and the visit still ends.
-        let close = live.close(CloseReason::Timeout, at + Duration::minutes(20));
-        store
-            .commit(tracker_core::store::ChangeSet::close(&live, close))
-            .await
-            .unwrap();
-        assert_eq!(store.open_count().await.unwrap(), 4);
-        let contact = store
-            .contact(bad_interaction.contact_id, InteractionsPage::ALL)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!contact.interactions[0].open);
-        assert_eq!(contact.interactions[0].events.len(), 1);
-
-        // The writer serves the next, and the store is alive and ready.
-        store
-            .commit(new_visit(DeviceId::new_random(), at, vec![page_view()]))
-            .await
-            .unwrap();
-        store.alive().unwrap();
-        store.check_writes().await.unwrap();
+        tracker_core::conformance::a_change_set_that_fails_in_the_writer_is_refused_alone(
+            &store,
+            |id| PANIC_ON.lock().unwrap().push(id),
+        )
+        .await;
     }
 }
