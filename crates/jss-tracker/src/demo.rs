@@ -3,7 +3,7 @@
 //! the JSS styleguide's tracking specimen that calls the real `trackingApi` from the npm
 //! registry against it, with credentials, as a JSS app in a browser does.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::{
@@ -17,8 +17,8 @@ use tokio::net::TcpListener;
 use tracker_server::{
     config::{random_token, ApiKeySettings, ListenAddr},
     startup::{bind, browser_host, load_definitions, shutdown_signal},
-    tracker_core::{clock::SystemClock, definitions::DefinitionKind},
-    Application, Settings,
+    tracker_core::definitions::DefinitionKind,
+    Settings,
 };
 
 const INDEX_HTML: &str = include_str!("../assets/demo/index.html");
@@ -63,7 +63,7 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
     let mut settings = Settings::default();
     settings.server.listen = addrs.tracker.clone();
     settings.tracker.enabled = true;
-    settings.storage.path = dir.path().join("tracker.db");
+    settings.storage.set("path", dir.path().join("tracker.db"));
     settings.admin.token = Some(SecretString::from(admin_token.clone()));
     settings.api_keys = vec![ApiKeySettings {
         name: "demo".into(),
@@ -76,7 +76,10 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
 
     let definitions = load_definitions(&settings)?;
     let app =
-        Application::build_on(tracker_listener, settings.clone(), Arc::new(SystemClock)).await?;
+        jss_tracker::application()
+            .listener(tracker_listener)
+            .build(settings.clone())
+            .await?;
     let tracker_host = browser_host(app.local_addr());
 
     let names = |kind| -> Vec<String> {
@@ -110,7 +113,7 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
     println!("  stored data: curl -H 'Authorization: Bearer {admin_token}' {tracker_host}/api/v1/contacts");
     println!(
         "  database:    {} (throwaway: deleted when the demo stops)",
-        settings.storage.path.display()
+        dir.path().join("tracker.db").display()
     );
     println!(
         "Open the demo page, submit the forms, then look at the stored data. Press Ctrl-C to stop."

@@ -17,9 +17,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use tracker_server::{
     config::{random_token, starter_config, ConfigError, ListenAddr, ServerSettings},
-    startup::{banner, bind, shutdown_signal},
-    tracker_core::clock::SystemClock,
-    Application, Settings,
+    startup::{bind, shutdown_signal},
+    Settings,
 };
 
 #[derive(Debug, Parser)]
@@ -209,7 +208,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("'{id}' is not a contact id (a GUID)"))?;
             let runtime = runtime()?;
             runtime.block_on(async {
-                let store = settings.storage.store_config().build().await?;
+                let store = jss_tracker::application()
+                    .backends()
+                    .store_config(&settings)?
+                    .build()
+                    .await?;
                 match store.erase_contact(contact).await? {
                     Some(erased) => {
                         println!(
@@ -226,9 +229,11 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config, show } => {
             let settings = Settings::load(config.as_deref())?;
             let definitions = tracker_server::startup::load_definitions(&settings)?;
+            let application = jss_tracker::application();
+            application.backends().check(&settings)?;
             let (_, pipeline) = tracker_server::startup::build_pipeline(
                 &settings,
-                &tracker_server::startup::processor_types(),
+                application.processor_types(),
             )?;
             print!("{}", toml_string(&settings)?);
             if show {
@@ -375,10 +380,11 @@ fn run_server(
     show_secrets: bool,
 ) -> anyhow::Result<()> {
     runtime.block_on(async {
-        let app =
-            Application::build_on(listener, settings.clone(), std::sync::Arc::new(SystemClock))
-                .await?;
-        print!("{}", banner(&settings, app.local_addr(), app.restored()));
+        let app = jss_tracker::application()
+            .listener(listener)
+            .build(settings.clone())
+            .await?;
+        print!("{}", app.banner());
         if show_secrets {
             print_keys(&settings);
             if let Some(key) = settings.api_keys.first() {

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod client_info;
 pub mod clock;
+pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod definitions;

@@ -117,6 +117,29 @@ pub trait SessionStateConfig: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
+/// What a session-state type may need of the rest of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionContext {
+    /// `tracker.session_timeout`: how long an idle session lives.
+    pub session_timeout: std::time::Duration,
+    /// `tracker.max_open_sessions`: most sessions one node holds in memory.
+    pub max_open_sessions: usize,
+}
+
+/// A kind of session state a program can choose with `sessions.backend`: reads its own keys
+/// of `[sessions]` into its settings, which build it.
+pub trait SessionStateType: crate::config::Named + Send + Sync {
+    /// The settings of `[sessions]`, checked: every problem, each naming its key.
+    fn config(
+        &self,
+        table: &crate::config::BackendTable,
+        context: SessionContext,
+    ) -> Result<Box<dyn SessionStateConfig>, Vec<crate::config::Problem>>;
+}
+
+/// The session-state types a program knows, by `sessions.backend` name.
+pub type SessionStateTypes = crate::config::Types<dyn SessionStateType>;
+
 /// What a session's state holds between two of its requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSession {

@@ -389,6 +389,21 @@ pub trait StoreConfig: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
+/// A kind of store a program can choose with `storage.backend`: reads its own keys of
+/// `[storage]` into its settings, which open it. Each backend crate provides one; the
+/// program registers those it ships ([`StoreTypes::register`]), as processors are.
+pub trait StoreType: crate::config::Named + Send + Sync {
+    /// The settings of `[storage]` (`table.typed("storage")`), checked: every problem, each
+    /// naming its key.
+    fn config(
+        &self,
+        table: &crate::config::BackendTable,
+    ) -> Result<Box<dyn StoreConfig>, Vec<crate::config::Problem>>;
+}
+
+/// The store types a program knows, by `storage.backend` name.
+pub type StoreTypes = crate::config::Types<dyn StoreType>;
+
 /// The experience database.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {

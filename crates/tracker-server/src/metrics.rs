@@ -16,6 +16,9 @@ use axum::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+/// The engine's: sessions open, closed, resumed, evicted; robots' requests and sessions.
+pub use tracker_engine::metrics::*;
+
 /// Requests answered, by `endpoint` (the route pattern) and `status`.
 pub const HTTP_REQUESTS: &str = "jss_tracker_http_requests_total";
 /// Time to answer, by `endpoint`.
@@ -24,22 +27,6 @@ pub const HTTP_SECONDS: &str = "jss_tracker_http_request_duration_seconds";
 pub const EVENTS: &str = "jss_tracker_events_total";
 /// Events per accepted tracking request.
 pub const BATCH_SIZE: &str = "jss_tracker_batch_size";
-/// Interactions live in memory.
-pub const OPEN_SESSIONS: &str = "jss_tracker_open_sessions";
-/// Interactions ended, by `reason` (`flush`, `timeout`).
-pub const SESSIONS_CLOSED: &str = "jss_tracker_sessions_closed_total";
-/// Tracking requests from robots, answered and not stored, by `reason` (`user_agent`,
-/// `ip_range`, `unidentified`).
-pub const ROBOT_REQUESTS: &str = "jss_tracker_robot_requests_total";
-/// Robots' sessions in memory (a few dozen bytes each; they end after an idle minute).
-pub const ROBOT_SESSIONS: &str = "jss_tracker_robot_sessions";
-/// Visitors proven human by the visitor identification request.
-pub const VISITORS_IDENTIFIED: &str = "jss_tracker_visitors_identified_total";
-/// Sessions that left memory at `tracker.max_open_sessions` (their interactions stay open in
-/// the store and resume from it).
-pub const SESSIONS_EVICTED: &str = "jss_tracker_sessions_evicted_total";
-/// Sessions resumed from the store (after leaving memory, or after a restart).
-pub const SESSIONS_RESUMED: &str = "jss_tracker_sessions_resumed_total";
 /// Connections closed as soon as accepted: `server.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "jss_tracker_connections_refused_total";
 /// Layout Service answers (200) that tracked no page view, by reason (`tracking_false`,

@@ -8,15 +8,16 @@ use tokio::net::TcpListener;
 use tracker_core::{
     clock::{Clock, SystemClock},
     definitions::Definitions,
-    pipeline::{Pipeline, ProcessorTypes},
+    pipeline::{Pipeline, ProcessorType, ProcessorTypes},
     robots::RobotRules,
-    store::Store,
+    session::{SessionStateType, VisitorPolicy},
+    store::{Store, StoreType},
 };
 
 use crate::{
+    backends::Backends,
     config::{ListenAddr, Settings},
     routes::router,
-    sessions::VisitorPolicy,
     state::AppState,
 };
 
@@ -27,6 +28,147 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     restored: u64,
+    /// What the banner says of the store and of the session state.
+    described: (String, String),
+}
+
+/// Assembles an [`Application`]: the types configuration may name (stores, session states,
+/// processors), and optionally a clock, a bound listener, or a store already open, as axum's
+/// dependency-injection example hands the router an `Arc<dyn Repo>`. The server names no
+/// backend; the binary registers those it ships:
+///
+/// ```ignore
+/// let app = Application::builder()
+///     .store_type(Sqlite)
+///     .store_type(Postgres)
+///     .session_type(Redis)
+///     .build(settings)
+///     .await?;
+/// ```
+pub struct ApplicationBuilder {
+    backends: Backends,
+    processors: ProcessorTypes,
+    clock: Arc<dyn Clock>,
+    listener: Option<TcpListener>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for ApplicationBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationBuilder")
+            .field("backends", &self.backends)
+            .field("processors", &self.processors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApplicationBuilder {
+    /// Registers a store type, which `storage.backend` may name.
+    #[must_use]
+    pub fn store_type(mut self, kind: impl StoreType + 'static) -> Self {
+        self.backends.stores.register(Arc::new(kind));
+        self
+    }
+
+    /// Registers a session-state type, which `sessions.backend` may name (`memory` is).
+    #[must_use]
+    pub fn session_type(mut self, kind: impl SessionStateType + 'static) -> Self {
+        self.backends.sessions.register(Arc::new(kind));
+        self
+    }
+
+    /// Registers a processor type, which `[pipeline]` may name (the built-ins and the
+    /// server's `webhook` are).
+    #[must_use]
+    pub fn processor_type(mut self, kind: impl ProcessorType + 'static) -> Self {
+        self.processors.register(Arc::new(kind));
+        self
+    }
+
+    /// The clock (tests move a manual one to expire sessions); the wall clock otherwise.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Serves on a listener already bound (with [`bind`]); `server.listen` is not looked at.
+    #[must_use]
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Uses this store, already open; `[storage]` is not looked at.
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The registered backend types (for `check-config` and commands that open the store).
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// The registered processor types.
+    pub fn processor_types(&self) -> &ProcessorTypes {
+        &self.processors
+    }
+
+    /// Binds (unless given a listener), checks the configuration against the registered
+    /// types, opens the store and the session state, and resumes nothing yet: interactions
+    /// the store holds open resume on their visitors' next requests.
+    pub async fn build(self, settings: Settings) -> anyhow::Result<Application> {
+        let listener = match self.listener {
+            Some(listener) => listener,
+            None => bind(&settings.server.listen).await?,
+        };
+        crate::metrics::install();
+        if self.store.is_none() {
+            // Every problem of both sections at once, before anything is opened.
+            self.backends.check(&settings)?;
+        }
+        let definitions = load_definitions(&settings)?;
+        let (pipeline, _) = build_pipeline(&settings, &self.processors)?;
+        let visitors = build_visitor_policy(&settings)?;
+        let (store, store_described) = match self.store {
+            Some(store) => (store, "a store given by the program".to_string()),
+            None => {
+                let config = self.backends.store_config(&settings)?;
+                (config.build().await?, config.describe())
+            }
+        };
+        let device_key = store
+            .device_key()
+            .await
+            .context("reading the key that signs device ids")?;
+        let sessions_config = self.backends.session_state_config(&settings)?;
+        let session_state = sessions_config.build().await?;
+        let state = AppState::new(crate::state::Parts {
+            settings,
+            definitions,
+            pipeline,
+            store,
+            clock: self.clock,
+            visitors,
+            device_key,
+            session_state,
+        });
+        let restored = state
+            .sessions()
+            .restore()
+            .await
+            .context("resuming open interactions")?;
+        let addr = listener.local_addr()?;
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            restored,
+            described: (store_described, sessions_config.describe()),
+        })
+    }
 }
 
 /// Loads the definitions the settings name, or the shipped defaults.
@@ -44,8 +186,7 @@ pub fn load_definitions(settings: &Settings) -> anyhow::Result<Definitions> {
 }
 
 /// The processor types configuration can name: the built-ins of `tracker-core` and the
-/// server's own. A program that embeds the server adds its own types to these and passes them
-/// to [`Application::build_with_types`].
+/// server's own (`webhook`).
 pub fn processor_types() -> ProcessorTypes {
     let mut types = ProcessorTypes::builtin();
     types.register(Arc::new(crate::webhook::WebhookType));
@@ -70,11 +211,6 @@ pub fn build_visitor_policy(settings: &Settings) -> anyhow::Result<VisitorPolicy
         unclassified: settings.robots.unclassified,
         ip_anonymization: settings.privacy.ip_anonymization,
     })
-}
-
-/// Opens the store the settings choose.
-pub async fn build_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(settings.storage.store_config().build().await?)
 }
 
 /// Binds the listener: the first thing the server does, so that a taken port stops it before
@@ -105,79 +241,16 @@ pub async fn bind(listen: &ListenAddr) -> anyhow::Result<TcpListener> {
 }
 
 impl Application {
-    /// Builds with the wall clock.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
-    }
-
-    /// Builds with an injected clock (tests move it to expire sessions).
-    pub async fn build_with_clock(
-        settings: Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
-        let listener = bind(&settings.server.listen).await?;
-        Self::build_on(listener, settings, clock).await
-    }
-
-    /// Builds with the wall clock and these processor types (the built-ins and a program's
-    /// own, see [`processor_types`]), which `[pipeline]` may name.
-    pub async fn build_with_types(
-        settings: Settings,
-        types: ProcessorTypes,
-    ) -> anyhow::Result<Self> {
-        let listener = bind(&settings.server.listen).await?;
-        Self::build_on_with_types(listener, settings, Arc::new(SystemClock), types).await
-    }
-
-    /// Builds on a listener already bound (with [`bind`]); `settings.server.listen` is not
-    /// looked at.
-    pub async fn build_on(
-        listener: TcpListener,
-        settings: Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
-        Self::build_on_with_types(listener, settings, clock, processor_types()).await
-    }
-
-    /// [`Application::build_on`] with these processor types.
-    pub async fn build_on_with_types(
-        listener: TcpListener,
-        settings: Settings,
-        clock: Arc<dyn Clock>,
-        types: ProcessorTypes,
-    ) -> anyhow::Result<Self> {
-        crate::metrics::install();
-        let definitions = load_definitions(&settings)?;
-        let (pipeline, _) = build_pipeline(&settings, &types)?;
-        let store = build_store(&settings).await?;
-        let visitors = build_visitor_policy(&settings)?;
-        let device_key = store
-            .device_key()
-            .await
-            .context("reading the key that signs device ids")?;
-        let session_state = settings.session_state_config().build().await?;
-        let state = AppState::new(crate::state::Parts {
-            settings,
-            definitions,
-            pipeline,
-            store,
-            clock,
-            visitors,
-            device_key,
-            session_state,
-        });
-        let restored = state
-            .sessions()
-            .restore()
-            .await
-            .context("resuming open interactions")?;
-        let addr = listener.local_addr()?;
-        Ok(Self {
-            listener,
-            addr,
-            state,
-            restored,
-        })
+    /// An assembler with the built-in processor types, live sessions in memory, no store type
+    /// (a program registers those it ships), and the wall clock.
+    pub fn builder() -> ApplicationBuilder {
+        ApplicationBuilder {
+            backends: Backends::default(),
+            processors: processor_types(),
+            clock: Arc::new(SystemClock),
+            listener: None,
+            store: None,
+        }
     }
 
     /// The bound address.
@@ -193,6 +266,16 @@ impl Application {
     /// Interactions the store held open at start (each resumes on its visitor's next request).
     pub fn restored(&self) -> u64 {
         self.restored
+    }
+
+    /// The start-up banner: where to point `trackingApi`, and what needs attention.
+    pub fn banner(&self) -> String {
+        banner(
+            self.state.settings(),
+            self.addr,
+            self.restored,
+            &self.described,
+        )
     }
 
     /// Serves until `shutdown` resolves, with the idle-session sweeper in the background; then
@@ -318,7 +401,12 @@ pub fn browser_host(addr: SocketAddr) -> String {
 }
 
 /// The start-up banner: where to point `trackingApi`, and what needs attention.
-pub fn banner(settings: &Settings, addr: SocketAddr, restored: u64) -> String {
+fn banner(
+    settings: &Settings,
+    addr: SocketAddr,
+    restored: u64,
+    (store, sessions): &(String, String),
+) -> String {
     use std::fmt::Write;
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
@@ -363,14 +451,9 @@ pub fn banner(settings: &Settings, addr: SocketAddr, restored: u64) -> String {
     }
     let _ = writeln!(
         out,
-        "  database:         {}, {restored} open visit(s), resumed as their visitors return",
-        settings.storage.store_config().describe(),
+        "  database:         {store}, {restored} open visit(s), resumed as their visitors return",
     );
-    let _ = writeln!(
-        out,
-        "  live sessions:    {}",
-        settings.session_state_config().describe(),
-    );
+    let _ = writeln!(out, "  live sessions:    {sessions}");
     let _ = writeln!(
         out,
         "  admin api:        {url}/api/v1/contacts (Authorization: Bearer <admin.token>)"

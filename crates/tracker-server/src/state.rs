@@ -12,10 +12,11 @@ use tracker_core::{
     store::Store,
 };
 
+use tracker_engine::{Sessions, VisitorPolicy};
+
 use crate::{
     config::Settings,
     edge::ApiKeys,
-    sessions::{Sessions, VisitorPolicy},
     sign_in::SignIns,
 };
 

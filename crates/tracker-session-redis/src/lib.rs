@@ -24,6 +24,9 @@ use tracker_core::{
     Error,
 };
 
+mod settings;
+pub use settings::{Redis, RedisSettings};
+
 /// `[sessions]` with `backend = "redis"`.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {

@@ -17,7 +17,10 @@ use tracker_core::{
 mod error;
 mod read;
 mod schema;
+mod settings;
 mod write;
+
+pub use settings::{Postgres, PostgresSettings};
 
 pub use error::Error;
 

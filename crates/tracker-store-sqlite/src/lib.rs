@@ -22,7 +22,10 @@ mod error;
 mod read;
 mod rollup;
 mod schema;
+mod settings;
 mod writer;
+
+pub use settings::{Sqlite, SqliteSettings, SyncSetting};
 
 pub use error::Error;
 /// Names of the metrics the writer records (through the `metrics` facade; the server exports

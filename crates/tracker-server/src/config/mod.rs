@@ -3,7 +3,7 @@
 //! the command line's flags. Relative paths in the files are relative to the folder of
 //! `tracker.toml`, so that the tracker finds the same files from whatever folder it starts in.
 
-pub(crate) mod duration;
+pub(crate) use tracker_core::config::duration;
 mod error;
 mod listen;
 pub mod pipeline;
@@ -28,20 +28,23 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tracker_core::body::Limits;
+use tracker_core::config::BackendTable;
 use tracker_core::{client_info::IpAnonymization, robots::Unclassified};
 
 /// Everything the server can be told.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// `[server]`
     pub server: ServerSettings,
     /// `[tracker]`
     pub tracker: TrackerSettings,
-    /// `[storage]`
-    pub storage: StorageSettings,
-    /// `[sessions]`
-    pub sessions: SessionsSettings,
+    /// `[storage]`: `backend` (a registered store type: `sqlite` by default) and that type's
+    /// own keys, which it reads and checks itself.
+    pub storage: BackendTable,
+    /// `[sessions]`: `backend` (a registered session-state type: `memory` by default) and
+    /// that type's own keys.
+    pub sessions: BackendTable,
     /// `[admin]`
     pub admin: AdminSettings,
     /// `[definitions]`
@@ -68,6 +71,29 @@ pub struct Settings {
     /// `check-config --show`; settings left at their defaults are not in it.
     #[serde(skip)]
     pub sources: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            tracker: TrackerSettings::default(),
+            storage: BackendTable::new("sqlite"),
+            sessions: BackendTable::new("memory"),
+            admin: AdminSettings::default(),
+            definitions: DefinitionsSettings::default(),
+            pipeline: PipelineSettings::default(),
+            robots: RobotsSettings::default(),
+            privacy: PrivacySettings::default(),
+            profile: ProfileSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            personalization: PersonalizationSettings::default(),
+            identification: IdentificationSettings::default(),
+            layout_service: LayoutServiceSettings::default(),
+            api_keys: Vec::new(),
+            sources: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// `[server]`
@@ -235,163 +261,6 @@ impl Default for TrackerSettings {
             max_open_sessions: 200_000,
             accept_unsigned_device_ids: false,
             page_views_without_item: PageViewsWithoutItem::Refuse,
-        }
-    }
-}
-
-/// `storage.sync`
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncSetting {
-    /// Survives a killed process.
-    #[default]
-    Normal,
-    /// Survives a power loss.
-    Full,
-}
-
-/// `storage.backend`
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageBackend {
-    /// An embedded SQLite file (`storage.path`): one tracker node, no other service.
-    #[default]
-    Sqlite,
-    /// PostgreSQL (`storage.url`), shared by several tracker nodes.
-    Postgres,
-}
-
-/// `[storage]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageSettings {
-    /// `sqlite` or `postgres`.
-    pub backend: StorageBackend,
-    /// The SQLite file.
-    pub path: PathBuf,
-    /// `normal` or `full` (SQLite).
-    pub sync: SyncSetting,
-    /// The PostgreSQL URL (`postgres://user@host:5432/db`), for `backend = "postgres"`.
-    #[serde(serialize_with = "redact")]
-    pub url: Option<SecretString>,
-    /// The PostgreSQL schema the tables live in (created if missing).
-    pub schema: String,
-    /// Most PostgreSQL connections this node opens.
-    pub pool_size: usize,
-    /// Longest wait for PostgreSQL (a connection, or one operation) before a request fails
-    /// with 503 `unavailable`.
-    #[serde(with = "duration")]
-    pub timeout: Duration,
-    /// PostgreSQL writers: each commits what is queued in one transaction.
-    pub writers: usize,
-    /// Most change-sets in one PostgreSQL transaction (1: each request its own, which keeps a
-    /// sharded database's transactions on one shard).
-    pub max_group: usize,
-}
-
-impl StorageSettings {
-    /// The backend's settings, which open the store.
-    pub fn store_config(&self) -> Box<dyn tracker_core::store::StoreConfig> {
-        match self.backend {
-            StorageBackend::Sqlite => {
-                let mut config = tracker_store_sqlite::SqliteConfig::new(&self.path);
-                config.sync = match self.sync {
-                    SyncSetting::Normal => tracker_store_sqlite::SyncMode::Normal,
-                    SyncSetting::Full => tracker_store_sqlite::SyncMode::Full,
-                };
-                Box::new(config)
-            }
-            StorageBackend::Postgres => {
-                let url = self
-                    .url
-                    .as_ref()
-                    .map(|u| u.expose_secret().to_string())
-                    .unwrap_or_default();
-                let mut config = tracker_store_postgres::PostgresConfig::new(url);
-                config.schema.clone_from(&self.schema);
-                config.pool_size = self.pool_size;
-                config.timeout = self.timeout;
-                config.writers = self.writers;
-                config.max_group = self.max_group;
-                Box::new(config)
-            }
-        }
-    }
-}
-
-impl Default for StorageSettings {
-    fn default() -> Self {
-        Self {
-            backend: StorageBackend::Sqlite,
-            path: PathBuf::from("data/tracker.db"),
-            sync: SyncSetting::Normal,
-            url: None,
-            schema: "public".into(),
-            pool_size: 16,
-            timeout: Duration::from_secs(5),
-            writers: 4,
-            max_group: 64,
-        }
-    }
-}
-
-/// `sessions.backend`
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionsBackend {
-    /// In this process's memory: one tracker node.
-    #[default]
-    Memory,
-    /// In Redis (`sessions.url`), shared by several tracker nodes.
-    Redis,
-}
-
-/// `[sessions]`: where live sessions are kept between requests.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SessionsSettings {
-    /// `memory` or `redis`.
-    pub backend: SessionsBackend,
-    /// The Redis URL (`redis://host:6379/0`), for `backend = "redis"`.
-    #[serde(serialize_with = "redact")]
-    pub url: Option<SecretString>,
-    /// Prefix of the tracker's Redis keys: trackers of different databases sharing one Redis
-    /// each need their own.
-    pub prefix: String,
-}
-
-impl Default for SessionsSettings {
-    fn default() -> Self {
-        Self {
-            backend: SessionsBackend::Memory,
-            url: None,
-            prefix: "jss-tracker".into(),
-        }
-    }
-}
-
-impl Settings {
-    /// The session-state backend's settings, which build it.
-    pub fn session_state_config(&self) -> Box<dyn tracker_core::session::SessionStateConfig> {
-        match self.sessions.backend {
-            SessionsBackend::Memory => Box::new(crate::sessions::MemoryConfig {
-                max_open: self.tracker.max_open_sessions,
-            }),
-            SessionsBackend::Redis => {
-                use secrecy::ExposeSecret;
-                let url = self
-                    .sessions
-                    .url
-                    .as_ref()
-                    .map(|u| u.expose_secret().to_string())
-                    .unwrap_or_default();
-                let mut config = tracker_session_redis::RedisConfig::new(url);
-                config.prefix = self.sessions.prefix.clone();
-                // A session key outlives its last activity by the timeout and an hour (a
-                // safety net: the sweeper ends idle sessions).
-                config.session_ttl = self.tracker.session_timeout + Duration::from_secs(3600);
-                Box::new(config)
-            }
         }
     }
 }
@@ -680,8 +549,17 @@ impl Settings {
                 _ => config_dir.clone().unwrap_or_else(|| cwd.clone()),
             }
         };
-        if settings.storage.path.is_relative() {
-            settings.storage.path = base("storage.path").join(&settings.storage.path);
+        // A backend's keys are its own: what a relative path in them is relative to, and who
+        // set each one, go with the table for the backend to use.
+        for (section, table) in [
+            ("storage", &mut settings.storage),
+            ("sessions", &mut settings.sessions),
+        ] {
+            table.default_base = Some(config_dir.clone().unwrap_or_else(|| cwd.clone()));
+            let keys: Vec<String> = table.keys.keys().cloned().collect();
+            for key in keys {
+                table.bases.insert(key.clone(), base(&format!("{section}.{key}")));
+            }
         }
         if let Some(file) = settings
             .definitions
@@ -705,6 +583,17 @@ impl Settings {
             other => other,
         })?;
         settings.sources = sources(&figment, &settings);
+        for (section, table) in [
+            ("storage", &mut settings.storage),
+            ("sessions", &mut settings.sessions),
+        ] {
+            table.origins = settings
+                .sources
+                .iter()
+                .filter(|(key, _)| key.starts_with(&format!("{section}.")))
+                .map(|(key, origin)| (key.clone(), origin.clone()))
+                .collect();
+        }
         Ok(settings)
     }
 
@@ -735,33 +624,6 @@ impl Settings {
         }
         if self.tracker.sweep_interval.is_zero() {
             invalid("tracker.sweep_interval", "must be longer than zero");
-        }
-        if self.storage.backend == StorageBackend::Postgres && self.storage.url.is_none() {
-            invalid(
-                "storage.url",
-                "is required with storage.backend = \"postgres\" (postgres://user@host:5432/db)",
-            );
-        }
-        if self.storage.pool_size == 0 {
-            invalid("storage.pool_size", "must be at least 1");
-        }
-        if self.storage.writers == 0 || self.storage.writers >= self.storage.pool_size {
-            invalid(
-                "storage.writers",
-                "must be at least 1 and fewer than storage.pool_size (reads need connections too)",
-            );
-        }
-        if self.storage.max_group == 0 {
-            invalid("storage.max_group", "must be at least 1");
-        }
-        if self.storage.timeout.is_zero() {
-            invalid("storage.timeout", "must be longer than zero");
-        }
-        if self.sessions.backend == SessionsBackend::Redis && self.sessions.url.is_none() {
-            invalid(
-                "sessions.url",
-                "is required with sessions.backend = \"redis\" (redis://host:6379/0)",
-            );
         }
         if !self.tracker.service_prefix.starts_with('/')
             || self.tracker.service_prefix.ends_with('/')

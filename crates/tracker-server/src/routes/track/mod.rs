@@ -3,7 +3,9 @@
 
 use axum::body::{Body, Bytes, HttpBody};
 
-use crate::{edge::TrackingCaller, error::ApiError, sessions::Visitor, state::AppState};
+use tracker_engine::Visitor;
+
+use crate::{edge::TrackingCaller, error::ApiError, state::AppState};
 
 pub mod event;
 pub mod flush;

@@ -157,6 +157,35 @@ pub struct MemoryConfig {
     pub max_open: usize,
 }
 
+/// `sessions.backend = "memory"`: this process's memory, one tracker node (the default). It
+/// has no keys of its own: `tracker.max_open_sessions` bounds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory;
+
+impl tracker_core::config::Named for Memory {
+    fn type_name(&self) -> &str {
+        "memory"
+    }
+}
+
+impl tracker_core::session::SessionStateType for Memory {
+    fn config(
+        &self,
+        table: &tracker_core::config::BackendTable,
+        context: tracker_core::session::SessionContext,
+    ) -> Result<Box<dyn tracker_core::session::SessionStateConfig>, Vec<tracker_core::config::Problem>>
+    {
+        /// No keys: any is a mistake.
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NoKeys {}
+        let NoKeys {} = table.typed("sessions")?;
+        Ok(Box::new(MemoryConfig {
+            max_open: context.max_open_sessions,
+        }))
+    }
+}
+
 #[async_trait]
 impl tracker_core::session::SessionStateConfig for MemoryConfig {
     async fn build(&self) -> Result<Arc<dyn SessionState>, Error> {

@@ -39,12 +39,12 @@ pub fn format(d: Duration) -> String {
 }
 
 /// `#[serde(with = "duration")]` for a `Duration` field.
-pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
 }
 
 /// `#[serde(with = "duration")]` for a `Duration` field.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|_| {
         serde::de::Error::invalid_value(
