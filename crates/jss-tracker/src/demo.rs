@@ -75,11 +75,10 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
     settings.validate()?;
 
     let definitions = load_definitions(&settings)?;
-    let app =
-        jss_tracker::application()
-            .listener(tracker_listener)
-            .build(settings.clone())
-            .await?;
+    let app = jss_tracker::application()
+        .listener(tracker_listener)
+        .build(settings.clone())
+        .await?;
     let tracker_host = browser_host(app.local_addr());
 
     let names = |kind| -> Vec<String> {

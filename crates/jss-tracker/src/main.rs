@@ -231,10 +231,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             let definitions = tracker_server::startup::load_definitions(&settings)?;
             let application = jss_tracker::application();
             application.backends().check(&settings)?;
-            let (_, pipeline) = tracker_server::startup::build_pipeline(
-                &settings,
-                application.processor_types(),
-            )?;
+            let (_, pipeline) =
+                tracker_server::startup::build_pipeline(&settings, application.processor_types())?;
             print!("{}", toml_string(&settings)?);
             if show {
                 println!("# set by (every setting not at its default):");

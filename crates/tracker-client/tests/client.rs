@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tracker_client::{api, BatchConfig, Batcher, Client, Error, Event, RetryPolicy};
-use tracker_server::{config::ApiKeySettings, Application, Settings};
+use tracker_server::{config::ApiKeySettings, Settings};
 
 const KEY: &str = "client-test-key";
 const TOKEN: &str = "client-test-token";
@@ -22,7 +22,7 @@ async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
     let mut settings = Settings::default();
     settings.server.listen = SocketAddr::from(([127, 0, 0, 1], port)).into();
     settings.tracker.enabled = true;
-    settings.storage.path = dir.path().join("tracker.db");
+    settings.storage.set("path", dir.path().join("tracker.db"));
     settings.admin.token = Some(TOKEN.to_string().into());
     settings.api_keys = vec![
         ApiKeySettings {
@@ -40,7 +40,7 @@ async fn start_on(port: u16, dir: Arc<tempfile::TempDir>) -> Tracker {
             server_side: true,
         },
     ];
-    let app = Application::build(settings).await.unwrap();
+    let app = jss_tracker::application().build(settings).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.local_addr().port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {

@@ -107,6 +107,21 @@ impl ChangeSet {
     pub fn writes_interaction(&self) -> bool {
         self.refresh_interaction || self.close.is_some() || self.opens_interaction()
     }
+
+    /// Whether every event of the visit is in this change-set (its first request, or a visit
+    /// opened and closed at once): its roll-up needs no read-back, and its device was seen
+    /// now.
+    pub fn holds_whole_visit(&self) -> bool {
+        self.interaction.event_count == self.events.len() as i64
+    }
+
+    /// The interaction's campaign as its row stores it: id, name, points.
+    pub fn campaign(&self) -> (Option<uuid::Uuid>, Option<&str>, Option<i64>) {
+        match &self.interaction.campaign {
+            Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
+            None => (None, None, None),
+        }
+    }
 }
 
 /// What a commit settled.

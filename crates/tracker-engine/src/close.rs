@@ -64,7 +64,9 @@ impl Sessions {
         live: Option<LiveSession>,
         now: DateTime<Utc>,
     ) -> Result<Option<LiveSession>, Error> {
-        let Some(expired) = live.as_ref().filter(|l| l.interaction.is_expired(now, self.timeout))
+        let Some(expired) = live
+            .as_ref()
+            .filter(|l| l.interaction.is_expired(now, self.timeout))
         else {
             return Ok(live);
         };

@@ -173,8 +173,10 @@ impl tracker_core::session::SessionStateType for Memory {
         &self,
         table: &tracker_core::config::BackendTable,
         context: tracker_core::session::SessionContext,
-    ) -> Result<Box<dyn tracker_core::session::SessionStateConfig>, Vec<tracker_core::config::Problem>>
-    {
+    ) -> Result<
+        Box<dyn tracker_core::session::SessionStateConfig>,
+        Vec<tracker_core::config::Problem>,
+    > {
         /// No keys: any is a mistake.
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]

@@ -57,8 +57,8 @@ impl Sessions {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         self.sweep_robots(now);
         let mut failed: Option<Error> = None;
-        let closed = self.sweep_live(now, &mut failed).await?
-            + self.sweep_orphans(now, &mut failed).await?;
+        let closed =
+            self.sweep_live(now, &mut failed).await? + self.sweep_orphans(now, &mut failed).await?;
         match failed {
             // Said once per sweep, after every other session had its turn.
             Some(error) => Err(error),

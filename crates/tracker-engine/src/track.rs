@@ -104,7 +104,10 @@ impl Sessions {
             }
             let count = events.len();
             let keep_retry = !retried && live.is_some();
-            match self.commit_batch(visitor, id, live, events, keep_retry, now).await? {
+            match self
+                .commit_batch(visitor, id, live, events, keep_retry, now)
+                .await?
+            {
                 Committed::Stored(live) => return Self::release(id, lock, live, count).await,
                 Committed::Stale { detail, retry } => {
                     tracing::warn!(%detail, "stale session dropped");

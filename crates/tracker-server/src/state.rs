@@ -14,11 +14,7 @@ use tracker_core::{
 
 use tracker_engine::{Sessions, VisitorPolicy};
 
-use crate::{
-    config::Settings,
-    edge::ApiKeys,
-    sign_in::SignIns,
-};
+use crate::{config::Settings, edge::ApiKeys, sign_in::SignIns};
 
 /// Shared application state; cheap to clone.
 #[derive(Debug, Clone)]

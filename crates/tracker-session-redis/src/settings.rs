@@ -92,6 +92,9 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(problems[0].key, "sessions.prefx");
-        assert!(problems[0].message.contains("did you mean prefix"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("did you mean prefix"),
+            "{problems:?}"
+        );
     }
 }

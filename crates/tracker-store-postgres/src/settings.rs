@@ -135,6 +135,10 @@ mod tests {
     fn the_url_is_not_described() {
         let table = BackendTable::new("postgres").with("url", "postgres://u:secret@h/db");
         let config = Postgres.config(&table).unwrap();
-        assert!(!config.describe().contains("secret"), "{}", config.describe());
+        assert!(
+            !config.describe().contains("secret"),
+            "{}",
+            config.describe()
+        );
     }
 }

@@ -247,15 +247,38 @@ fn is_events_key_violation(error: &tokio_postgres::Error) -> bool {
     })
 }
 
-/// Writes one change-set inside the caller's transaction; a visit it closes goes into `tally`.
+/// Writes one change-set inside the caller's transaction, in the steps every store takes
+/// (`tracker_core::store` documents them): the contact (new, or the row's after a merge) and
+/// its identifications; then either the events alone, or the interaction row with its
+/// events, and a close's roll-up contribution into `tally`.
 async fn apply(
     tx: &Transaction<'_>,
     change: &ChangeSet,
     tally: &mut Tally,
 ) -> Result<CommitReceipt, Error> {
-    let interaction = &change.interaction;
     #[cfg(test)]
-    panic_tests::fail_here(interaction.id.0);
+    panic_tests::fail_here(change.interaction.id.0);
+    let (contact, new_device) = contact_of(tx, change).await?;
+    if !change.writes_interaction() {
+        return append_events(tx, change, contact).await;
+    }
+    let contact = write_interaction(tx, change, contact).await?;
+    touch_device_and_contact(tx, change, contact, new_device).await?;
+    insert_events(tx, contact, change.interaction.id.0, &change.events, false).await?;
+    if let Some(close) = change.close {
+        add_closed_visit(tx, change, close, contact, tally).await?;
+    }
+    Ok(CommitReceipt {
+        contact_id: ContactId(contact),
+    })
+}
+
+/// The change-set's contact: inserted with its device for a new one; then, when it brings
+/// identifications, the one they leave (the contact may merge into the one that already had
+/// an identifier, and everything after writes to the survivor). Also whether the device is
+/// new.
+async fn contact_of(tx: &Transaction<'_>, change: &ChangeSet) -> Result<(Uuid, bool), Error> {
+    let interaction = &change.interaction;
     let (contact_id, new_device) = if change.new_contact {
         ensure_contact(
             tx,
@@ -268,13 +291,10 @@ async fn apply(
         (interaction.contact_id, false)
     };
     let mut contact = contact_id.0;
-    let interaction_id = interaction.id.0;
-    // Identifications first: the contact may merge into the one that already had the
-    // identifier, and everything below then writes to the survivor.
     let identifications: Vec<(&str, &str)> = change.identifications().collect();
     if !identifications.is_empty() {
         if !change.new_contact {
-            if let Some(owner) = open_owner(tx, interaction_id).await? {
+            if let Some(owner) = open_owner(tx, interaction.id.0).await? {
                 contact = owner;
             }
         }
@@ -282,36 +302,53 @@ async fn apply(
             contact = identify(tx, contact, source, identifier).await?;
         }
     }
-    if !change.writes_interaction() {
-        // Events only: stored only if the interaction is still open, in one statement. `FOR
-        // SHARE` waits for a close another node is committing and then sees it closed.
-        let mut inserted = insert_events(tx, contact, interaction_id, &change.events, true).await?;
-        if inserted == 0 && !change.events.is_empty() {
-            // The session's contact may have been merged into another meanwhile.
-            if let Some(owner) = open_owner(tx, interaction_id).await? {
-                if owner != contact {
-                    contact = owner;
-                    inserted =
-                        insert_events(tx, contact, interaction_id, &change.events, true).await?;
-                }
+    Ok((contact, new_device))
+}
+
+/// Events only: stored only if the interaction is still open, in one statement. `FOR SHARE`
+/// waits for a close another node is committing and then sees it closed. The receipt names
+/// the row's contact (the session's may have been merged into another meanwhile).
+async fn append_events(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    mut contact: Uuid,
+) -> Result<CommitReceipt, Error> {
+    let id = change.interaction.id.0;
+    let mut inserted = insert_events(tx, contact, id, &change.events, true).await?;
+    if inserted == 0 && !change.events.is_empty() {
+        if let Some(owner) = open_owner(tx, id).await? {
+            if owner != contact {
+                contact = owner;
+                inserted = insert_events(tx, contact, id, &change.events, true).await?;
             }
         }
-        if inserted == 0 && !change.events.is_empty() {
-            return Err(Error::Stale(format!(
-                "interaction {} is closed or unknown",
-                interaction.id
-            )));
-        }
-        return Ok(CommitReceipt {
-            contact_id: ContactId(contact),
-        });
     }
+    if inserted == 0 && !change.events.is_empty() {
+        return Err(Error::Stale(format!(
+            "interaction {} is closed or unknown",
+            change.interaction.id
+        )));
+    }
+    Ok(CommitReceipt {
+        contact_id: ContactId(contact),
+    })
+}
+
+/// Inserts a new interaction or updates a live one (closing it too when the change-set
+/// says so). Returns the row's contact (the session's may have been merged into another
+/// meanwhile); a closed row is [`Error::Stale`].
+async fn write_interaction(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    mut contact: Uuid,
+) -> Result<Uuid, Error> {
+    let id = change.interaction.id.0;
     let written = if change.opens_interaction() {
         insert_interaction(tx, change, contact).await?
     } else {
         let mut written = update_interaction(tx, change, contact).await?;
         if written == 0 {
-            if let Some(owner) = open_owner(tx, interaction_id).await? {
+            if let Some(owner) = open_owner(tx, id).await? {
                 if owner != contact {
                     contact = owner;
                     written = update_interaction(tx, change, contact).await?;
@@ -321,12 +358,24 @@ async fn apply(
         written
     };
     if written != 1 {
-        return Err(Error::Stale(format!(
-            "interaction {interaction_id} is already closed"
-        )));
+        return Err(Error::Stale(format!("interaction {id} is already closed")));
     }
-    if interaction.event_count == change.events.len() as i64 && !new_device {
-        // A new interaction of a known device: the device was seen now.
+    Ok(contact)
+}
+
+/// The device's and the contact's last activity (rows inserted by this change-set already
+/// carry the time). A new interaction of a known device: the device was seen now.
+async fn touch_device_and_contact(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    contact: Uuid,
+    new_device: bool,
+) -> Result<(), Error> {
+    let interaction = &change.interaction;
+    if new_device {
+        return Ok(());
+    }
+    if change.holds_whole_visit() {
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE devices SET last_seen = greatest(last_seen, $2) WHERE id = $1",
@@ -336,8 +385,7 @@ async fn apply(
         )
         .await?;
     }
-    insert_events(tx, contact, interaction_id, &change.events, false).await?;
-    if change.close.is_none() && !new_device {
+    if change.close.is_none() {
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE contacts SET last_activity = greatest(last_activity, $2) WHERE id = $1",
@@ -347,28 +395,36 @@ async fn apply(
         )
         .await?;
     }
-    if let Some(close) = change.close {
-        let (started, site) = (ms(interaction.started_at), interaction.site_name.as_deref());
-        let facts: Vec<Fact> = if interaction.event_count == change.events.len() as i64 {
-            // The whole visit is in this change-set: no need to read it back.
-            change.events.iter().map(Fact::of).collect()
-        } else {
-            read::facts(tx, contact, interaction_id).await?
-        };
-        tally.add_visit(contact, started, site, &facts);
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE contacts SET engagement_value = engagement_value + $2,
-                     last_activity = greatest(last_activity, $3) WHERE id = $1",
-            )
-            .await?,
-            &[&contact, &interaction.engagement_value, &ms(close.ended_at)],
+    Ok(())
+}
+
+/// A closed visit's part of the roll-ups (into `tally`) and of its contact's totals.
+async fn add_closed_visit(
+    tx: &Transaction<'_>,
+    change: &ChangeSet,
+    close: tracker_core::session::Close,
+    contact: Uuid,
+    tally: &mut Tally,
+) -> Result<(), Error> {
+    let interaction = &change.interaction;
+    let (started, site) = (ms(interaction.started_at), interaction.site_name.as_deref());
+    let facts: Vec<Fact> = if change.holds_whole_visit() {
+        // The whole visit is in this change-set: no need to read it back.
+        change.events.iter().map(Fact::of).collect()
+    } else {
+        read::facts(tx, contact, interaction.id.0).await?
+    };
+    tally.add_visit(contact, started, site, &facts);
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE contacts SET engagement_value = engagement_value + $2,
+                 last_activity = greatest(last_activity, $3) WHERE id = $1",
         )
-        .await?;
-    }
-    Ok(CommitReceipt {
-        contact_id: ContactId(contact),
-    })
+        .await?,
+        &[&contact, &interaction.engagement_value, &ms(close.ended_at)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The contact an open interaction belongs to now (through the index of open interactions).
@@ -390,7 +446,7 @@ async fn insert_interaction(
     contact: Uuid,
 ) -> Result<u64, Error> {
     let interaction = &change.interaction;
-    let (campaign_id, campaign_name, campaign_points) = campaign(change);
+    let (campaign_id, campaign_name, campaign_points) = change.campaign();
     let attribution = change.attribution.as_ref();
     let ended_at = change.close.map(|close| ms(close.ended_at));
     let close_reason = change.close.map(|close| close.reason.as_str());
@@ -446,7 +502,7 @@ async fn update_interaction(
     contact: Uuid,
 ) -> Result<u64, Error> {
     let interaction = &change.interaction;
-    let (campaign_id, campaign_name, campaign_points) = campaign(change);
+    let (campaign_id, campaign_name, campaign_points) = change.campaign();
     let ended_at = change.close.map(|close| ms(close.ended_at));
     let close_reason = change.close.map(|close| close.reason.as_str());
     Ok(tx
@@ -475,13 +531,6 @@ async fn update_interaction(
             ],
         )
         .await?)
-}
-
-fn campaign(change: &ChangeSet) -> (Option<Uuid>, Option<&str>, Option<i64>) {
-    match &change.interaction.campaign {
-        Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
-        None => (None, None, None),
-    }
 }
 
 /// Gives `contact` the identifier, or, when another contact has it already, merges `contact`
@@ -571,55 +620,6 @@ async fn insert_events(
     if events.is_empty() {
         return Ok(0);
     }
-    let n = events.len();
-    let mut seq = Vec::with_capacity(n);
-    let mut id = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut definition_id = Vec::with_capacity(n);
-    let mut definition_name = Vec::with_capacity(n);
-    let mut points = Vec::with_capacity(n);
-    let mut timestamp = Vec::with_capacity(n);
-    let mut page_view_id = Vec::with_capacity(n);
-    let mut page_id = Vec::with_capacity(n);
-    let mut url = Vec::with_capacity(n);
-    let mut language = Vec::with_capacity(n);
-    let mut item_version = Vec::with_capacity(n);
-    let mut referrer = Vec::with_capacity(n);
-    let mut money = Vec::with_capacity(n);
-    let mut currency = Vec::with_capacity(n);
-    let mut data = Vec::with_capacity(n);
-    let mut data_key = Vec::with_capacity(n);
-    let mut text = Vec::with_capacity(n);
-    let mut value = Vec::with_capacity(n);
-    let mut custom = Vec::with_capacity(n);
-    for stored in events {
-        let event = &stored.event;
-        let page = event.page.as_ref();
-        seq.push(stored.seq);
-        id.push(stored.id.0);
-        kind.push(event.kind.as_str());
-        definition_id.push(event.definition.as_ref().map(|d| d.id.0));
-        definition_name.push(event.definition.as_ref().map(|d| d.name.as_str()));
-        points.push(event.points());
-        timestamp.push(ms(stored.timestamp));
-        page_view_id.push(stored.page_view_id.map(|id| id.0));
-        page_id.push(page.map(|p| p.page_id.0));
-        url.push(page.map(|p| p.url.as_str()));
-        language.push(page.and_then(|p| p.language.as_deref()));
-        item_version.push(page.and_then(|p| p.item_version));
-        referrer.push(page.and_then(|p| p.referrer.as_deref()));
-        money.push(event.monetary_value.map(|d| d.to_string()));
-        currency.push(event.currency_code.as_deref());
-        data.push(event.data.as_deref());
-        data_key.push(event.data_key.as_deref());
-        text.push(event.text.as_deref());
-        value.push(event.value);
-        custom.push(if event.custom.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&event.custom).map_err(|e| Error::Corrupt(e.to_string()))?)
-        });
-    }
     const INSERT: &str = "INSERT INTO events (contact_id, interaction_id, seq, id, kind,
              definition_id, definition_name, points, timestamp, page_view_id, page_id, url,
              language, item_version, referrer, monetary_value, currency_code, data, data_key,
@@ -637,36 +637,102 @@ async fn insert_events(
     } else {
         INSERT.to_string()
     };
-    let inserted = tx
-        .execute(
-            &tx.prepare_cached(&sql).await?,
-            &[
-                &contact,
-                &interaction,
-                &seq,
-                &id,
-                &kind,
-                &definition_id,
-                &definition_name,
-                &points,
-                &timestamp,
-                &page_view_id,
-                &page_id,
-                &url,
-                &language,
-                &item_version,
-                &referrer,
-                &money,
-                &currency,
-                &data,
-                &data_key,
-                &text,
-                &value,
-                &custom,
-            ],
-        )
-        .await?;
-    Ok(inserted)
+    let columns = EventColumns::of(events)?;
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&contact, &interaction];
+    params.extend(columns.params());
+    Ok(tx.execute(&tx.prepare_cached(&sql).await?, &params).await?)
+}
+
+/// A change-set's events as one array per column: one `INSERT … SELECT FROM unnest(…)`
+/// writes them all in one round trip.
+#[derive(Default)]
+struct EventColumns<'a> {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    kind: Vec<&'a str>,
+    definition_id: Vec<Option<Uuid>>,
+    definition_name: Vec<Option<&'a str>>,
+    points: Vec<i64>,
+    timestamp: Vec<i64>,
+    page_view_id: Vec<Option<Uuid>>,
+    page_id: Vec<Option<Uuid>>,
+    url: Vec<Option<&'a str>>,
+    language: Vec<Option<&'a str>>,
+    item_version: Vec<Option<i64>>,
+    referrer: Vec<Option<&'a str>>,
+    money: Vec<Option<String>>,
+    currency: Vec<Option<&'a str>>,
+    data: Vec<Option<&'a str>>,
+    data_key: Vec<Option<&'a str>>,
+    text: Vec<Option<&'a str>>,
+    value: Vec<Option<f64>>,
+    custom: Vec<Option<String>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(events: &'a [StoredEvent]) -> Result<Self, Error> {
+        let mut c = Self::default();
+        for stored in events {
+            let event = &stored.event;
+            let page = event.page.as_ref();
+            c.seq.push(stored.seq);
+            c.id.push(stored.id.0);
+            c.kind.push(event.kind.as_str());
+            c.definition_id
+                .push(event.definition.as_ref().map(|d| d.id.0));
+            c.definition_name
+                .push(event.definition.as_ref().map(|d| d.name.as_str()));
+            c.points.push(event.points());
+            c.timestamp.push(ms(stored.timestamp));
+            c.page_view_id.push(stored.page_view_id.map(|id| id.0));
+            c.page_id.push(page.map(|p| p.page_id.0));
+            c.url.push(page.map(|p| p.url.as_str()));
+            c.language.push(page.and_then(|p| p.language.as_deref()));
+            c.item_version.push(page.and_then(|p| p.item_version));
+            c.referrer.push(page.and_then(|p| p.referrer.as_deref()));
+            c.money.push(event.monetary_value.map(|d| d.to_string()));
+            c.currency.push(event.currency_code.as_deref());
+            c.data.push(event.data.as_deref());
+            c.data_key.push(event.data_key.as_deref());
+            c.text.push(event.text.as_deref());
+            c.value.push(event.value);
+            c.custom.push(if event.custom.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(&event.custom)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                )
+            });
+        }
+        Ok(c)
+    }
+
+    /// `$3` to `$22`, in the statement's order.
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 20] {
+        [
+            &self.seq,
+            &self.id,
+            &self.kind,
+            &self.definition_id,
+            &self.definition_name,
+            &self.points,
+            &self.timestamp,
+            &self.page_view_id,
+            &self.page_id,
+            &self.url,
+            &self.language,
+            &self.item_version,
+            &self.referrer,
+            &self.money,
+            &self.currency,
+            &self.data,
+            &self.data_key,
+            &self.text,
+            &self.value,
+            &self.custom,
+        ]
+    }
 }
 
 /// Creates the contact of a new device, unless another change-set (on any node) already did:
@@ -727,6 +793,15 @@ async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Erro
     if tally.is_empty() {
         return Ok(());
     }
+    write_visits(tx, tally).await?;
+    write_definitions(tx, tally).await?;
+    write_outcomes(tx, tally).await?;
+    write_pages(tx, tally).await?;
+    write_facets(tx, tally).await
+}
+
+/// Visits, page views, bounces, value and conversions per day and site.
+async fn write_visits(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
     let mut visits: Vec<_> = tally.visits.drain().collect();
     visits.sort_by(|a, b| a.0.cmp(&b.0));
     let statement = tx
@@ -756,6 +831,11 @@ async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Erro
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Visits that reached each goal, event, outcome and campaign per day and site.
+async fn write_definitions(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
     let mut definitions: Vec<_> = tally.definitions.drain().collect();
     definitions.sort_by(|a, b| {
         let (x, y) = (&a.0, &b.0);
@@ -773,6 +853,11 @@ async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Erro
         tx.execute(&statement, &[&day, &site, &kind.as_str(), &id, &name, &n])
             .await?;
     }
+    Ok(())
+}
+
+/// Outcomes' counts and money per day, site, definition and currency.
+async fn write_outcomes(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
     let mut outcomes: Vec<_> = tally.outcomes.drain().collect();
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     // Money is summed exactly by PostgreSQL (`numeric`), inside the row's lock.
@@ -796,6 +881,11 @@ async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Erro
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Page views per day, site and URL.
+async fn write_pages(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
     let mut pages: Vec<_> = tally.pages.drain().collect();
     pages.sort_by(|a, b| a.0.cmp(&b.0));
     let statement = tx
@@ -808,6 +898,11 @@ async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Erro
     for ((day, site, url), n) in pages {
         tx.execute(&statement, &[&day, &site, &url, &n]).await?;
     }
+    Ok(())
+}
+
+/// What each contact did (goals, campaigns, sites), for the contact list's filters.
+async fn write_facets(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
     let statement = tx
         .prepare_cached(
             "INSERT INTO contact_facets (contact_id, facet, value) VALUES ($1, $2, $3)

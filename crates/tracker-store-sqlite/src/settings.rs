@@ -74,7 +74,10 @@ mod tests {
         let problems = Sqlite.config(&table).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].key, "storage.pool_size");
-        assert!(problems[0].message.starts_with("unknown key"), "{problems:?}");
+        assert!(
+            problems[0].message.starts_with("unknown key"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -505,16 +505,39 @@ fn probe_alone(conn: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes one change-set inside the caller's transaction; a visit it closes goes into `tally`
-/// (the caller writes the roll-ups once for the whole transaction).
+/// Writes one change-set inside the caller's transaction, in the steps every store takes
+/// (`tracker_core::store` documents them): the contact (new, or the row's after a merge) and
+/// its identifications; then either the events alone, or the interaction row with its
+/// events, and a close's roll-up contribution into `tally` (the caller writes the roll-ups
+/// once for the whole transaction).
 pub(crate) fn apply(
     conn: &Connection,
     change: &ChangeSet,
     tally: &mut Tally,
 ) -> Result<CommitReceipt, Error> {
-    let interaction = &change.interaction;
     #[cfg(test)]
-    panic_tests::fail_here(interaction.id.0);
+    panic_tests::fail_here(change.interaction.id.0);
+    let (contact, new_device) = contact_of(conn, change)?;
+    if !change.writes_interaction() {
+        return append_events(conn, change);
+    }
+    let owner = write_interaction(conn, change, contact)?;
+    touch_device_and_contact(conn, change, owner, new_device)?;
+    insert_events(conn, change.interaction.id.0, &change.events)?;
+    if let Some(close) = change.close {
+        add_closed_visit(conn, change, close, owner, tally)?;
+    }
+    Ok(CommitReceipt {
+        contact_id: ContactId(owner),
+    })
+}
+
+/// The change-set's contact: inserted with its device for a new one; then, when it brings
+/// identifications, the one they leave (the contact may merge into the one that already had
+/// an identifier, and everything after writes to the survivor). Also whether the device is
+/// new.
+fn contact_of(conn: &Connection, change: &ChangeSet) -> Result<(uuid::Uuid, bool), Error> {
+    let interaction = &change.interaction;
     let (contact_id, new_device) = if change.new_contact {
         ensure_contact(
             conn,
@@ -526,16 +549,13 @@ pub(crate) fn apply(
         (interaction.contact_id, false)
     };
     let mut contact = contact_id.0;
-    let interaction_id = interaction.id.0;
-    // Identifications first: the contact may merge into the one that already had the
-    // identifier, and everything below then writes to the survivor.
     let mut identifications = change.identifications().peekable();
     if identifications.peek().is_some() {
         if !change.new_contact {
             // A session's contact may have been merged meanwhile: the row knows.
             if let Some(current) = conn
                 .prepare_cached("SELECT contact_id FROM interactions WHERE id = ?1")?
-                .query_row([interaction_id], |row| row.get(0))
+                .query_row([interaction.id.0], |row| row.get(0))
                 .optional()?
             {
                 contact = current;
@@ -545,31 +565,41 @@ pub(crate) fn apply(
             contact = identify(conn, contact, source, identifier)?;
         }
     }
-    let (campaign_id, campaign_name, campaign_points) = match &interaction.campaign {
-        Some(c) => (Some(c.id.0), Some(c.name.as_str()), Some(c.points)),
-        None => (None, None, None),
+    Ok((contact, new_device))
+}
+
+/// Events only: the running totals stay behind until the next refresh, and readers replay
+/// them from the events. The interaction must still be open; the receipt names the row's
+/// contact (the session's may have been merged into another meanwhile).
+fn append_events(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt, Error> {
+    let interaction = &change.interaction;
+    let row: Option<(bool, uuid::Uuid)> = conn
+        .prepare_cached("SELECT open, contact_id FROM interactions WHERE id = ?1")?
+        .query_row([interaction.id.0], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((true, owner)) = row else {
+        return Err(Error::Stale(format!(
+            "interaction {} is closed or unknown",
+            interaction.id
+        )));
     };
-    if !change.writes_interaction() {
-        // Events only: the running totals stay behind until the next refresh, and readers
-        // replay them from the events. The interaction must still be open.
-        let row: Option<(bool, uuid::Uuid)> = conn
-            .prepare_cached("SELECT open, contact_id FROM interactions WHERE id = ?1")?
-            .query_row([interaction_id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        let Some((true, owner)) = row else {
-            return Err(Error::Stale(format!(
-                "interaction {} is closed or unknown",
-                interaction.id
-            )));
-        };
-        insert_events(conn, interaction_id, &change.events)?;
-        // The row's contact: the session's may have been merged into another meanwhile.
-        return Ok(CommitReceipt {
-            contact_id: ContactId(owner),
-        });
-    }
-    // One statement inserts a new interaction or updates a live one, closing it too when the
-    // change-set says so (one B-tree visit instead of an upsert and an update).
+    insert_events(conn, interaction.id.0, &change.events)?;
+    Ok(CommitReceipt {
+        contact_id: ContactId(owner),
+    })
+}
+
+/// Inserts a new interaction or updates a live one, closing it too when the change-set says
+/// so, in one statement (one B-tree visit instead of an upsert and an update). Returns the
+/// row's contact (the session's may have been merged into another meanwhile); a closed row
+/// is [`Error::Stale`].
+fn write_interaction(
+    conn: &Connection,
+    change: &ChangeSet,
+    contact: uuid::Uuid,
+) -> Result<uuid::Uuid, Error> {
+    let interaction = &change.interaction;
+    let (campaign_id, campaign_name, campaign_points) = change.campaign();
     let attribution = change.attribution.as_ref();
     let owner: Option<uuid::Uuid> = conn
         .prepare_cached(
@@ -591,7 +621,7 @@ pub(crate) fn apply(
         )?
         .query_row(
             params![
-                interaction_id,
+                interaction.id.0,
                 contact,
                 interaction.device_id.0,
                 interaction.session_id.0,
@@ -619,53 +649,66 @@ pub(crate) fn apply(
             |row| row.get(0),
         )
         .optional()?;
-    let Some(owner) = owner else {
-        return Err(Error::Stale(format!(
-            "interaction {interaction_id} is already closed"
-        )));
-    };
-    // The row's contact: the session's may have been merged into another meanwhile.
-    let contact = owner;
-    let contact_id = ContactId(owner);
-    if interaction.event_count == change.events.len() as i64 && !new_device {
-        // A new interaction of a known device: the device was seen now (a device inserted by
-        // this change-set already carries the time).
+    owner.ok_or_else(|| Error::Stale(format!("interaction {} is already closed", interaction.id)))
+}
+
+/// The device's and the contact's last activity. A new interaction of a known device: the
+/// device was seen now. The contact list is ordered by the contact row's last activity: it
+/// follows the interaction's whenever that is written (at open and every refresh, so it lags
+/// by at most the refresh interval). Rows inserted by this change-set already carry the time.
+fn touch_device_and_contact(
+    conn: &Connection,
+    change: &ChangeSet,
+    contact: uuid::Uuid,
+    new_device: bool,
+) -> Result<(), Error> {
+    let interaction = &change.interaction;
+    if new_device {
+        return Ok(());
+    }
+    if change.holds_whole_visit() {
         conn.prepare_cached("UPDATE devices SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
             .execute(params![
                 interaction.device_id.0,
                 ms(interaction.last_activity)
             ])?;
     }
-    insert_events(conn, interaction_id, &change.events)?;
-    if change.close.is_none() && !new_device {
-        // The contact list is ordered by the contact row's last activity: it follows the
-        // interaction's whenever that is written (at open and every refresh, so it lags by at
-        // most the refresh interval). A contact inserted by this change-set carries the time.
+    if change.close.is_none() {
         conn.prepare_cached(
             "UPDATE contacts SET last_activity = max(last_activity, ?2) WHERE id = ?1",
         )?
         .execute(params![contact, ms(interaction.last_activity)])?;
     }
-    if let Some(close) = change.close {
-        let (started, site) = (ms(interaction.started_at), interaction.site_name.as_deref());
-        if interaction.event_count == change.events.len() as i64 {
-            // The whole visit is in this change-set: no need to read it back.
-            let facts: Vec<Fact> = change.events.iter().map(Fact::of).collect();
-            tally.add_visit(contact, started, site, &facts);
-        } else {
-            rollup::add_stored_visit(tally, conn, interaction_id, contact, started, site)?;
-        }
-        conn.prepare_cached(
-            "UPDATE contacts SET engagement_value = engagement_value + ?2,
-                 last_activity = max(last_activity, ?3) WHERE id = ?1",
-        )?
-        .execute(params![
-            contact,
-            interaction.engagement_value,
-            ms(close.ended_at)
-        ])?;
+    Ok(())
+}
+
+/// A closed visit's part of the roll-ups (into `tally`) and of its contact's totals.
+fn add_closed_visit(
+    conn: &Connection,
+    change: &ChangeSet,
+    close: tracker_core::session::Close,
+    contact: uuid::Uuid,
+    tally: &mut Tally,
+) -> Result<(), Error> {
+    let interaction = &change.interaction;
+    let (started, site) = (ms(interaction.started_at), interaction.site_name.as_deref());
+    if change.holds_whole_visit() {
+        // The whole visit is in this change-set: no need to read it back.
+        let facts: Vec<Fact> = change.events.iter().map(Fact::of).collect();
+        tally.add_visit(contact, started, site, &facts);
+    } else {
+        rollup::add_stored_visit(tally, conn, interaction.id.0, contact, started, site)?;
     }
-    Ok(CommitReceipt { contact_id })
+    conn.prepare_cached(
+        "UPDATE contacts SET engagement_value = engagement_value + ?2,
+             last_activity = max(last_activity, ?3) WHERE id = ?1",
+    )?
+    .execute(params![
+        contact,
+        interaction.engagement_value,
+        ms(close.ended_at)
+    ])?;
+    Ok(())
 }
 
 /// Inserts a change-set's events.

@@ -90,7 +90,7 @@ impl Processor for VideoProgressProcessor {
 }
 
 /// The `video_progress` processor type: register it with
-/// `tracker_server::startup::processor_types()` before building the application.
+/// `ApplicationBuilder::processor_type` (see [`application`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VideoProgressType;
 
@@ -107,9 +107,10 @@ impl ProcessorType for VideoProgressType {
     }
 }
 
-/// The server's processor types and ours.
-pub fn processor_types() -> tracker_core::pipeline::ProcessorTypes {
-    let mut types = tracker_server::startup::processor_types();
-    types.register(Arc::new(VideoProgressType));
-    types
+/// The application this example serves: the server, the SQLite store (the only one it
+/// ships), and our processor type, which `[pipeline]` may then name.
+pub fn application() -> tracker_server::ApplicationBuilder {
+    tracker_server::Application::builder()
+        .store_type(tracker_store_sqlite::Sqlite)
+        .processor_type(VideoProgressType)
 }

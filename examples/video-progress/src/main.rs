@@ -4,18 +4,16 @@
 
 use std::path::PathBuf;
 
-use tracker_server::{Application, Settings};
+use tracker_server::Settings;
 
 fn main() -> anyhow::Result<()> {
     let config = std::env::args_os().nth(1).map(PathBuf::from);
     let settings = Settings::load(config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let app = Application::build_with_types(
-            settings,
-            jss_tracker_example_video_progress::processor_types(),
-        )
-        .await?;
+        let app = jss_tracker_example_video_progress::application()
+            .build(settings)
+            .await?;
         println!("listening on http://{}", app.local_addr());
         app.run_until(async {
             let _ = tokio::signal::ctrl_c().await;

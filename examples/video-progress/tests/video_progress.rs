@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use tracker_server::{
     config::{ApiKeySettings, PipelinePatch, ProcessorEntry},
-    Application, Settings,
+    Settings,
 };
 
 const KEY: &str = "example-key-0123456789";
@@ -18,7 +18,7 @@ async fn video_progress_is_tracked_end_to_end() {
     let mut settings = Settings::default();
     settings.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into();
     settings.tracker.enabled = true;
-    settings.storage.path = dir.path().join("tracker.db");
+    settings.storage.set("path", dir.path().join("tracker.db"));
     settings.admin.token = Some(TOKEN.to_string().into());
     settings.api_keys = vec![ApiKeySettings {
         name: "example".into(),
@@ -40,12 +40,10 @@ async fn video_progress_is_tracked_end_to_end() {
             ..PipelinePatch::default()
         },
     )];
-    let app = Application::build_with_types(
-        settings,
-        jss_tracker_example_video_progress::processor_types(),
-    )
-    .await
-    .unwrap();
+    let app = jss_tracker_example_video_progress::application()
+        .build(settings)
+        .await
+        .unwrap();
     let url = format!("http://{}", app.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {

@@ -15,7 +15,7 @@ use std::{
 };
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use serde_json::{Map, Value};
+use toml::{Table, Value};
 
 pub use problem::{describe_kind, one_of, render_key, unknown_key, Problem};
 
@@ -27,7 +27,7 @@ pub struct BackendTable {
     pub backend: String,
     /// The other keys, as written.
     #[serde(flatten)]
-    pub keys: Map<String, Value>,
+    pub keys: Table,
     /// Who set each key (`key` → a file, an environment variable); filled by the loader.
     #[serde(skip)]
     pub origins: BTreeMap<String, String>,
@@ -71,7 +71,7 @@ impl BackendTable {
     pub fn new(backend: impl Into<String>) -> Self {
         Self {
             backend: backend.into(),
-            keys: Map::new(),
+            keys: Table::new(),
             origins: BTreeMap::new(),
             bases: BTreeMap::new(),
             default_base: None,
@@ -87,7 +87,7 @@ impl BackendTable {
 
     /// Sets `key`; a value that does not serialise is ignored (every setting does).
     pub fn set(&mut self, key: &str, value: impl Serialize) {
-        if let Ok(value) = serde_json::to_value(value) {
+        if let Ok(value) = Value::try_from(value) {
             self.keys.insert(key.to_string(), value);
         }
     }
@@ -231,19 +231,25 @@ mod tests {
 
     #[test]
     fn problems_name_the_section_key_and_who_set_it() {
-        let mut table = BackendTable::new("demo").with("sise", 3).with("size", "big");
+        let mut table = BackendTable::new("demo").with("sise", 3);
         table
             .origins
             .insert("storage.sise".into(), "tracker.toml".into());
         let problems = table.typed::<Demo>("storage").unwrap_err();
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert!(
-            lines.contains(&"tracker.toml: storage.sise: unknown key; did you mean size?".into()),
-            "{lines:?}"
+        assert_eq!(
+            lines,
+            ["tracker.toml: storage.sise: unknown key; did you mean size?"]
         );
+        let problems = BackendTable::new("demo")
+            .with("size", "big")
+            .typed::<Demo>("storage")
+            .unwrap_err();
         assert!(
-            lines.iter().any(|l| l.starts_with("storage.size: expected")),
-            "{lines:?}"
+            problems[0]
+                .to_string()
+                .starts_with("storage.size: expected"),
+            "{problems:?}"
         );
     }
 
@@ -270,6 +276,9 @@ mod tests {
             table.resolve("other", Path::new("b.db")),
             PathBuf::from("/etc/tracker/b.db")
         );
-        assert_eq!(table.resolve("path", Path::new("/x.db")), PathBuf::from("/x.db"));
+        assert_eq!(
+            table.resolve("path", Path::new("/x.db")),
+            PathBuf::from("/x.db")
+        );
     }
 }

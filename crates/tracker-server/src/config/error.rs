@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 pub use tracker_core::config::Problem;
 use tracker_core::config::{describe_kind, render_key};
 
-
 /// Why the configuration could not be used. Its text is complete on its own (it has no
 /// `source()`), so that printing the error chain never repeats it.
 #[derive(Debug, thiserror::Error)]
@@ -89,4 +88,3 @@ fn problem_from(error: figment::Error) -> Problem {
         message,
     }
 }
-

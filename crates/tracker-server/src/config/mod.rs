@@ -558,7 +558,9 @@ impl Settings {
             table.default_base = Some(config_dir.clone().unwrap_or_else(|| cwd.clone()));
             let keys: Vec<String> = table.keys.keys().cloned().collect();
             for key in keys {
-                table.bases.insert(key.clone(), base(&format!("{section}.{key}")));
+                table
+                    .bases
+                    .insert(key.clone(), base(&format!("{section}.{key}")));
             }
         }
         if let Some(file) = settings

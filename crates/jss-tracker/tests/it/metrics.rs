@@ -40,17 +40,22 @@ async fn metrics_count_requests_events_batches_commits_and_sessions() {
     assert!(grew(r#"jss_tracker_events_total{kind="pageEvent"}"#) >= 1.0);
     assert!(grew("jss_tracker_batch_size_count") >= 2.0);
     assert!(grew("jss_tracker_batch_size_sum") >= 4.0);
-    assert!(
-        grew("jss_tracker_writer_commit_seconds_count") >= 3.0,
-        "two batches and a close"
-    );
-    assert!(grew("jss_tracker_writer_events_per_commit_sum") >= 4.0);
-    assert!(grew("jss_tracker_writer_change_sets_per_commit_sum") >= 3.0);
+    if crate::helpers::TestStore::chosen() == crate::helpers::TestStore::Sqlite {
+        // The SQLite writer's own group-commit figures.
+        assert!(
+            grew("jss_tracker_writer_commit_seconds_count") >= 3.0,
+            "two batches and a close"
+        );
+        assert!(grew("jss_tracker_writer_events_per_commit_sum") >= 4.0);
+        assert!(grew("jss_tracker_writer_change_sets_per_commit_sum") >= 3.0);
+    }
     assert!(grew(r#"jss_tracker_sessions_closed_total{reason="flush"}"#) >= 1.0);
-    assert!(
-        after.contains("# TYPE jss_tracker_open_sessions gauge"),
-        "{after}"
-    );
+    if app.state.settings().sessions.backend == "memory" {
+        assert!(
+            after.contains("# TYPE jss_tracker_open_sessions gauge"),
+            "{after}"
+        );
+    }
     assert!(after.contains("# HELP jss_tracker_events_total Events stored, by kind."));
     app.stop().await;
 }

@@ -1,4 +1,7 @@
-//! `TestApp`: a real server on port 0 with a fresh SQLite file and a clock the test moves.
+//! `TestApp`: a real server on port 0 with a fresh store and a clock the test moves. The store
+//! is a fresh SQLite file, or with `JSS_TRACKER_TEST_STORE=postgres` a fresh PostgreSQL schema
+//! (`JSS_TRACKER_TEST_POSTGRES`) with live sessions in Redis (`REDIS_URL`) under a fresh prefix:
+//! `scripts/test` runs this suite both ways.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -7,7 +10,8 @@ use reqwest::{header, Method, Response};
 use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tracker_core::clock::ManualClock;
-use tracker_server::{config::ApiKeySettings, state::AppState, Application, Settings};
+use tracker_core::config::BackendTable;
+use tracker_server::{config::ApiKeySettings, state::AppState, Settings};
 
 pub const KEY: &str = "test-key-0123456789";
 pub const TOKEN: &str = "test-admin-token";
@@ -17,13 +21,63 @@ pub const APP_ORIGIN: &str = "https://app.example.com";
 pub const PAGE: &str = "{110D559F-DEA5-42EA-9C1C-8A5DF7E70EF9}";
 pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
+/// The store the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStore {
+    /// A SQLite file per test, sessions in memory (the default).
+    Sqlite,
+    /// A PostgreSQL schema per test, sessions in Redis.
+    Postgres,
+}
+
+impl TestStore {
+    /// `JSS_TRACKER_TEST_STORE`: `sqlite` (the default) or `postgres`.
+    pub fn chosen() -> Self {
+        match std::env::var("JSS_TRACKER_TEST_STORE").as_deref() {
+            Ok("postgres") => Self::Postgres,
+            Ok("sqlite") | Err(_) => Self::Sqlite,
+            Ok(other) => panic!("JSS_TRACKER_TEST_STORE={other}: expected sqlite or postgres"),
+        }
+    }
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("JSS_TRACKER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// Settings for a test: tracker enabled, one key for `APP_ORIGIN`, a database in `dir`.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0)).into();
     settings.tracker.enabled = true;
     settings.tracker.sweep_interval = std::time::Duration::from_millis(50);
-    settings.storage.path = dir.join("tracker.db");
+    match TestStore::chosen() {
+        TestStore::Sqlite => {
+            settings.storage = BackendTable::new("sqlite").with("path", dir.join("tracker.db"))
+        }
+        TestStore::Postgres => {
+            // Named after the test's folder: a server restarted on the same folder finds its data.
+            let unique = {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                dir.hash(&mut hasher);
+                format!("{:016x}", hasher.finish())
+            };
+            settings.storage = BackendTable::new("postgres")
+                .with("url", postgres_url())
+                .with("schema", format!("it_{unique}"))
+                .with("pool_size", 6)
+                .with("writers", 2);
+            settings.sessions = BackendTable::new("redis")
+                .with("url", redis_url())
+                .with("prefix", format!("jss-tracker-it-{unique}"));
+        }
+    }
     settings.admin.token = Some(TOKEN.to_string().into());
     settings.api_keys = vec![ApiKeySettings {
         name: "test-app".into(),
@@ -74,8 +128,16 @@ impl TestApp {
                 .with_test_writer()
                 .try_init();
         }
-        let db_path = settings.storage.path.clone();
-        let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+        let db_path = settings
+            .storage
+            .keys
+            .get("path")
+            .and_then(toml::Value::as_str)
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let app = jss_tracker::application()
+            .clock(Arc::new(clock.clone()))
+            .build(settings)
             .await
             .expect("app builds");
         let addr = app.local_addr();
@@ -109,6 +171,13 @@ impl TestApp {
             task.await.expect("join").expect("clean stop");
         }
         (self.dir.clone(), self.clock.clone())
+    }
+
+    /// The SQLite file, for the checks that read it directly; `None` on another store (those
+    /// checks are about the SQLite file itself).
+    pub fn sqlite(&self) -> Option<rusqlite::Connection> {
+        (TestStore::chosen() == TestStore::Sqlite)
+            .then(|| rusqlite::Connection::open(&self.db_path).expect("the SQLite file opens"))
     }
 
     pub fn url(&self, path: &str) -> String {
