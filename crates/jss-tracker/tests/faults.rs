@@ -21,7 +21,7 @@ use serde_json::json;
 
 mod common;
 
-use common::{run, secret, Server};
+use common::{drop_storage_section, run, secret, Server};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -266,6 +266,7 @@ async fn redis_then_postgres_stopped_mid_run_lose_nothing_and_recover() {
     let pg = OwnPostgres::start_new(free_port());
     let dir = tempfile::tempdir().unwrap();
     assert!(run(dir.path(), &["init"]).status.success());
+    drop_storage_section(dir.path());
     let redis_url = format!("redis://127.0.0.1:{}", redis.port);
     let pg_url = pg.url();
     let node = Server::start(

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{run, secret, Server};
+use common::{drop_storage_section, run, secret, Server};
 
 pub fn postgres_url() -> String {
     std::env::var("JSS_TRACKER_TEST_POSTGRES")
@@ -38,6 +38,7 @@ impl Cluster {
     async fn start(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         assert!(run(dir.path(), &["init"]).status.success());
+        drop_storage_section(dir.path());
         let run_id = uuid::Uuid::now_v7().simple().to_string();
         let schema = format!("scale_out_{run_id}");
         let prefix = format!("jss-tracker-scale-out-{run_id}");

@@ -60,8 +60,6 @@ enabled = true
 session_timeout = "{timeout}"
 
 [storage]
-path = "{db}"
-sync = "{sync}"
 {storage}
 {sessions}
 
@@ -76,15 +74,17 @@ cors_origins = ["http://localhost:3000"]
 "#,
                 extra = options.extra_config,
                 timeout = options.session_timeout,
-                db = options.db.display(),
-                sync = options.sync,
-                storage = options
-                    .shared
-                    .as_ref()
-                    .map_or(String::new(), |shared| format!(
+                storage = options.shared.as_ref().map_or(
+                    format!(
+                        "path = \"{}\"\nsync = \"{}\"",
+                        options.db.display(),
+                        options.sync
+                    ),
+                    |shared| format!(
                         "backend = \"postgres\"\nurl = \"{}\"\nschema = \"{}\"",
                         shared.postgres_url, shared.schema
-                    )),
+                    )
+                ),
                 sessions = options
                     .shared
                     .as_ref()

@@ -178,12 +178,18 @@ impl Tally {
             self.contact_facets
                 .insert((Facet::Site(site.to_string()), contact));
         }
-        let figures = self.visits.entry((day, site.to_string())).or_default();
+        let mut reached: HashSet<(EventKind, Uuid)> = HashSet::new();
+        let mut conversions = 0i64;
+        for fact in facts {
+            let converted = self.add_fact(day, site, contact, fact, &mut reached);
+            conversions = conversions.saturating_add(i64::from(converted));
+        }
         let page_views = facts
             .iter()
             .filter(|f| f.kind == EventKind::PageView)
             .count() as i64;
         // Counts and points saturate rather than overflow: no sum may panic the writer.
+        let figures = self.visits.entry((day, site.to_string())).or_default();
         figures.visits = figures.visits.saturating_add(1);
         figures.page_views = figures.page_views.saturating_add(page_views);
         figures.bounces = figures
@@ -194,63 +200,82 @@ impl Tally {
                 .iter()
                 .fold(0i64, |sum, f| sum.saturating_add(f.points)),
         );
-        let mut reached: HashSet<(EventKind, Uuid)> = HashSet::new();
-        for fact in facts {
-            let Some((id, name)) = &fact.definition else {
-                if fact.kind == EventKind::PageView {
-                    if let Some(url) = &fact.url {
-                        let n = self
-                            .pages
-                            .entry((day, site.to_string(), url.clone()))
-                            .or_default();
-                        *n = n.saturating_add(1);
-                    }
-                }
-                continue;
-            };
-            match fact.kind {
-                // A visit counts once per goal or campaign, however often it reached it.
-                EventKind::Goal | EventKind::Campaign if reached.insert((fact.kind, *id)) => {
-                    let entry = self
-                        .definitions
-                        .entry((day, site.to_string(), fact.kind, *id))
-                        .or_insert_with(|| (name.clone(), 0));
-                    entry.0.clone_from(name);
-                    entry.1 = entry.1.saturating_add(1);
-                    let facet = if fact.kind == EventKind::Goal {
-                        figures.conversions = figures.conversions.saturating_add(1);
-                        Facet::Goal(*id)
-                    } else {
-                        Facet::Campaign(*id)
-                    };
-                    self.contact_facets.insert((facet, contact));
-                }
-                EventKind::Outcome => {
-                    let currency = fact.currency.clone().unwrap_or_default();
-                    let sum = self
-                        .outcomes
-                        .entry((day, site.to_string(), *id, currency))
-                        .or_default();
-                    sum.name.clone_from(name);
-                    sum.count = sum.count.saturating_add(1);
-                    if let Some(money) = fact.money {
-                        sum.money.get_or_insert_default().add(money);
-                    }
-                }
-                _ => {}
+        figures.conversions = figures.conversions.saturating_add(conversions);
+    }
+
+    /// Adds one event of a visit: a page view to its page, a goal or campaign to its
+    /// definition (once per visit, however often reached), an outcome to its sum. Says
+    /// whether it converted (the visit's first reach of this goal).
+    fn add_fact(
+        &mut self,
+        day: Day,
+        site: &str,
+        contact: Uuid,
+        fact: &Fact,
+        reached: &mut HashSet<(EventKind, Uuid)>,
+    ) -> bool {
+        let Some((id, name)) = &fact.definition else {
+            if let (EventKind::PageView, Some(url)) = (fact.kind, &fact.url) {
+                let n = self
+                    .pages
+                    .entry((day, site.to_string(), url.clone()))
+                    .or_default();
+                *n = n.saturating_add(1);
             }
+            return false;
+        };
+        match fact.kind {
+            EventKind::Goal | EventKind::Campaign if reached.insert((fact.kind, *id)) => {
+                let entry = self
+                    .definitions
+                    .entry((day, site.to_string(), fact.kind, *id))
+                    .or_insert_with(|| (name.clone(), 0));
+                entry.0.clone_from(name);
+                entry.1 = entry.1.saturating_add(1);
+                let goal = fact.kind == EventKind::Goal;
+                let facet = if goal {
+                    Facet::Goal(*id)
+                } else {
+                    Facet::Campaign(*id)
+                };
+                self.contact_facets.insert((facet, contact));
+                goal
+            }
+            EventKind::Outcome => {
+                let currency = fact.currency.clone().unwrap_or_default();
+                let sum = self
+                    .outcomes
+                    .entry((day, site.to_string(), *id, currency))
+                    .or_default();
+                sum.name.clone_from(name);
+                sum.count = sum.count.saturating_add(1);
+                if let Some(money) = fact.money {
+                    sum.money.get_or_insert_default().add(money);
+                }
+                false
+            }
+            _ => false,
         }
     }
 
     /// The dashboard's figures from what the tally holds (a store loads the roll-up rows its
     /// query covers into it, and adds the open visits as they stand).
     pub fn dashboard(&self) -> Result<Dashboard, Error> {
-        let count = |n: i64| u64::try_from(n).unwrap_or(0);
         let mut dashboard = Dashboard::default();
+        self.add_days(&mut dashboard)?;
+        let per_definition = self.per_definition();
+        dashboard.goals = ranked(&per_definition, EventKind::Goal);
+        dashboard.campaigns = ranked(&per_definition, EventKind::Campaign);
+        dashboard.outcomes = self.outcome_totals();
+        dashboard.top_pages = self.top_pages(10);
+        Ok(dashboard)
+    }
+
+    /// The totals and one row per day, all sites together.
+    fn add_days(&self, dashboard: &mut Dashboard) -> Result<(), Error> {
         let mut days: BTreeMap<Day, Visits> = BTreeMap::new();
         for ((day, _), v) in &self.visits {
-            let d = days.entry(*day).or_default();
-            d.add(v);
+            days.entry(*day).or_default().add(v);
         }
         for (day, v) in days {
             dashboard.visits = dashboard.visits.saturating_add(count(v.visits));
@@ -268,6 +293,11 @@ impl Tally {
                 conversions: count(v.conversions),
             });
         }
+        Ok(())
+    }
+
+    /// Visits per definition, all days and sites together, with its latest name.
+    fn per_definition(&self) -> HashMap<(EventKind, Uuid), (String, i64)> {
         let mut per_definition: HashMap<(EventKind, Uuid), (String, i64)> = HashMap::new();
         for ((_, _, kind, id), (name, n)) in &self.definitions {
             let entry = per_definition
@@ -275,27 +305,11 @@ impl Tally {
                 .or_insert_with(|| (name.clone(), 0));
             entry.1 = entry.1.saturating_add(*n);
         }
-        let ranked = |kind: EventKind| {
-            let mut list: Vec<DefinitionCount> = per_definition
-                .iter()
-                .filter(|((k, _), _)| *k == kind)
-                .map(|((_, id), (name, n))| DefinitionCount {
-                    id: Guid(*id),
-                    name: name.clone(),
-                    count: count(*n),
-                })
-                .collect();
-            // Ties by name, then id: the same figures always list in the same order.
-            list.sort_by(|a, b| {
-                b.count
-                    .cmp(&a.count)
-                    .then_with(|| a.name.cmp(&b.name))
-                    .then_with(|| a.id.cmp(&b.id))
-            });
-            list
-        };
-        dashboard.goals = ranked(EventKind::Goal);
-        dashboard.campaigns = ranked(EventKind::Campaign);
+        per_definition
+    }
+
+    /// Each outcome's count and money by currency, the most reached first.
+    fn outcome_totals(&self) -> Vec<OutcomeTotal> {
         let mut outcomes: HashMap<Uuid, OutcomeTotal> = HashMap::new();
         for ((_, _, id, currency), sum) in &self.outcomes {
             let total = outcomes.entry(*id).or_insert_with(|| OutcomeTotal {
@@ -320,7 +334,11 @@ impl Tally {
                 .then_with(|| a.name.cmp(&b.name))
                 .then_with(|| a.id.cmp(&b.id))
         });
-        dashboard.outcomes = outcomes;
+        outcomes
+    }
+
+    /// The `limit` most viewed pages (ties by URL).
+    fn top_pages(&self, limit: usize) -> Vec<(String, u64)> {
         let mut pages: HashMap<&str, i64> = HashMap::new();
         for ((_, _, url), n) in &self.pages {
             let total = pages.entry(url.as_str()).or_default();
@@ -328,13 +346,41 @@ impl Tally {
         }
         let mut pages: Vec<(&str, i64)> = pages.into_iter().collect();
         pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        dashboard.top_pages = pages
+        pages
             .into_iter()
-            .take(10)
+            .take(limit)
             .map(|(url, n)| (url.to_string(), count(n)))
-            .collect();
-        Ok(dashboard)
+            .collect()
     }
+}
+
+/// A stored count as the dashboard shows it (never negative).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The definitions of `kind`, the most reached first (ties by name, then id: the same
+/// figures always list in the same order).
+fn ranked(
+    per_definition: &HashMap<(EventKind, Uuid), (String, i64)>,
+    kind: EventKind,
+) -> Vec<DefinitionCount> {
+    let mut list: Vec<DefinitionCount> = per_definition
+        .iter()
+        .filter(|((k, _), _)| *k == kind)
+        .map(|((_, id), (name, n))| DefinitionCount {
+            id: Guid(*id),
+            name: name.clone(),
+            count: count(*n),
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    list
 }
 
 #[cfg(test)]

@@ -158,6 +158,15 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     if tally.is_empty() {
         return Ok(());
     }
+    write_visits(tally, conn)?;
+    write_definitions(tally, conn)?;
+    write_outcomes(tally, conn)?;
+    write_pages(tally, conn)?;
+    write_facets(tally, conn)
+}
+
+/// Visits, page views, bounces, value and conversions per day and site.
+fn write_visits(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     let mut visits = conn.prepare_cached(
         "INSERT INTO rollup_visits (day, site, visits, page_views, bounces, engagement_value,
              conversions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -178,6 +187,11 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
             v.conversions
         ])?;
     }
+    Ok(())
+}
+
+/// Visits that reached each goal, event, outcome and campaign per day and site.
+fn write_definitions(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     let mut definitions = conn.prepare_cached(
         "INSERT INTO rollup_definitions (day, site, kind, definition_id, name, visits)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -187,6 +201,11 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     for ((day, site, kind, id), (name, n)) in tally.definitions.drain() {
         definitions.execute(params![day, site, kind.as_str(), id, name, n])?;
     }
+    Ok(())
+}
+
+/// Outcomes' counts and money per day, site, definition and currency.
+fn write_outcomes(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     // Money is summed exactly, as decimal text: read, add in Rust, write back.
     let mut money_now = conn.prepare_cached(
         "SELECT monetary_value FROM rollup_outcomes
@@ -221,6 +240,11 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
             money.map(|m| m.to_string())
         ])?;
     }
+    Ok(())
+}
+
+/// Page views per day, site and URL.
+fn write_pages(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     let mut pages = conn.prepare_cached(
         "INSERT INTO rollup_pages (day, site, url, page_views) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (day, site, url) DO UPDATE SET page_views = page_views + excluded.page_views",
@@ -228,6 +252,11 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     for ((day, site, url), n) in tally.pages.drain() {
         pages.execute(params![day, site, url, n])?;
     }
+    Ok(())
+}
+
+/// What each contact did (goals, campaigns, sites), for the contact list's filters.
+fn write_facets(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     let mut facets = conn.prepare_cached(
         "INSERT INTO contact_facets (facet, value, contact_id) VALUES (?1, ?2, ?3)
          ON CONFLICT DO NOTHING",
@@ -238,68 +267,26 @@ pub(crate) fn write(tally: &mut Tally, conn: &Connection) -> Result<(), Error> {
     Ok(())
 }
 
+/// The day range and site a dashboard query covers.
+type Covered<'a> = (i64, i64, Option<&'a str>);
+
+/// The rows of a roll-up table a query covers.
+const COVERED: &str = "day >= ?1 AND day <= ?2 AND (?3 IS NULL OR site = ?3)";
+
 /// The roll-ups of the closed visits the query covers plus the open visits it covers, as
 /// they stand.
 fn load(conn: &Connection, query: &DashboardQuery) -> Result<Tally, Error> {
-    let (from, to) = (day_number(query.from), day_number(query.to));
-    let site = query.site.as_deref();
+    let covered = (
+        day_number(query.from),
+        day_number(query.to),
+        query.site.as_deref(),
+    );
     let mut tally = Tally::default();
-    let covered = "day >= ?1 AND day <= ?2 AND (?3 IS NULL OR site = ?3)";
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT day, site, visits, page_views, bounces, engagement_value, conversions
-         FROM rollup_visits WHERE {covered}"
-    ))?;
-    let mut rows = stmt.query(params![from, to, site])?;
-    while let Some(row) = rows.next()? {
-        let v = Visits {
-            visits: row.get(2)?,
-            page_views: row.get(3)?,
-            bounces: row.get(4)?,
-            engagement_value: row.get(5)?,
-            conversions: row.get(6)?,
-        };
-        tally.visits.insert((row.get(0)?, row.get(1)?), v);
-    }
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT day, site, kind, definition_id, name, visits FROM rollup_definitions
-         WHERE {covered}"
-    ))?;
-    let mut rows = stmt.query(params![from, to, site])?;
-    while let Some(row) = rows.next()? {
-        let kind: String = row.get(2)?;
-        let kind = EventKind::parse(&kind)
-            .ok_or_else(|| Error::Corrupt(format!("roll-up kind '{kind}'")))?;
-        tally.definitions.insert(
-            (row.get(0)?, row.get(1)?, kind, row.get(3)?),
-            (row.get(4)?, row.get(5)?),
-        );
-    }
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT day, site, definition_id, currency, name, count, monetary_value
-         FROM rollup_outcomes WHERE {covered}"
-    ))?;
-    let mut rows = stmt.query(params![from, to, site])?;
-    while let Some(row) = rows.next()? {
-        let money: Option<String> = row.get(6)?;
-        let money = money.map(|m| read_sum(&m)).transpose()?;
-        tally.outcomes.insert(
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?),
-            OutcomeSum {
-                name: row.get(4)?,
-                count: row.get(5)?,
-                money,
-            },
-        );
-    }
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT day, site, url, page_views FROM rollup_pages WHERE {covered}"
-    ))?;
-    let mut rows = stmt.query(params![from, to, site])?;
-    while let Some(row) = rows.next()? {
-        tally
-            .pages
-            .insert((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?);
-    }
+    load_visits(&mut tally, conn, &covered)?;
+    load_definitions(&mut tally, conn, &covered)?;
+    load_outcomes(&mut tally, conn, &covered)?;
+    load_pages(&mut tally, conn, &covered)?;
+    let (from, to, site) = covered;
     // The open visits, as they stand (found through the partial index on open ones).
     add_joined(
         &mut tally,
@@ -316,6 +303,89 @@ fn load(conn: &Connection, query: &DashboardQuery) -> Result<Tally, Error> {
         |_| Ok(()),
     )?;
     Ok(tally)
+}
+
+/// Visit figures per day and site.
+fn load_visits(tally: &mut Tally, conn: &Connection, covered: &Covered<'_>) -> Result<(), Error> {
+    let (from, to, site) = *covered;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT day, site, visits, page_views, bounces, engagement_value, conversions
+         FROM rollup_visits WHERE {COVERED}"
+    ))?;
+    let mut rows = stmt.query(params![from, to, site])?;
+    while let Some(row) = rows.next()? {
+        let v = Visits {
+            visits: row.get(2)?,
+            page_views: row.get(3)?,
+            bounces: row.get(4)?,
+            engagement_value: row.get(5)?,
+            conversions: row.get(6)?,
+        };
+        tally.visits.insert((row.get(0)?, row.get(1)?), v);
+    }
+    Ok(())
+}
+
+/// Visits per definition, day and site.
+fn load_definitions(
+    tally: &mut Tally,
+    conn: &Connection,
+    covered: &Covered<'_>,
+) -> Result<(), Error> {
+    let (from, to, site) = *covered;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT day, site, kind, definition_id, name, visits FROM rollup_definitions
+         WHERE {COVERED}"
+    ))?;
+    let mut rows = stmt.query(params![from, to, site])?;
+    while let Some(row) = rows.next()? {
+        let kind: String = row.get(2)?;
+        let kind = EventKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("roll-up kind '{kind}'")))?;
+        tally.definitions.insert(
+            (row.get(0)?, row.get(1)?, kind, row.get(3)?),
+            (row.get(4)?, row.get(5)?),
+        );
+    }
+    Ok(())
+}
+
+/// Outcome sums per day, site, definition and currency.
+fn load_outcomes(tally: &mut Tally, conn: &Connection, covered: &Covered<'_>) -> Result<(), Error> {
+    let (from, to, site) = *covered;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT day, site, definition_id, currency, name, count, monetary_value
+         FROM rollup_outcomes WHERE {COVERED}"
+    ))?;
+    let mut rows = stmt.query(params![from, to, site])?;
+    while let Some(row) = rows.next()? {
+        let money: Option<String> = row.get(6)?;
+        let money = money.map(|m| read_sum(&m)).transpose()?;
+        tally.outcomes.insert(
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?),
+            OutcomeSum {
+                name: row.get(4)?,
+                count: row.get(5)?,
+                money,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Page views per day, site and URL.
+fn load_pages(tally: &mut Tally, conn: &Connection, covered: &Covered<'_>) -> Result<(), Error> {
+    let (from, to, site) = *covered;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT day, site, url, page_views FROM rollup_pages WHERE {COVERED}"
+    ))?;
+    let mut rows = stmt.query(params![from, to, site])?;
+    while let Some(row) = rows.next()? {
+        tally
+            .pages
+            .insert((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?);
+    }
+    Ok(())
 }
 
 /// The dashboard for `query`: roll-ups of its closed visits plus its open ones.

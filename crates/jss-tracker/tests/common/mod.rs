@@ -133,3 +133,22 @@ pub fn secret(dir: &Path, key: &str) -> String {
         _ => value["admin"]["token"].as_str().unwrap().to_string(),
     }
 }
+
+/// Takes `[storage]` out of the `tracker.toml` that `init` wrote (its SQLite keys), for a
+/// node whose store the environment chooses: a backend refuses another backend's keys.
+pub fn drop_storage_section(dir: &Path) {
+    let path = dir.join("tracker.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut kept = String::new();
+    let mut in_storage = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_storage = line.trim() == "[storage]";
+        }
+        if !in_storage {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    std::fs::write(&path, kept).unwrap();
+}

@@ -72,89 +72,29 @@ fn page_view_of(layout: &Value, item_path: &str) -> Option<Value> {
     Some(element)
 }
 
-/// Passes a Layout Service request through, tracking the route's page view.
+/// Passes a Layout Service request through, tracking the route's page view: ask the
+/// upstream → stream back what is not a trackable layout → read the layout → track its
+/// route's page view → answer with the upstream's headers and our cookies.
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let settings = &state.settings().layout_service;
     let Some(upstream) = settings.upstream.as_deref() else {
         return ApiError::NotFound("no such endpoint".into()).into_response();
     };
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let url = format!("{}{path_and_query}", upstream.trim_end_matches('/'));
-    let client = TrackingCaller::browser(&parts, &state, String::new());
-    let mut forwarded = reqwest::header::HeaderMap::new();
-    for name in FORWARDED_REQUEST_HEADERS {
-        for value in parts.headers.get_all(&name) {
-            forwarded.append(name.clone(), value.clone());
-        }
-    }
-    if let Some(ip) = client.ip {
-        // The client's address as the trusted-proxy rule gives it: the Layout Service (and
-        // Sitecore's own analytics) see the visitor, not this server.
-        if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
-            forwarded.insert("x-forwarded-for", value);
-        }
-    }
-    let sent = state
-        .http()
-        .get(&url)
-        .headers(forwarded)
-        .timeout(settings.timeout)
-        .send()
-        .await;
-    let upstream_answer = match sent {
+    let answer = match ask_upstream(&state, &parts, upstream).await {
         Ok(answer) => answer,
-        Err(error) => {
-            tracing::warn!(%error, "the Layout Service did not answer");
-            metrics::counter!(crate::metrics::LAYOUT_UPSTREAM_FAILURES).increment(1);
-            return ApiError::BadGateway(if error.is_timeout() {
-                format!(
-                    "the Layout Service did not answer within {:?} (layout_service.timeout)",
-                    settings.timeout
-                )
-            } else {
-                "the Layout Service could not be reached".into()
-            })
-            .into_response();
-        }
+        Err(error) => return error.into_response(),
     };
-    let status = upstream_answer.status();
-    let mut headers = HeaderMap::new();
-    for (name, value) in upstream_answer.headers() {
-        if !hop_by_hop(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    let query = parts.uri.query().unwrap_or_default().to_string();
-    let (mut item, mut tracking) = (None, true);
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        match name.as_ref() {
-            "item" => item = Some(value.into_owned()),
-            "tracking" if value.eq_ignore_ascii_case("false") => tracking = false,
-            _ => {}
-        }
-    }
-    let declared_small = upstream_answer
-        .content_length()
-        .is_none_or(|len| len <= settings.max_body_bytes as u64);
-    if status != StatusCode::OK || !is_json || !tracking || !declared_small {
-        if status == StatusCode::OK && !tracking {
-            untracked("tracking_false");
-        }
+    let status = answer.status();
+    let mut headers = passed_headers(answer.headers());
+    let asked = Asked::of(parts.uri.query().unwrap_or_default());
+    if !trackable(status, &headers, &asked, &answer, settings.max_body_bytes) {
         // Streamed back as it comes.
-        let body = Body::from_stream(upstream_answer.bytes_stream());
+        let body = Body::from_stream(answer.bytes_stream());
         return (status, headers, body).into_response();
     }
     // The layout is read whole (bounded) to find its route, then sent on unchanged.
-    let bytes = match upstream_answer.bytes().await {
+    let bytes = match answer.bytes().await {
         Ok(bytes) => bytes,
         Err(error) => {
             tracing::warn!(%error, "the Layout Service's answer broke off");
@@ -162,87 +102,200 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
                 .into_response();
         }
     };
-    let layout: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let mut element = layout
-        .as_ref()
-        .and_then(|l| page_view_of(l, item.as_deref().unwrap_or("/")));
-    // The page's referrer: the visitor's `Referer` (a server-side caller forwards it).
-    let referer = parts
-        .headers
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok());
-    if let (Some(element), Some(referer)) = (element.as_mut(), referer) {
-        element["referrer"] = json!(referer);
-    }
-    match element {
+    match page_view_element(&bytes, &asked, &parts.headers) {
         None => untracked("no_route"),
-        Some(element) => match TrackingCaller::from_request_parts(&mut parts, &state).await {
-            Err(refused) => {
-                tracing::debug!(error = ?refused.to_string(), "layout request not tracked");
-                untracked("caller");
-            }
-            Ok(caller) => {
-                match crate::routes::track::event::track_elements(
-                    &state,
-                    &caller,
-                    std::slice::from_ref(&element),
-                )
-                .await
-                {
-                    Ok((cookies, _)) => {
-                        // Ours go first, the session cookie first of all: JSS's
-                        // `RestLayoutService` passes Set-Cookie on by splitting the joined
-                        // header before each `, name=` whose name is word characters only,
-                        // which `ASP.NET_SessionId` is not, so that cookie must not follow a
-                        // comma. The upstream's follow ours.
-                        let upstream_cookies: Vec<HeaderValue> = headers
-                            .get_all(header::SET_COOKIE)
-                            .iter()
-                            .cloned()
-                            .collect();
-                        headers.remove(header::SET_COOKIE);
-                        let session = format!("{}=", state.settings().tracker.session_cookie);
-                        let mut ours: Vec<String> =
-                            cookies.0.into_iter().map(|(_, value)| value).collect();
-                        ours.sort_by_key(|c| !c.starts_with(&session));
-                        for value in ours {
-                            if let Ok(value) = HeaderValue::from_str(&value) {
-                                headers.append(header::SET_COOKIE, value);
-                            }
-                        }
-                        for value in upstream_cookies {
-                            headers.append(header::SET_COOKIE, value);
-                        }
-                        let mut mark = axum_extra::extract::cookie::Cookie::new(
-                            crate::routes::track::pageview::PAGE_TRACKED_COOKIE,
-                            crate::routes::track::pageview::route_mark(
-                                item.as_deref().unwrap_or("/"),
-                            ),
-                        );
-                        mark.set_path("/");
-                        mark.set_max_age(cookie::time::Duration::seconds(60));
-                        // Styled as the tracker's other cookies, so that a browser on another
-                        // site of the tracker keeps it too.
-                        mark.set_http_only(true);
-                        if caller.secure {
-                            mark.set_same_site(axum_extra::extract::cookie::SameSite::None);
-                            mark.set_secure(true);
-                        } else {
-                            mark.set_same_site(axum_extra::extract::cookie::SameSite::Lax);
-                        }
-                        if let Ok(value) = HeaderValue::from_str(&mark.to_string()) {
-                            headers.append(header::SET_COOKIE, value);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = ?error.to_string(), "a layout's page view was not tracked");
-                        untracked("tracking_failed");
-                    }
-                }
-            }
-        },
+        Some(element) => {
+            track_page_view(&state, &mut parts, &element, &asked, &mut headers).await;
+        }
     }
     (status, headers, Body::from(bytes)).into_response()
+}
+
+/// Sends the request on to the upstream with the caller's headers and address (as the
+/// trusted-proxy rule gives it: the Layout Service, and Sitecore's own analytics, see the
+/// visitor, not this server). No answer is 502.
+async fn ask_upstream(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    upstream: &str,
+) -> Result<reqwest::Response, ApiError> {
+    let settings = &state.settings().layout_service;
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path_and_query}", upstream.trim_end_matches('/'));
+    let client = TrackingCaller::browser(parts, state, String::new());
+    let mut forwarded = reqwest::header::HeaderMap::new();
+    for name in FORWARDED_REQUEST_HEADERS {
+        for value in parts.headers.get_all(&name) {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(value) = client
+        .ip
+        .and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok())
+    {
+        forwarded.insert("x-forwarded-for", value);
+    }
+    let sent = state
+        .http()
+        .get(&url)
+        .headers(forwarded)
+        .timeout(settings.timeout);
+    sent.send().await.map_err(|error| {
+        tracing::warn!(%error, "the Layout Service did not answer");
+        metrics::counter!(crate::metrics::LAYOUT_UPSTREAM_FAILURES).increment(1);
+        ApiError::BadGateway(if error.is_timeout() {
+            format!(
+                "the Layout Service did not answer within {:?} (layout_service.timeout)",
+                settings.timeout
+            )
+        } else {
+            "the Layout Service could not be reached".into()
+        })
+    })
+}
+
+/// The upstream's headers, but for hop-by-hop ones.
+fn passed_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in upstream {
+        if !hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+/// What the caller asked for: the item path, and whether tracking is on (`tracking=false`
+/// turns it off, as Sitecore's Layout Service does).
+struct Asked {
+    item: String,
+    tracking: bool,
+}
+
+impl Asked {
+    fn of(query: &str) -> Self {
+        let (mut item, mut tracking) = (None, true);
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "item" => item = Some(value.into_owned()),
+                "tracking" if value.eq_ignore_ascii_case("false") => tracking = false,
+                _ => {}
+            }
+        }
+        Self {
+            item: item.unwrap_or_else(|| "/".into()),
+            tracking,
+        }
+    }
+}
+
+/// Whether the answer is a layout to track: a 200 JSON answer, tracking on, not declared
+/// larger than `max_body_bytes`.
+fn trackable(
+    status: StatusCode,
+    headers: &HeaderMap,
+    asked: &Asked,
+    answer: &reqwest::Response,
+    max_body_bytes: usize,
+) -> bool {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let declared_small = answer
+        .content_length()
+        .is_none_or(|len| len <= max_body_bytes as u64);
+    if status == StatusCode::OK && !asked.tracking {
+        untracked("tracking_false");
+    }
+    status == StatusCode::OK && is_json && asked.tracking && declared_small
+}
+
+/// The page view of the layout's route, with the visitor's `Referer` as its referrer (a
+/// server-side caller forwards it); `None` when the layout has no route.
+fn page_view_element(bytes: &[u8], asked: &Asked, request: &HeaderMap) -> Option<Value> {
+    let layout: Value = serde_json::from_slice(bytes).ok()?;
+    let mut element = page_view_of(&layout, &asked.item)?;
+    if let Some(referer) = request.get(header::REFERER).and_then(|v| v.to_str().ok()) {
+        element["referrer"] = json!(referer);
+    }
+    Some(element)
+}
+
+/// Tracks the page view as the visitor's, and adds our cookies to the answer's; a refused
+/// caller or a failed tracking is counted and the layout is served all the same.
+async fn track_page_view(
+    state: &AppState,
+    parts: &mut axum::http::request::Parts,
+    element: &Value,
+    asked: &Asked,
+    headers: &mut HeaderMap,
+) {
+    let caller = match TrackingCaller::from_request_parts(parts, state).await {
+        Ok(caller) => caller,
+        Err(refused) => {
+            tracing::debug!(error = ?refused.to_string(), "layout request not tracked");
+            return untracked("caller");
+        }
+    };
+    let elements = std::slice::from_ref(element);
+    match crate::routes::track::event::track_elements(state, &caller, elements).await {
+        Ok((cookies, _)) => {
+            let session = format!("{}=", state.settings().tracker.session_cookie);
+            let ours = cookies.0.into_iter().map(|(_, value)| value).collect();
+            add_cookies(headers, ours, &session);
+            add_route_mark(headers, &asked.item, caller.secure);
+        }
+        Err(error) => {
+            tracing::warn!(error = ?error.to_string(), "a layout's page view was not tracked");
+            untracked("tracking_failed");
+        }
+    }
+}
+
+/// Ours go first, the session cookie first of all: JSS's `RestLayoutService` passes
+/// Set-Cookie on by splitting the joined header before each `, name=` whose name is word
+/// characters only, which `ASP.NET_SessionId` is not, so that cookie must not follow a comma.
+/// The upstream's follow ours.
+fn add_cookies(headers: &mut HeaderMap, mut ours: Vec<String>, session: &str) {
+    let upstream: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    ours.sort_by_key(|c| !c.starts_with(session));
+    for value in ours {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    for value in upstream {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
+/// The route's page-tracked mark (60 s), against a second count of the same page view by
+/// `/track/pageview`. Styled as the tracker's other cookies, so that a browser on another
+/// site of the tracker keeps it too.
+fn add_route_mark(headers: &mut HeaderMap, item: &str, secure: bool) {
+    use axum_extra::extract::cookie::{Cookie, SameSite};
+    let mut mark = Cookie::new(
+        crate::routes::track::pageview::PAGE_TRACKED_COOKIE,
+        crate::routes::track::pageview::route_mark(item),
+    );
+    mark.set_path("/");
+    mark.set_max_age(cookie::time::Duration::seconds(60));
+    mark.set_http_only(true);
+    if secure {
+        mark.set_same_site(SameSite::None);
+        mark.set_secure(true);
+    } else {
+        mark.set_same_site(SameSite::Lax);
+    }
+    if let Ok(value) = HeaderValue::from_str(&mark.to_string()) {
+        headers.append(header::SET_COOKIE, value);
+    }
 }
 
 #[cfg(test)]
