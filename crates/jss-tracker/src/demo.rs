@@ -81,24 +81,7 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
         .await?;
     let tracker_host = browser_host(app.local_addr());
 
-    let names = |kind| -> Vec<String> {
-        definitions
-            .list(kind)
-            .iter()
-            .map(|d| d.name.clone())
-            .collect()
-    };
-    let page_config = serde_json::json!({
-        "trackerHost": tracker_host,
-        "appOrigin": app_origin,
-        "apiKey": api_key,
-        "definitions": {
-            "page-events": names(DefinitionKind::PageEvent),
-            "goals": names(DefinitionKind::Goal),
-            "outcomes": names(DefinitionKind::Outcome),
-            "campaigns": names(DefinitionKind::Campaign),
-        },
-    });
+    let page_config = page_config(&definitions, &tracker_host, &app_origin, &api_key);
     let config_js = format!("window.DEMO_CONFIG = {page_config};\n");
 
     println!("jss-tracker {} demo", env!("CARGO_PKG_VERSION"));
@@ -138,6 +121,33 @@ pub(crate) async fn run(addrs: DemoAddrs) -> anyhow::Result<()> {
     dir.close()
         .context("removing the demo's temporary folder")?;
     tracked
+}
+
+/// What the demo page is told: where the tracker is, its key, the definitions to offer.
+fn page_config(
+    definitions: &tracker_server::tracker_core::definitions::Definitions,
+    tracker_host: &str,
+    app_origin: &str,
+    api_key: &str,
+) -> serde_json::Value {
+    let names = |kind| -> Vec<String> {
+        definitions
+            .list(kind)
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    };
+    serde_json::json!({
+        "trackerHost": tracker_host,
+        "appOrigin": app_origin,
+        "apiKey": api_key,
+        "definitions": {
+            "page-events": names(DefinitionKind::PageEvent),
+            "goals": names(DefinitionKind::Goal),
+            "outcomes": names(DefinitionKind::Outcome),
+            "campaigns": names(DefinitionKind::Campaign),
+        },
+    })
 }
 
 async fn serve_page(

@@ -201,72 +201,78 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("{hash}");
             Ok(())
         }
-        Command::EraseContact { id, config } => {
-            let settings = Settings::load(config.as_deref())?;
-            let contact = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
-                .map(tracker_server::tracker_core::ids::ContactId)
-                .map_err(|_| anyhow::anyhow!("'{id}' is not a contact id (a GUID)"))?;
-            let runtime = runtime()?;
-            runtime.block_on(async {
-                let store = jss_tracker::application()
-                    .backends()
-                    .store_config(&settings)?
-                    .build()
-                    .await?;
-                match store.erase_contact(contact).await? {
-                    Some(erased) => {
-                        println!(
-                            "erased contact {contact}: {} interactions, {} events, {} devices, {} identifiers",
-                            erased.interactions, erased.events, erased.devices, erased.identifiers
-                        );
-                        store.drain().await?;
-                        Ok(())
-                    }
-                    None => bail!("no contact {contact}"),
-                }
-            })
-        }
-        Command::CheckConfig { config, show } => {
-            let settings = Settings::load(config.as_deref())?;
-            let definitions = tracker_server::startup::load_definitions(&settings)?;
-            let application = jss_tracker::application();
-            application.backends().check(&settings)?;
-            let (_, pipeline) =
-                tracker_server::startup::build_pipeline(&settings, application.processor_types())?;
-            print!("{}", toml_string(&settings)?);
-            if show {
-                println!("# set by (every setting not at its default):");
-                for (key, source) in &settings.sources {
-                    println!("#   {key}: {source}");
-                }
-            }
-            println!("# the trackEvent pipeline, in order (name, type, set by):");
-            for processor in &pipeline {
+        Command::EraseContact { id, config } => erase_contact(&id, config.as_deref()),
+        Command::CheckConfig { config, show } => check_config(config.as_deref(), show),
+    }
+}
+
+/// `erase-contact`: erases one contact, as the admin API's DELETE does.
+fn erase_contact(id: &str, config: Option<&Path>) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let contact = uuid::Uuid::try_parse(id.trim_matches(['{', '}']))
+        .map(tracker_server::tracker_core::ids::ContactId)
+        .map_err(|_| anyhow::anyhow!("'{id}' is not a contact id (a GUID)"))?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let store = jss_tracker::application()
+            .backends()
+            .store_config(&settings)?
+            .build()
+            .await?;
+        match store.erase_contact(contact).await? {
+            Some(erased) => {
                 println!(
-                    "#   {} ({}, {})",
-                    processor.name, processor.kind, processor.source
+                    "erased contact {contact}: {} interactions, {} events, {} devices, {} identifiers",
+                    erased.interactions, erased.events, erased.devices, erased.identifiers
                 );
+                store.drain().await?;
+                Ok(())
             }
-            use tracker_server::tracker_core::definitions::DefinitionKind as K;
-            let counts: Vec<String> = [
-                ("goals", K::Goal),
-                ("page events", K::PageEvent),
-                ("outcomes", K::Outcome),
-                ("campaigns", K::Campaign),
-            ]
-            .iter()
-            .map(|(label, kind)| format!("{} {label}", definitions.list(*kind).len()))
-            .collect();
-            println!(
-                "# configuration is valid; definitions: {}",
-                counts.join(", ")
-            );
-            for warning in settings.warnings(None) {
-                eprintln!("warning: {warning}");
-            }
-            Ok(())
+            None => bail!("no contact {contact}"),
+        }
+    })
+}
+
+/// `check-config`: the effective configuration, who set what, the pipeline in order.
+fn check_config(config: Option<&Path>, show: bool) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let definitions = tracker_server::startup::load_definitions(&settings)?;
+    let application = jss_tracker::application();
+    application.backends().check(&settings)?;
+    let (_, pipeline) =
+        tracker_server::startup::build_pipeline(&settings, application.processor_types())?;
+    print!("{}", toml_string(&settings)?);
+    if show {
+        println!("# set by (every setting not at its default):");
+        for (key, source) in &settings.sources {
+            println!("#   {key}: {source}");
         }
     }
+    println!("# the trackEvent pipeline, in order (name, type, set by):");
+    for processor in &pipeline {
+        println!(
+            "#   {} ({}, {})",
+            processor.name, processor.kind, processor.source
+        );
+    }
+    use tracker_server::tracker_core::definitions::DefinitionKind as K;
+    let counts: Vec<String> = [
+        ("goals", K::Goal),
+        ("page events", K::PageEvent),
+        ("outcomes", K::Outcome),
+        ("campaigns", K::Campaign),
+    ]
+    .iter()
+    .map(|(label, kind)| format!("{} {label}", definitions.list(*kind).len()))
+    .collect();
+    println!(
+        "# configuration is valid; definitions: {}",
+        counts.join(", ")
+    );
+    for warning in settings.warnings(None) {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
 }
 
 /// Serves with `config`, writing a starter one first if there is none. The port is bound

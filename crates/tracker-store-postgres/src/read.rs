@@ -518,40 +518,73 @@ pub(crate) async fn contact(
         return Ok(None);
     };
     let mut summary = summary(&row)?;
-    let devices = tx
-        .query(
-            "SELECT id, first_seen, last_seen FROM devices WHERE contact_id = $1
+    let devices = devices_of(&tx, contact).await?;
+    let identifiers = identifiers_of(&tx, contact).await?;
+    let (mut interactions, older) = interactions_page(&tx, contact, &page).await?;
+    add_events(&tx, contact, &mut interactions, &mut summary, &page).await?;
+    tx.commit().await?;
+    Ok(Some(ContactRecord {
+        summary,
+        devices,
+        identifiers,
+        interactions,
+        older,
+    }))
+}
+
+/// The contact's devices, oldest first.
+async fn devices_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    contact: Uuid,
+) -> Result<Vec<DeviceRecord>, Error> {
+    tx.query(
+        "SELECT id, first_seen, last_seen FROM devices WHERE contact_id = $1
              ORDER BY first_seen, id",
-            &[&contact],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(DeviceRecord {
-                id: DeviceId(row.try_get(0)?),
-                first_seen: time(row.try_get(1)?)?,
-                last_seen: time(row.try_get(2)?)?,
-            })
+        &[&contact],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(DeviceRecord {
+            id: DeviceId(row.try_get(0)?),
+            first_seen: time(row.try_get(1)?)?,
+            last_seen: time(row.try_get(2)?)?,
         })
-        .collect::<Result<Vec<_>, Error>>()?;
-    let identifiers = tx
-        .query(
-            "SELECT source, identifier FROM identifiers WHERE contact_id = $1
+    })
+    .collect::<Result<Vec<_>, Error>>()
+}
+
+/// The contact's identifiers, its devices' cookies among them.
+async fn identifiers_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    contact: Uuid,
+) -> Result<Vec<IdentifierRecord>, Error> {
+    tx.query(
+        "SELECT source, identifier FROM identifiers WHERE contact_id = $1
              UNION
              SELECT 'SC_ANALYTICS_GLOBAL_COOKIE', replace(id::text, '-', '')
              FROM devices WHERE contact_id = $1
              ORDER BY 1, 2",
-            &[&contact],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(IdentifierRecord {
-                source: row.try_get(0)?,
-                identifier: row.try_get(1)?,
-            })
+        &[&contact],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(IdentifierRecord {
+            source: row.try_get(0)?,
+            identifier: row.try_get(1)?,
         })
-        .collect::<Result<Vec<_>, Error>>()?;
+    })
+    .collect::<Result<Vec<_>, Error>>()
+}
+
+/// The page of the contact's interactions `page` asks for, oldest first, and the cursor of
+/// older ones if any remain.
+async fn interactions_page(
+    tx: &deadpool_postgres::Transaction<'_>,
+    contact: Uuid,
+    page: &InteractionsPage,
+) -> Result<(Vec<InteractionRecord>, Option<InteractionCursor>), Error> {
     // The newest `limit` interactions before the cursor (one more: whether older ones
     // remain), then oldest first.
     let (before_ms, before_id) = match page.before {
@@ -592,6 +625,17 @@ pub(crate) async fn contact(
         });
     }
     interactions.reverse();
+    Ok((interactions, older))
+}
+
+/// Each interaction's first events; an open one's totals as they stand.
+async fn add_events(
+    tx: &deadpool_postgres::Transaction<'_>,
+    contact: Uuid,
+    interactions: &mut [InteractionRecord],
+    summary: &mut ContactSummary,
+    page: &InteractionsPage,
+) -> Result<(), Error> {
     let events_limit = limit(page.events_per_interaction);
     let statement = tx
         .prepare_cached(&format!(
@@ -599,7 +643,7 @@ pub(crate) async fn contact(
              AND e.interaction_id = $2 ORDER BY e.seq LIMIT $3"
         ))
         .await?;
-    for record in &mut interactions {
+    for record in interactions {
         record.events = tx
             .query(
                 &statement,
@@ -610,22 +654,19 @@ pub(crate) async fn contact(
             .map(event)
             .collect::<Result<Vec<_>, _>>()?;
         if record.open {
-            totals_in_sql(&tx, &mut record.interaction).await?;
+            totals_in_sql(tx, &mut record.interaction).await?;
             summary.last_activity = summary.last_activity.max(record.interaction.last_activity);
         }
         record.events_omitted = u64::try_from(record.interaction.event_count)
             .unwrap_or(0)
             .saturating_sub(record.events.len() as u64);
     }
-    tx.commit().await?;
-    Ok(Some(ContactRecord {
-        summary,
-        devices,
-        identifiers,
-        interactions,
-        older,
-    }))
+    Ok(())
 }
+
+/// The rows of a roll-up table a dashboard query covers (`$1` to `$3`: first day, last day,
+/// site).
+const COVERED: &str = "day >= $1 AND day <= $2 AND ($3::text IS NULL OR site = $3)";
 
 /// The dashboard for `query`: roll-ups of its closed visits plus its open ones, as they stand.
 pub(crate) async fn dashboard(
@@ -635,16 +676,30 @@ pub(crate) async fn dashboard(
     let tx = snapshot(client).await?;
     let (from, to) = (day_number(query.from), day_number(query.to));
     let site = query.site.as_deref();
-    let covered = "day >= $1 AND day <= $2 AND ($3::text IS NULL OR site = $3)";
     let params: [&(dyn ToSql + Sync); 3] = [&from, &to, &site];
     let mut tally = Tally::default();
+    load_visits(&tx, &params, &mut tally).await?;
+    load_definitions(&tx, &params, &mut tally).await?;
+    load_outcomes(&tx, &params, &mut tally).await?;
+    load_pages(&tx, &params, &mut tally).await?;
+    add_open_visits(&tx, (from, to, site), &mut tally).await?;
+    tx.commit().await?;
+    tally.dashboard().map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// Visit figures per day and site.
+async fn load_visits(
+    tx: &deadpool_postgres::Transaction<'_>,
+    params: &[&(dyn ToSql + Sync); 3],
+    tally: &mut Tally,
+) -> Result<(), Error> {
     for row in tx
         .query(
             &format!(
                 "SELECT day, site, visits, page_views, bounces, engagement_value, conversions
-                 FROM rollup_visits WHERE {covered}"
+                 FROM rollup_visits WHERE {COVERED}"
             ),
-            &params,
+            params,
         )
         .await?
     {
@@ -659,13 +714,22 @@ pub(crate) async fn dashboard(
             },
         );
     }
+    Ok(())
+}
+
+/// Visits per definition, day and site.
+async fn load_definitions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    params: &[&(dyn ToSql + Sync); 3],
+    tally: &mut Tally,
+) -> Result<(), Error> {
     for row in tx
         .query(
             &format!(
                 "SELECT day, site, kind, definition_id, name, visits FROM rollup_definitions
-                 WHERE {covered}"
+                 WHERE {COVERED}"
             ),
-            &params,
+            params,
         )
         .await?
     {
@@ -677,13 +741,22 @@ pub(crate) async fn dashboard(
             (row.try_get(4)?, row.try_get(5)?),
         );
     }
+    Ok(())
+}
+
+/// Outcome sums per day, site, definition and currency.
+async fn load_outcomes(
+    tx: &deadpool_postgres::Transaction<'_>,
+    params: &[&(dyn ToSql + Sync); 3],
+    tally: &mut Tally,
+) -> Result<(), Error> {
     for row in tx
         .query(
             &format!(
                 "SELECT day, site, definition_id, currency, name, count, monetary_value::text
-                 FROM rollup_outcomes WHERE {covered}"
+                 FROM rollup_outcomes WHERE {COVERED}"
             ),
-            &params,
+            params,
         )
         .await?
     {
@@ -709,10 +782,19 @@ pub(crate) async fn dashboard(
             },
         );
     }
+    Ok(())
+}
+
+/// Page views per day, site and URL.
+async fn load_pages(
+    tx: &deadpool_postgres::Transaction<'_>,
+    params: &[&(dyn ToSql + Sync); 3],
+    tally: &mut Tally,
+) -> Result<(), Error> {
     for row in tx
         .query(
-            &format!("SELECT day, site, url, page_views FROM rollup_pages WHERE {covered}"),
-            &params,
+            &format!("SELECT day, site, url, page_views FROM rollup_pages WHERE {COVERED}"),
+            params,
         )
         .await?
     {
@@ -721,7 +803,15 @@ pub(crate) async fn dashboard(
             row.try_get(3)?,
         );
     }
-    // The open visits, as they stand.
+    Ok(())
+}
+
+/// The open visits the query covers, as they stand.
+async fn add_open_visits(
+    tx: &deadpool_postgres::Transaction<'_>,
+    (from, to, site): (i64, i64, Option<&str>),
+    tally: &mut Tally,
+) -> Result<(), Error> {
     let rows = tx
         .query(
             "SELECT i.id, i.contact_id, i.started_at, i.site_name, e.kind, e.definition_id,
@@ -734,7 +824,6 @@ pub(crate) async fn dashboard(
             &[&(from * DAY_MS), &((to + 1) * DAY_MS), &site],
         )
         .await?;
-    tx.commit().await?;
     let mut current: Option<(Uuid, Uuid, i64, Option<String>)> = None;
     let mut facts = Vec::new();
     for row in &rows {
@@ -751,5 +840,5 @@ pub(crate) async fn dashboard(
     if let Some((_, contact, started, site)) = current {
         tally.add_visit(contact, started, site.as_deref(), &facts);
     }
-    tally.dashboard().map_err(|e| Error::Corrupt(e.to_string()))
+    Ok(())
 }

@@ -485,13 +485,14 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(Uuid, StoredEvent)> {
     ))
 }
 
+/// One contact with its devices, identifiers and a page of its interactions.
 pub(crate) fn contact(
     conn: &Connection,
     id: ContactId,
     page: InteractionsPage,
 ) -> Result<Option<ContactRecord>, Error> {
     let id_blob = id.0;
-    let Some(summary) = conn
+    let Some(mut summary) = conn
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id = ?1"
         ))?
@@ -500,30 +501,60 @@ pub(crate) fn contact(
     else {
         return Ok(None);
     };
-    let devices = conn
-        .prepare_cached("SELECT id, first_seen, last_seen FROM devices WHERE contact_id = ?1 ORDER BY first_seen")?
-        .query_map([id_blob], |row| {
-            Ok(DeviceRecord {
-                id: DeviceId(row.get(0)?),
-                first_seen: time(row.get(1)?)?,
-                last_seen: time(row.get(2)?)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let identifiers = conn
-        .prepare_cached(
-            "SELECT source, identifier FROM identifiers WHERE contact_id = ?1
+    let devices = devices_of(conn, id_blob)?;
+    let identifiers = identifiers_of(conn, id_blob)?;
+    let (mut interactions, older) = interactions_page(conn, id_blob, &page)?;
+    add_events(conn, &mut interactions, &mut summary, &page)?;
+    Ok(Some(ContactRecord {
+        summary,
+        devices,
+        identifiers,
+        interactions,
+        older,
+    }))
+}
+
+/// The contact's devices, oldest first.
+fn devices_of(conn: &Connection, id_blob: Uuid) -> Result<Vec<DeviceRecord>, Error> {
+    conn.prepare_cached(
+        "SELECT id, first_seen, last_seen FROM devices WHERE contact_id = ?1 ORDER BY first_seen",
+    )?
+    .query_map([id_blob], |row| {
+        Ok(DeviceRecord {
+            id: DeviceId(row.get(0)?),
+            first_seen: time(row.get(1)?)?,
+            last_seen: time(row.get(2)?)?,
+        })
+    })?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(Error::from)
+}
+
+/// The contact's identifiers, its devices' cookies among them.
+fn identifiers_of(conn: &Connection, id_blob: Uuid) -> Result<Vec<IdentifierRecord>, Error> {
+    conn.prepare_cached(
+        "SELECT source, identifier FROM identifiers WHERE contact_id = ?1
              UNION
              SELECT 'SC_ANALYTICS_GLOBAL_COOKIE', lower(hex(id)) FROM devices WHERE contact_id = ?1
              ORDER BY 1, 2",
-        )?
-        .query_map([id_blob], |row| {
-            Ok(IdentifierRecord {
-                source: row.get(0)?,
-                identifier: row.get(1)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    )?
+    .query_map([id_blob], |row| {
+        Ok(IdentifierRecord {
+            source: row.get(0)?,
+            identifier: row.get(1)?,
+        })
+    })?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(Error::from)
+}
+
+/// The page of the contact's interactions `page` asks for, oldest first, and the cursor of
+/// older ones if any remain.
+fn interactions_page(
+    conn: &Connection,
+    id_blob: Uuid,
+    page: &InteractionsPage,
+) -> Result<(Vec<InteractionRecord>, Option<InteractionCursor>), Error> {
     // The newest `limit` interactions before the cursor (one more: whether older ones remain),
     // then oldest first.
     let (before_ms, before_id) = match page.before {
@@ -561,12 +592,21 @@ pub(crate) fn contact(
         });
     }
     interactions.reverse();
+    Ok((interactions, older))
+}
+
+/// Each interaction's first events; an open one's totals as they stand.
+fn add_events(
+    conn: &Connection,
+    interactions: &mut [InteractionRecord],
+    summary: &mut ContactSummary,
+    page: &InteractionsPage,
+) -> Result<(), Error> {
     let events_limit = page.events_per_interaction.min(i64::MAX as usize) as i64;
     let mut events = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events e WHERE e.interaction_id = ?1 ORDER BY e.seq LIMIT ?2"
     ))?;
-    let mut summary = summary;
-    for record in &mut interactions {
+    for record in interactions {
         record.events = events
             .query_map(
                 rusqlite::params![record.interaction.id.0, events_limit],
@@ -584,11 +624,5 @@ pub(crate) fn contact(
             .unwrap_or(0)
             .saturating_sub(record.events.len() as u64);
     }
-    Ok(Some(ContactRecord {
-        summary,
-        devices,
-        identifiers,
-        interactions,
-        older,
-    }))
+    Ok(())
 }

@@ -75,41 +75,46 @@ pub(crate) fn spawn(
                     }
                 }
                 let _working = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                // Erasures run alone, after the change-sets queued with them.
-                let mut erasures = Vec::new();
-                group.retain_mut(|job| match job {
-                    Job::Erase { .. } | Job::Identify { .. } => {
-                        erasures.push(std::mem::replace(job, Job::Barrier(oneshot::channel().0)));
-                        false
-                    }
-                    _ => true,
-                });
-                if !group.is_empty() {
-                    commit_group(&mut conn, &mut group);
-                }
-                for job in erasures {
-                    match job {
-                        Job::Erase { contact, reply } => {
-                            let _ = reply.send(guarded(|| erase(&mut conn, contact)));
-                        }
-                        Job::Identify {
-                            contact,
-                            source,
-                            identifier,
-                            reply,
-                        } => {
-                            let _ = reply.send(guarded(|| {
-                                identify_contact(&mut conn, contact, &source, &identifier)
-                            }));
-                        }
-                        _ => {}
-                    }
-                }
+                run_group(&mut conn, &mut group);
             }
             tracing::debug!("sqlite writer stopped");
         })
         .map_err(|e| Error::Io("sqlite-writer thread".into(), e))?;
     Ok(())
+}
+
+/// Runs one group of jobs: the change-sets in one transaction, then erasures and
+/// identifications, each alone, after the change-sets queued with them.
+fn run_group(conn: &mut Connection, group: &mut Vec<Job>) {
+    let mut alone = Vec::new();
+    group.retain_mut(|job| match job {
+        Job::Erase { .. } | Job::Identify { .. } => {
+            alone.push(std::mem::replace(job, Job::Barrier(oneshot::channel().0)));
+            false
+        }
+        _ => true,
+    });
+    if !group.is_empty() {
+        commit_group(conn, group);
+    }
+    for job in alone {
+        match job {
+            Job::Erase { contact, reply } => {
+                let _ = reply.send(guarded(|| erase(conn, contact)));
+            }
+            Job::Identify {
+                contact,
+                source,
+                identifier,
+                reply,
+            } => {
+                let _ = reply.send(guarded(|| {
+                    identify_contact(conn, contact, &source, &identifier)
+                }));
+            }
+            _ => {}
+        }
+    }
 }
 
 fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
@@ -150,6 +155,17 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
     metrics::histogram!(WRITER_COMMIT_SECONDS).record(elapsed.as_secs_f64());
     metrics::histogram!(WRITER_CHANGE_SETS_PER_COMMIT).record(size as f64);
     metrics::histogram!(WRITER_EVENTS_PER_COMMIT).record(events as f64);
+    answer(group, outcomes);
+    tracing::trace!(
+        size,
+        events,
+        elapsed_us = elapsed.as_micros() as u64,
+        "group committed"
+    );
+}
+
+/// Answers each job of a committed group with its outcome.
+fn answer(group: &mut Vec<Job>, outcomes: Vec<Result<Option<CommitReceipt>, Error>>) {
     for (job, outcome) in group.drain(..).zip(outcomes) {
         match job {
             Job::Barrier(reply) => {
@@ -171,12 +187,6 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>) {
             }
         }
     }
-    tracing::trace!(
-        size,
-        events,
-        elapsed_us = elapsed.as_micros() as u64,
-        "group committed"
-    );
 }
 
 /// Describes the writer's metrics (once a recorder is installed: the server installs it before

@@ -140,6 +140,16 @@ impl TestApp {
             .build(settings)
             .await
             .expect("app builds");
+        Self::serve(app, dir, clock, db_path)
+    }
+
+    /// Serves an application built elsewhere (a test's own assembly), on `clock`.
+    pub fn serve(
+        app: tracker_server::Application,
+        dir: Arc<tempfile::TempDir>,
+        clock: ManualClock,
+        db_path: PathBuf,
+    ) -> Self {
         let addr = app.local_addr();
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,4 +1,5 @@
-//! Integration tests of the tracker over a real socket, with a real SQLite file per test.
+//! Integration tests of the tracker over a real socket, with a fresh store per test: a SQLite
+//! file, or with `JSS_TRACKER_TEST_STORE=postgres` a PostgreSQL schema and Redis sessions.
 
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
@@ -7,6 +8,7 @@ mod helpers;
 mod admin;
 mod bodies;
 mod cors_cookies;
+mod custom_store;
 mod errors;
 mod hostile;
 mod identify;

@@ -663,6 +663,18 @@ impl Settings {
                 );
             }
         }
+        problems.extend(self.access_problems());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// What is wrong with who may get in: Profile users and API keys.
+    fn access_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut invalid = |key: &str, message: &str| problems.push(Problem::new(key, message));
         for (i, user) in self.profile.users.iter().enumerate() {
             if user.name.trim().is_empty() {
                 invalid(&format!("profile.users[{i}].name"), "is empty");
@@ -695,11 +707,7 @@ impl Settings {
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        problems
     }
 
     /// What a person running the tracker with these settings should know: the tracker is

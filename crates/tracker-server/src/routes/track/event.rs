@@ -51,37 +51,13 @@ pub(crate) async fn track_elements(
     caller: &TrackingCaller,
     elements: &[serde_json::Value],
 ) -> Result<(crate::edge::SetCookies, TrackedBody), ApiError> {
-    let pipeline = state.pipeline();
     let now = state.clock().now();
     // Counted by kind while the events are built; recorded once committed.
     let mut by_kind = [0u64; EventKind::ALL.len()];
-    let campaign = caller.campaign.as_deref();
     // The pipeline runs once the visitor's session is locked: processors see its live
     // interaction and contact.
     let batch = |live: Option<&tracker_core::session::Interaction>| {
-        let mut context = state.batch_context(now, caller.key.as_deref());
-        context.interaction = live;
-        let mut events = pipeline.run(elements, &context)?;
-        if let Some(campaign) = campaign {
-            // `sc_camp` goes through the pipeline as an element of its own (run apart, so
-            // that the body's elements keep their indexes in errors), when a processor claims
-            // it: the built-in `sc_camp` tracks the campaign and ignores one it does not know,
-            // as Sitecore does, so a stale marketing link never costs the visit's data.
-            if pipeline
-                .event_keys()
-                .iter()
-                .any(|k| k == QUERY_CAMPAIGN_KEY)
-            {
-                let element = serde_json::json!({ QUERY_CAMPAIGN_KEY: campaign });
-                let triggered = pipeline.run(std::slice::from_ref(&element), &context)?;
-                if triggered.is_empty() {
-                    // Counted, not logged: a log line per request carrying 4 KB of client text
-                    // was 31 MB of log per 10,000 requests.
-                    metrics::counter!(crate::metrics::UNKNOWN_CAMPAIGNS).increment(1);
-                }
-                events.splice(0..0, triggered);
-            }
-        }
+        let events = run_pipeline(state, caller, elements, live, now)?;
         for event in &events {
             by_kind[event.kind as usize] += 1;
         }
@@ -91,15 +67,7 @@ pub(crate) async fn track_elements(
         .sessions()
         .track(&super::visitor(caller), batch, now)
         .await?;
-    for (kind, count) in EventKind::ALL.iter().zip(by_kind) {
-        // A robot's events are answered, not stored: they are counted as robot requests.
-        if count > 0 && tracked.human {
-            metrics::counter!(crate::metrics::EVENTS, "kind" => kind.as_str()).increment(count);
-        }
-    }
-    if tracked.human {
-        metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
-    }
+    record_tracked(&tracked, by_kind);
     // The session cookie is a browser-session cookie (no expiry): set it only when it names a
     // different session than the one the browser sent.
     let session = match tracked.session {
@@ -113,4 +81,54 @@ pub(crate) async fn track_elements(
             tracked: tracked.count,
         },
     ))
+}
+
+/// The `trackEvent` pipeline over the batch, for the visit `live` (`None`: a new one), and
+/// the query string's campaign after it.
+fn run_pipeline(
+    state: &AppState,
+    caller: &TrackingCaller,
+    elements: &[serde_json::Value],
+    live: Option<&tracker_core::session::Interaction>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<tracker_core::event::TrackedEvent>, tracker_core::Error> {
+    let pipeline = state.pipeline();
+    let mut context = state.batch_context(now, caller.key.as_deref());
+    context.interaction = live;
+    let mut events = pipeline.run(elements, &context)?;
+    // `sc_camp` goes through the pipeline as an element of its own (run apart, so that the
+    // body's elements keep their indexes in errors), when a processor claims it: the built-in
+    // `sc_camp` tracks the campaign and ignores one it does not know, as Sitecore does, so a
+    // stale marketing link never costs the visit's data.
+    let claimed = || {
+        pipeline
+            .event_keys()
+            .iter()
+            .any(|k| k == QUERY_CAMPAIGN_KEY)
+    };
+    if let Some(campaign) = caller.campaign.as_deref().filter(|_| claimed()) {
+        let element = serde_json::json!({ QUERY_CAMPAIGN_KEY: campaign });
+        let triggered = pipeline.run(std::slice::from_ref(&element), &context)?;
+        if triggered.is_empty() {
+            // Counted, not logged: a log line per request carrying 4 KB of client text was
+            // 31 MB of log per 10,000 requests.
+            metrics::counter!(crate::metrics::UNKNOWN_CAMPAIGNS).increment(1);
+        }
+        events.splice(0..0, triggered);
+    }
+    Ok(events)
+}
+
+/// Events stored, by kind, and the batch's size. A robot's events are answered, not stored:
+/// they are counted as robot requests.
+fn record_tracked(tracked: &tracker_engine::Tracked, by_kind: [u64; EventKind::ALL.len()]) {
+    if !tracked.human {
+        return;
+    }
+    for (kind, count) in EventKind::ALL.iter().zip(by_kind) {
+        if count > 0 {
+            metrics::counter!(crate::metrics::EVENTS, "kind" => kind.as_str()).increment(count);
+        }
+    }
+    metrics::histogram!(crate::metrics::BATCH_SIZE).record(tracked.count as f64);
 }
