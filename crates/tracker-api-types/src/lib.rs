@@ -38,13 +38,119 @@ pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
+/// Every code the error envelope carries, as the server emits them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 404: `tracker.enabled` is false.
+    TrackerDisabled,
+    /// 400: no API key, or not one of `[[api_keys]]`.
+    InvalidApiKey,
+    /// 403: the key does not allow the request's origin (or is server-side only).
+    OriginNotAllowed,
+    /// 400: the body is not a batch of events.
+    InvalidPayload,
+    /// 413: the body or the batch is over its limit.
+    PayloadTooLarge,
+    /// 400: one element of the batch is wrong (`index` names it).
+    InvalidEvent,
+    /// 400: an id names no definition (`index` names the element).
+    UnknownDefinition,
+    /// 403: an identification the app's server did not vouch for (`index`).
+    UntrustedIdentification,
+    /// 401: the admin API without its token.
+    Unauthorized,
+    /// 404: no such endpoint or resource.
+    NotFound,
+    /// 405: the endpoint does not take the method.
+    MethodNotAllowed,
+    /// 429: over the rate limit (`Retry-After`).
+    RateLimited,
+    /// 415: a content encoding the tracker does not read.
+    UnsupportedMediaType,
+    /// 408: the body did not arrive in time.
+    RequestTimeout,
+    /// 400: the request line or headers do not parse.
+    InvalidRequest,
+    /// 414: the request line is over its limit.
+    UriTooLong,
+    /// 431: the headers are over their limit.
+    HeadersTooLarge,
+    /// 503: the store or the session state cannot answer now; retry.
+    Unavailable,
+    /// 500: a bug; nothing of the request was stored.
+    InternalError,
+    /// 502: the Layout Service in front did not answer.
+    BadGateway,
+}
+
+impl ErrorCode {
+    /// Every code.
+    pub const ALL: [Self; 20] = [
+        Self::TrackerDisabled,
+        Self::InvalidApiKey,
+        Self::OriginNotAllowed,
+        Self::InvalidPayload,
+        Self::PayloadTooLarge,
+        Self::InvalidEvent,
+        Self::UnknownDefinition,
+        Self::UntrustedIdentification,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::RateLimited,
+        Self::UnsupportedMediaType,
+        Self::RequestTimeout,
+        Self::InvalidRequest,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
+        Self::Unavailable,
+        Self::InternalError,
+        Self::BadGateway,
+    ];
+
+    /// The code as the envelope writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TrackerDisabled => "tracker_disabled",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::InvalidPayload => "invalid_payload",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidEvent => "invalid_event",
+            Self::UnknownDefinition => "unknown_definition",
+            Self::UntrustedIdentification => "untrusted_identification",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited => "rate_limited",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
+            Self::InvalidRequest => "invalid_request",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::Unavailable => "unavailable",
+            Self::InternalError => "internal_error",
+            Self::BadGateway => "bad_gateway",
+        }
+    }
+}
+
+impl ErrorBody {
+    /// The code, if it is one this version knows.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == self.code)
+    }
+}
+
 /// The inside of [`ErrorEnvelope`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
-    /// A stable code: `invalid_api_key`, `origin_not_allowed`, `invalid_payload`,
-    /// `payload_too_large`, `invalid_event`, `unknown_definition`, `tracker_disabled`,
-    /// `unauthorized`, `not_found`, `method_not_allowed`, `unavailable`.
+    /// A stable code, one of [`ErrorCode`] (text on the wire, so that a client reads a code a
+    /// newer server adds).
+    #[cfg_attr(feature = "openapi", schema(value_type = ErrorCode))]
     pub code: String,
     /// For people.
     pub message: String,
@@ -399,4 +505,18 @@ pub struct DefinitionJson {
     /// Outcomes: negative money is accepted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub negative_money_allowed: bool,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn every_error_code_is_written_as_serde_writes_it() {
+        for code in super::ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
 }

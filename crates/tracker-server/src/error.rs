@@ -7,6 +7,7 @@ use axum::{
     Json,
 };
 use serde::Serialize;
+use tracker_api_types::ErrorCode;
 use tracker_core::EventError;
 
 /// An error answered to a client.
@@ -98,47 +99,52 @@ pub enum ApiError {
 pub use tracker_api_types::{ErrorBody, ErrorEnvelope};
 
 #[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
+struct Envelope {
+    error: Body,
 }
 
 #[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
+struct Body {
+    code: ErrorCode,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<usize>,
 }
 
 impl ApiError {
-    /// The code and status of the spec's table.
-    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+    /// The code and status of the spec's table (every [`ErrorCode`] is one of them).
+    pub fn code_and_status(&self) -> (ErrorCode, StatusCode) {
         match self {
-            Self::TrackerDisabled => ("tracker_disabled", StatusCode::NOT_FOUND),
-            Self::InvalidApiKey(_) => ("invalid_api_key", StatusCode::BAD_REQUEST),
-            Self::OriginNotAllowed(_) => ("origin_not_allowed", StatusCode::FORBIDDEN),
-            Self::InvalidPayload(_) => ("invalid_payload", StatusCode::BAD_REQUEST),
-            Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
-            Self::InvalidEvent { .. } => ("invalid_event", StatusCode::BAD_REQUEST),
-            Self::UnknownDefinition { .. } => ("unknown_definition", StatusCode::BAD_REQUEST),
-            Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
-            Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
-            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
-            Self::RateLimited(_) => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
-            Self::UnsupportedEncoding(_) => {
-                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            Self::TrackerDisabled => (ErrorCode::TrackerDisabled, StatusCode::NOT_FOUND),
+            Self::InvalidApiKey(_) => (ErrorCode::InvalidApiKey, StatusCode::BAD_REQUEST),
+            Self::OriginNotAllowed(_) => (ErrorCode::OriginNotAllowed, StatusCode::FORBIDDEN),
+            Self::InvalidPayload(_) => (ErrorCode::InvalidPayload, StatusCode::BAD_REQUEST),
+            Self::PayloadTooLarge(_) => (ErrorCode::PayloadTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+            Self::InvalidEvent { .. } => (ErrorCode::InvalidEvent, StatusCode::BAD_REQUEST),
+            Self::UnknownDefinition { .. } => {
+                (ErrorCode::UnknownDefinition, StatusCode::BAD_REQUEST)
             }
-            Self::BodyTimeout(_) => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
-            Self::InvalidRequest => ("invalid_request", StatusCode::BAD_REQUEST),
-            Self::UriTooLong => ("uri_too_long", StatusCode::URI_TOO_LONG),
+            Self::Unauthorized => (ErrorCode::Unauthorized, StatusCode::UNAUTHORIZED),
+            Self::NotFound(_) => (ErrorCode::NotFound, StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => (ErrorCode::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED),
+            Self::RateLimited(_) => (ErrorCode::RateLimited, StatusCode::TOO_MANY_REQUESTS),
+            Self::UnsupportedEncoding(_) => (
+                ErrorCode::UnsupportedMediaType,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            Self::BodyTimeout(_) => (ErrorCode::RequestTimeout, StatusCode::REQUEST_TIMEOUT),
+            Self::InvalidRequest => (ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST),
+            Self::UriTooLong => (ErrorCode::UriTooLong, StatusCode::URI_TOO_LONG),
             Self::HeadersTooLarge => (
-                "headers_too_large",
+                ErrorCode::HeadersTooLarge,
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ),
-            Self::Busy | Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
-            Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
-            Self::BadGateway(_) => ("bad_gateway", StatusCode::BAD_GATEWAY),
-            Self::Forbidden { .. } => ("untrusted_identification", StatusCode::FORBIDDEN),
+            Self::Busy | Self::Unavailable(_) => {
+                (ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Self::Internal(_) => (ErrorCode::InternalError, StatusCode::INTERNAL_SERVER_ERROR),
+            Self::BadGateway(_) => (ErrorCode::BadGateway, StatusCode::BAD_GATEWAY),
+            Self::Forbidden { .. } => (ErrorCode::UntrustedIdentification, StatusCode::FORBIDDEN),
         }
     }
 
@@ -235,11 +241,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
         if let Self::Unavailable(detail) | Self::Internal(detail) = &self {
-            tracing::error!(?detail, code, "request failed in the store");
+            tracing::error!(?detail, code = code.as_str(), "request failed in the store");
         } else {
             // Messages quote client text (names, origins): `?` escapes newlines and control
             // characters, so that they cannot forge a log line.
-            tracing::debug!(code, error = ?self.to_string(), "request refused");
+            tracing::debug!(code = code.as_str(), error = ?self.to_string(), "request refused");
         }
         let body = Envelope {
             error: Body {

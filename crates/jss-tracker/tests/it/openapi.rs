@@ -124,3 +124,21 @@ async fn operation_ids_are_unique() {
         );
     }
 }
+
+/// The document lists every error code the envelope can carry.
+#[tokio::test]
+async fn the_document_lists_every_error_code() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let listed: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ErrorCode schema: {}", doc["components"]))
+        .iter()
+        .map(|code| code.as_str().unwrap())
+        .collect();
+    let all: Vec<&str> = tracker_api_types::ErrorCode::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .collect();
+    assert_eq!(listed, all);
+}
