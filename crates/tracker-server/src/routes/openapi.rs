@@ -8,7 +8,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{admin, health, track};
+use super::{admin, health, layout, track};
 use crate::state::AppState;
 
 /// The document.
@@ -28,6 +28,8 @@ use crate::state::AppState;
         track::identify::mark,
         track::identify::alias_script,
         track::identify::alias_mark,
+        layout::render::render,
+        layout::render::placeholder,
         admin::contacts::list,
         admin::contacts::show,
         admin::contacts::export,
@@ -45,6 +47,7 @@ use crate::state::AppState;
     tags(
         (name = "tracking", description = "What the JSS clients call; the prefix is tracker.service_prefix"),
         (name = "robots", description = "Visitor identification"),
+        (name = "layout", description = "The Layout Service in front (layout_service.upstream): route data passed through, page views tracked"),
         (name = "admin", description = "The experience database; Authorization: Bearer <admin.token>"),
         (name = "operations", description = "Liveness and metrics"),
     )

@@ -72,10 +72,51 @@ fn page_view_of(layout: &Value, item_path: &str) -> Option<Value> {
     Some(element)
 }
 
+/// The Layout Service's route data, passed through (`layout_service.upstream`).
+#[utoipa::path(
+    get,
+    path = "/sitecore/api/layout/render/{config}", operation_id = "layoutRender",
+    tag = "layout",
+    params(
+        ("config" = String, Path, description = "The Layout Service configuration (`jss`)"),
+        ("item" = String, Query, description = "The route's item path"),
+        ("sc_lang" = Option<String>, Query, description = "The language"),
+        ("sc_apikey" = String, Query, description = "The app's SSC API key"),
+        ("tracking" = Option<bool>, Query, description = "`false`: no page view is tracked"),
+    ),
+    responses(
+        (status = 200, description = "The upstream's answer, unchanged; the route's page view tracked, with the tracker's cookies", content_type = "application/json"),
+        (status = 502, description = "The upstream did not answer", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn render(state: State<AppState>, request: axum::extract::Request) -> Response {
+    handle(state, request).await
+}
+
+/// A placeholder's renderings, passed through (`layout_service.upstream`).
+#[utoipa::path(
+    get,
+    path = "/sitecore/api/layout/placeholder/{config}", operation_id = "layoutPlaceholder",
+    tag = "layout",
+    params(
+        ("config" = String, Path, description = "The Layout Service configuration (`jss`)"),
+        ("item" = String, Query, description = "The route's item path"),
+        ("placeholderName" = String, Query, description = "The placeholder"),
+        ("sc_apikey" = String, Query, description = "The app's SSC API key"),
+    ),
+    responses(
+        (status = 200, description = "The upstream's answer, unchanged", content_type = "application/json"),
+        (status = 502, description = "The upstream did not answer", body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn placeholder(state: State<AppState>, request: axum::extract::Request) -> Response {
+    handle(state, request).await
+}
+
 /// Passes a Layout Service request through, tracking the route's page view: ask the
 /// upstream → stream back what is not a trackable layout → read the layout → track its
 /// route's page view → answer with the upstream's headers and our cookies.
-pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let settings = &state.settings().layout_service;
     let Some(upstream) = settings.upstream.as_deref() else {

@@ -6,8 +6,7 @@ use axum::{
     extract::{FromRequestParts, Query, State},
     http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
-    Form, Router,
+    Form,
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::{html, Markup, DOCTYPE};
@@ -19,36 +18,19 @@ use crate::{
     state::AppState,
 };
 
-mod pages;
+pub(crate) mod pages;
 
 const STYLE: &str = include_str!("../../../assets/profile/style.css");
 const LIVE_JS: &str = include_str!("../../../assets/profile/live.js");
 
-/// The Profile's routes, and `/` sending people to it.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/profile") }))
-        .route(
-            "/profile",
-            get(|| async { Redirect::to("/profile/dashboard") }),
-        )
-        .route("/profile/login", get(login_page).post(login))
-        .route("/profile/logout", post(logout))
-        .route("/profile/dashboard", get(pages::dashboard))
-        .route("/profile/contacts", get(pages::contacts))
-        .route("/profile/contacts/{id}", get(pages::contact))
-        .route("/profile/live", get(pages::live))
-        .route("/profile/live/stream", get(pages::live_stream))
-        .route("/profile/definitions", get(pages::definitions))
-        .route(
-            "/profile/assets/style.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
-        .route(
-            "/profile/assets/live.js",
-            get(|| async { asset("text/javascript; charset=utf-8", LIVE_JS) }),
-        )
-        .layer(axum::middleware::map_response(security_headers))
+/// The stylesheet.
+pub(crate) async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+/// The live page's script.
+pub(crate) async fn live_js() -> Response {
+    asset("text/javascript; charset=utf-8", LIVE_JS)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -171,7 +153,7 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn login_page(Query(query): Query<NextQuery>) -> Markup {
+pub(crate) async fn login_page(Query(query): Query<NextQuery>) -> Markup {
     login_form(query.next.as_deref(), None)
 }
 
@@ -206,7 +188,7 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     parts: Parts,
     Form(form): Form<LoginForm>,
@@ -285,7 +267,7 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     SignedIn(viewer): SignedIn,
     jar: CookieJar,

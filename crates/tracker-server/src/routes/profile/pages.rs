@@ -54,7 +54,7 @@ fn percent(share: f64) -> String {
 }
 
 /// `GET /profile/dashboard?from=&to=&site=`
-pub(super) async fn dashboard(
+pub(crate) async fn dashboard(
     SignedIn(viewer): SignedIn,
     State(state): State<AppState>,
     query: WithRejection<Query<figures::DashboardParams>, ApiError>,
@@ -163,7 +163,7 @@ fn chart(d: &DashboardJson) -> Markup {
 }
 
 /// `GET /profile/contacts?q=&goal=&campaign=&site=&from=&to=&cursor=`
-pub(super) async fn contacts(
+pub(crate) async fn contacts(
     SignedIn(viewer): SignedIn,
     State(state): State<AppState>,
     query: WithRejection<Query<contacts::ListQuery>, ApiError>,
@@ -264,7 +264,7 @@ fn to_query(q: &contacts::ListQuery) -> String {
 
 /// `GET /profile/contacts/{id}`: totals, devices, identifiers, and the visits newest first, each
 /// with its page views and the events attached to each, in order; the open visit marked live.
-pub(super) async fn contact(
+pub(crate) async fn contact(
     SignedIn(viewer): SignedIn,
     State(state): State<AppState>,
     axum_extra::extract::WithRejection(Path(id), _): axum_extra::extract::WithRejection<
@@ -399,7 +399,7 @@ fn live_rows(list: &OpenInteractionList) -> Markup {
 }
 
 /// `GET /profile/live`: the visits open now, kept up to date by server-sent events.
-pub(super) async fn live(SignedIn(viewer): SignedIn, State(state): State<AppState>) -> Response {
+pub(crate) async fn live(SignedIn(viewer): SignedIn, State(state): State<AppState>) -> Response {
     let (title, here) = ("Live", "/profile/live");
     let list = match interactions::open_visits(&state).await {
         Ok(list) => list,
@@ -423,7 +423,7 @@ pub(super) async fn live(SignedIn(viewer): SignedIn, State(state): State<AppStat
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 /// `GET /profile/live/stream`: the open visits' rows, once a second, as `visits` events.
-pub(super) async fn live_stream(
+pub(crate) async fn live_stream(
     SignedIn(_): SignedIn,
     State(state): State<AppState>,
     jar: axum_extra::extract::cookie::CookieJar,
@@ -468,7 +468,7 @@ pub(super) async fn live_stream(
 }
 
 /// `GET /profile/definitions`
-pub(super) async fn definitions(
+pub(crate) async fn definitions(
     SignedIn(viewer): SignedIn,
     State(state): State<AppState>,
 ) -> Response {
