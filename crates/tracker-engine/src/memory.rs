@@ -263,8 +263,6 @@ impl SessionState for MemorySessions {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn memory_sessions_behave_as_every_session_state_must() {
-        tracker_core::conformance::session_state(&MemorySessions::new(100)).await;
-    }
+    // The session-state behaviour suite, each check a test of its own.
+    tracker_core::session_state_suite!(async { Box::new(MemorySessions::new(100)) });
 }

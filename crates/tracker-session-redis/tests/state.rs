@@ -16,11 +16,13 @@ fn config() -> RedisConfig {
     config
 }
 
-#[tokio::test]
-async fn redis_sessions_behave_as_every_session_state_must() {
-    let sessions = RedisSessions::connect(config()).await.unwrap();
-    tracker_core::conformance::session_state(&sessions).await;
+/// A fresh state: keys of its own.
+async fn fresh_state() -> Box<RedisSessions> {
+    Box::new(RedisSessions::connect(config()).await.unwrap())
 }
+
+// The session-state behaviour suite, each check a test of its own.
+tracker_core::session_state_suite!(fresh_state());
 
 /// The session's lock, retried (each try waits `lock_wait`) until a generous deadline.
 async fn lock_eventually(

@@ -1,23 +1,39 @@
-//! The storage behaviour suite, against a real SQLite file.
+//! The storage behaviour suite, against a real SQLite file: each check a test of its own, on
+//! a fresh file (every other one synced `full`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracker_store_sqlite::{SqliteConfig, SqliteStore, SyncMode};
 
-#[tokio::test]
-async fn sqlite_passes_the_store_behaviour_suite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    tracker_core::conformance::run_all(|| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let path = dir.path().join(format!("db{n}/tracker.db"));
-        async move {
-            let mut config = SqliteConfig::new(path);
-            config.sync = if n % 2 == 0 {
-                SyncMode::Normal
-            } else {
-                SyncMode::Full
-            };
-            SqliteStore::open(config).expect("open")
-        }
-    })
-    .await;
+static STORES: AtomicUsize = AtomicUsize::new(0);
+
+/// A store and the folder it lives in (removed when the test ends).
+struct Fresh {
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
 }
+
+impl std::ops::Deref for Fresh {
+    type Target = SqliteStore;
+    fn deref(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+/// A fresh store in a folder of its own.
+async fn fresh_store() -> Fresh {
+    let n = STORES.fetch_add(1, Ordering::SeqCst);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = SqliteConfig::new(dir.path().join("tracker.db"));
+    config.sync = if n % 2 == 0 {
+        SyncMode::Normal
+    } else {
+        SyncMode::Full
+    };
+    Fresh {
+        store: SqliteStore::open(config).expect("open"),
+        _dir: dir,
+    }
+}
+
+tracker_core::store_suite!(fresh_store());

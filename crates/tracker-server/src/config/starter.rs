@@ -1,6 +1,5 @@
 //! What `init` writes, and the keys it makes.
 
-
 /// Sitecore's SSC API keys are item ids, which apps write with or without braces, in any case:
 /// keys that are GUIDs match in any spelling; other keys match exactly.
 pub fn canonical_api_key(key: &str) -> String {

@@ -1,5 +1,4 @@
-//! The behaviour suite every storage backend must pass. A backend's tests call [`run_all`] with
-//! a factory that makes a fresh, empty store.
+//! The store behaviour suite: every check on a fresh, empty store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -8,100 +7,15 @@ use std::future::Future;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 
+use super::{attribution, goal, identification, new_visit, opening, outcome, page_view};
 use crate::{
-    event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
+    event::{DefinitionRef, EventKind, TrackedEvent},
     ids::{ContactId, DeviceId, Guid, SessionId},
-    session::{CloseReason, Interaction, Opening},
+    session::{CloseReason, Interaction},
     store::{
         ChangeSet, ContactFilter, ContactPage, ContactText, DashboardQuery, InteractionsPage, Store,
     },
 };
-
-fn goal(name: &str, points: i64) -> TrackedEvent {
-    let mut event = TrackedEvent::new(EventKind::Goal);
-    event.definition = Some(DefinitionRef {
-        id: Guid::new_random(),
-        name: name.into(),
-        points,
-    });
-    event.data = Some("d".into());
-    event
-        .custom
-        .insert("extra".into(), serde_json::json!({"a": [1, 2]}));
-    event
-}
-
-fn identification(source: &str, identifier: &str) -> TrackedEvent {
-    let mut event = TrackedEvent::new(EventKind::Identification);
-    event.data_key = Some(source.into());
-    event.data = Some(identifier.into());
-    event
-}
-
-fn page_view(url: &str) -> TrackedEvent {
-    let mut event = TrackedEvent::new(EventKind::PageView);
-    event.page = Some(PageInfo {
-        page_id: Guid::new_random(),
-        url: url.into(),
-        language: Some("en".into()),
-        item_version: Some(1),
-        referrer: None,
-    });
-    event
-}
-
-fn outcome(value: &str) -> TrackedEvent {
-    let mut event = TrackedEvent::new(EventKind::Outcome);
-    event.definition = Some(DefinitionRef {
-        id: Guid::new_random(),
-        name: "Purchase".into(),
-        points: 100,
-    });
-    event.monetary_value = Some(value.parse::<Decimal>().unwrap());
-    event.currency_code = Some("EUR".into());
-    event
-}
-
-fn opening(device: DeviceId) -> Opening {
-    Opening {
-        contact_id: ContactId::new_random(),
-        device_id: device,
-        session_id: SessionId::new_random(),
-        site_name: Some("website".into()),
-        user_agent: Some("test".into()),
-    }
-}
-
-/// A visit's first request as the session engine hands it to the store: `device`'s new
-/// contact, a new open interaction at `at`, and `events`. Also used by the backends' tests and
-/// benchmarks.
-pub fn new_visit(device: DeviceId, at: DateTime<Utc>, events: Vec<TrackedEvent>) -> ChangeSet {
-    let mut interaction = Interaction::open(opening(device), at);
-    let events = interaction.record(events, at);
-    ChangeSet {
-        new_contact: true,
-        interaction,
-        events,
-        close: None,
-        refresh_interaction: true,
-        attribution: Some(attribution()),
-    }
-}
-
-/// The client the suite's new visits come from.
-pub fn attribution() -> crate::client_info::Attribution {
-    crate::client_info::Attribution {
-        client: crate::client_info::ClientInfo {
-            browser: Some("Chrome".into()),
-            browser_version: Some("131.0.0.0".into()),
-            os: Some("Windows 10".into()),
-            device_type: Some("desktop".into()),
-        },
-        ip: Some(std::net::IpAddr::from([203, 0, 113, 0])),
-        landing_url: Some("/landing?utm_source=news".into()),
-        referrer: Some("https://news.example/story".into()),
-    }
-}
 
 /// Opens an interaction for a new device's contact at `at` and commits its first batch.
 async fn first_batch(
@@ -117,7 +31,29 @@ async fn first_batch(
     interaction
 }
 
-/// Runs every check against fresh stores from `make`.
+/// The store checks, by name: a backend's tests run each as a test of its own with
+/// [`store_suite!`](crate::store_suite).
+pub const STORE_CHECKS: [&str; 15] = [
+    "a_fresh_store_accepts_writes",
+    "events_round_trip_in_order",
+    "closing_writes_totals_and_freezes_the_interaction",
+    "open_interactions_are_resumable",
+    "totals_left_behind_are_replayed_from_events",
+    "events_only_changes_refuse_a_closed_interaction",
+    "racing_new_contacts_for_one_device_join_one_contact",
+    "lookups_by_device",
+    "contacts_are_listed_most_recent_first",
+    "contacts_are_searched_and_paged",
+    "the_dashboard_adds_up",
+    "a_contact_is_read_a_page_at_a_time",
+    "erasing_a_contact_keeps_only_the_counts",
+    "identifying_merges_contacts",
+    "money_sums_are_exact_at_any_size",
+];
+
+/// Runs every check against fresh stores from `make`, one after the other (a program that
+/// checks a store of its own outside a test harness; tests use [`store_suite!`](crate::store_suite),
+/// where one failure does not hide the others).
 pub async fn run_all<S, F, Fut>(make: F)
 where
     S: Store,
@@ -139,6 +75,27 @@ where
     erasing_a_contact_keeps_only_the_counts(&make().await).await;
     identifying_merges_contacts(&make().await).await;
     money_sums_are_exact_at_any_size(&make().await).await;
+}
+
+/// One `#[tokio::test]` per check of the store behaviour suite, each on a fresh store from
+/// `$make` (an expression whose value is a future of something that derefs to a store: a
+/// `Box` of it, or a guard that also holds its folder), so that one failure does not hide the
+/// others: `tracker_core::store_suite!(fresh_store());` in a backend's tests.
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let fresh = $make.await;
+                let store: &dyn $crate::store::Store = &*fresh;
+                $crate::conformance::store::$check(store).await;
+            }
+        )*
+    };
 }
 
 /// A contact's interactions come newest first in pages (each page oldest first), joined up by
@@ -1081,96 +1038,6 @@ pub async fn erasing_a_contact_keeps_only_the_counts(store: &dyn Store) {
     // The old cookie starts afresh.
     let again = first_batch(store, device, later, vec![goal("a", 1)]).await;
     assert_ne!(again.contact_id, first.contact_id);
-}
-
-/// What every session state (in-process, Redis) must do, on an empty state: a session is
-/// locked by one holder at a time, keeps what was kept, is listed while held, and is forgotten
-/// when ended or never kept.
-pub async fn session_state(state: &dyn crate::session::SessionState) {
-    use crate::session::LiveSession;
-    let at = Utc
-        .with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
-        .single()
-        .expect("a time");
-    let id = SessionId::new_random();
-    let opening = crate::session::Opening {
-        contact_id: crate::ids::ContactId::new_random(),
-        device_id: DeviceId::new_random(),
-        session_id: id,
-        site_name: Some("web".into()),
-        user_agent: None,
-    };
-    let mut interaction = crate::session::Interaction::open(opening, at);
-    interaction.record(vec![TrackedEvent::new(EventKind::PageView)], at);
-    let live = LiveSession {
-        interaction,
-        refreshed_at: Some(at),
-    };
-
-    // Unknown: nothing live, nothing held, and a lock never kept leaves nothing behind.
-    assert!(state.try_lock(id).await.expect("try_lock").is_none());
-    let lock = state.lock(id).await.expect("lock");
-    assert!(lock.live().is_none());
-    drop(lock);
-    assert!(!state.holds(id).await.expect("holds"));
-
-    // Kept: held, listed, counted, and read back whole by the next holder.
-    let mut lock = state.lock(id).await.expect("lock");
-    lock.keep(live.clone()).await.expect("keep");
-    assert!(
-        state.try_lock(id).await.expect("try_lock").is_none(),
-        "a held session is busy"
-    );
-    drop(lock);
-    assert!(state.holds(id).await.expect("holds"));
-    assert_eq!(state.count().await.expect("count"), 1);
-    assert_eq!(state.sessions().await.expect("sessions"), vec![id]);
-    let idle_after = live.interaction.last_activity + chrono::Duration::seconds(1);
-    assert_eq!(
-        state
-            .idle_sessions(idle_after)
-            .await
-            .expect("idle sessions"),
-        vec![id],
-        "idle since its last activity"
-    );
-    let lock = state.lock(id).await.expect("lock after release");
-    assert_eq!(lock.live(), Some(&live));
-    drop(lock);
-
-    // Kept and let go at once (the end of a request): the next holder reads it at once.
-    let mut later = live.clone();
-    later.refreshed_at = Some(at + chrono::Duration::seconds(5));
-    state
-        .lock(id)
-        .await
-        .expect("lock")
-        .keep_and_release(later.clone())
-        .await
-        .expect("keep and release");
-    let lock = state
-        .try_lock(id)
-        .await
-        .expect("try_lock")
-        .expect("released: not busy");
-    assert_eq!(lock.live(), Some(&later));
-    drop(lock);
-
-    // Another session is independent of the first.
-    let other = SessionId::new_random();
-    let first = state.lock(id).await.expect("lock");
-    let second = state.lock(other).await.expect("another session's lock");
-    assert!(second.live().is_none());
-    drop(second);
-    drop(first);
-
-    // Ended: forgotten.
-    let lock = state.lock(id).await.expect("lock");
-    lock.end().await.expect("end");
-    assert!(!state.holds(id).await.expect("holds"));
-    assert_eq!(state.count().await.expect("count"), 0);
-    let lock = state.lock(id).await.expect("lock after end");
-    assert!(lock.live().is_none());
 }
 
 /// Totals of money are exact sums whatever their size: two outcomes of one day, definition and
