@@ -87,20 +87,17 @@ impl Settings {
                 _ => config_dir.clone().unwrap_or_else(|| cwd.clone()),
             }
         };
-        // A backend's keys are its own: what a relative path in them is relative to, and who
-        // set each one, go with the table for the backend to use.
-        for (section, table) in [
-            ("storage", &mut settings.storage),
-            ("sessions", &mut settings.sessions),
-        ] {
-            table.default_base = Some(config_dir.clone().unwrap_or_else(|| cwd.clone()));
+        // A backend's keys are its own: what a relative path in them is relative to goes with
+        // the table, for the backend to use.
+        let default_base = config_dir.clone().unwrap_or_else(|| cwd.clone());
+        for_backends(&mut settings, |section, table| {
+            table.default_base = Some(default_base.clone());
             let keys: Vec<String> = table.keys.keys().cloned().collect();
             for key in keys {
-                table
-                    .bases
-                    .insert(key.clone(), base(&format!("{section}.{key}")));
+                let at = base(&format!("{section}.{key}"));
+                table.bases.insert(key, at);
             }
-        }
+        });
         if let Some(file) = settings
             .definitions
             .file
@@ -123,17 +120,15 @@ impl Settings {
             other => other,
         })?;
         settings.sources = sources(&figment, &settings);
-        for (section, table) in [
-            ("storage", &mut settings.storage),
-            ("sessions", &mut settings.sessions),
-        ] {
-            table.origins = settings
-                .sources
+        // And who set each key, for the backend's messages.
+        let sources = settings.sources.clone();
+        for_backends(&mut settings, |section, table| {
+            table.origins = sources
                 .iter()
                 .filter(|(key, _)| key.starts_with(&format!("{section}.")))
                 .map(|(key, origin)| (key.clone(), origin.clone()))
                 .collect();
-        }
+        });
         Ok(settings)
     }
 }
@@ -180,4 +175,10 @@ fn origin_of(figment: &Figment, key: &str) -> Option<String> {
         .as_ref()
         .and_then(|s| s.file_path())
         .map(error::display_path)
+}
+
+/// Calls `each` with every backend's section name and table.
+fn for_backends(settings: &mut Settings, mut each: impl FnMut(&str, &mut BackendTable)) {
+    each("storage", &mut settings.storage);
+    each("sessions", &mut settings.sessions);
 }
