@@ -13,7 +13,6 @@ mod errors;
 mod hostile;
 mod identify;
 mod layout;
-mod metrics;
 mod openapi;
 mod personalization;
 mod pipeline;
