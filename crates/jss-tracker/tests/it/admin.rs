@@ -39,7 +39,7 @@ async fn the_admin_api_requires_the_token() {
 #[tokio::test]
 async fn definitions_list_every_kind_with_ids_names_and_points() {
     let app = TestApp::spawn().await;
-    let defs: DefinitionsJson = app.admin_as("/api/v1/definitions").await;
+    let defs: DefinitionsJson = app.get_ok("/api/v1/definitions").await;
     let names = |list: &[tracker_server::api_types::DefinitionJson]| -> Vec<String> {
         list.iter().map(|d| d.name.clone()).collect()
     };
@@ -127,7 +127,7 @@ async fn open_interactions_are_listed_live_with_their_totals() {
         .await;
     leaving.flush(&app).await;
 
-    let list: OpenInteractionList = app.admin_as("/api/v1/interactions?open=true").await;
+    let list: OpenInteractionList = app.get_ok("/api/v1/interactions?open=true").await;
     assert_eq!(list.interactions.len(), 1, "the flushed visit is not open");
     let visit = &list.interactions[0];
     assert_eq!(visit.device_id, staying.device().unwrap());
@@ -185,7 +185,7 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
         app.clock.advance(chrono::Duration::minutes(1));
         browsers.push(browser);
     }
-    let all: ContactList = app.admin_as("/api/v1/contacts?limit=2").await;
+    let all: ContactList = app.get_ok("/api/v1/contacts?limit=2").await;
     assert_eq!(all.total, 5);
     assert_eq!(all.contacts.len(), 2);
     let mut seen: Vec<String> = Vec::new();
@@ -195,7 +195,7 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
         match page.next_cursor {
             Some(cursor) => {
                 page = app
-                    .admin_as(&format!("/api/v1/contacts?limit=2&cursor={cursor}"))
+                    .get_ok(&format!("/api/v1/contacts?limit=2&cursor={cursor}"))
                     .await
             }
             None => break,
@@ -210,7 +210,7 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
     let search = |query: String| {
         let app = &app;
         async move {
-            app.admin_as::<ContactList>(&format!("/api/v1/contacts?{query}"))
+            app.get_ok::<ContactList>(&format!("/api/v1/contacts?{query}"))
                 .await
         }
     };
@@ -254,7 +254,7 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
     anonymous
         .track_ok(&hidden, json!([{"goalId": "Register"}]))
         .await;
-    let list: ContactList = hidden.admin_as("/api/v1/contacts").await;
+    let list: ContactList = hidden.get_ok("/api/v1/contacts").await;
     assert_eq!(list.total, 0, "anonymous contacts are not found: {list:?}");
 }
 
@@ -296,7 +296,7 @@ async fn the_dashboard_equals_what_was_tracked() {
         .await;
 
     let d: DashboardJson = app
-        .admin_as("/api/v1/dashboard?from=2026-02-28&to=2026-03-02")
+        .get_ok("/api/v1/dashboard?from=2026-02-28&to=2026-03-02")
         .await;
     assert_eq!((d.visits, d.page_views), (4, 5));
     assert_eq!(
@@ -348,13 +348,13 @@ async fn the_dashboard_equals_what_was_tracked() {
         ]
     );
     // The default range ends today (the clock's 03-02) and reaches back 30 days.
-    let default: DashboardJson = app.admin_as("/api/v1/dashboard").await;
+    let default: DashboardJson = app.get_ok("/api/v1/dashboard").await;
     assert_eq!(
         (default.from.as_str(), default.to.as_str()),
         ("2026-02-01", "2026-03-02")
     );
     assert_eq!(default.visits, 4);
-    let other_site: DashboardJson = app.admin_as("/api/v1/dashboard?site=shop").await;
+    let other_site: DashboardJson = app.get_ok("/api/v1/dashboard?site=shop").await;
     assert_eq!(other_site.visits, 0);
     for bad in [
         "from=yesterday",

@@ -9,6 +9,7 @@ use chrono::{TimeZone, Utc};
 use reqwest::{header, Method, Response};
 use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinHandle};
+use tracker_api_types::{ContactJson, ContactList};
 use tracker_core::clock::ManualClock;
 use tracker_core::config::BackendTable;
 use tracker_server::{config::ApiKeySettings, state::AppState, Settings};
@@ -214,9 +215,25 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
-    /// An admin API answer as the wire type it is declared as.
-    pub async fn admin_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
-        serde_json::from_value(self.admin(path).await).expect("the declared wire type")
+    /// An admin API answer (200) read as the wire type it is declared as, as crates.io's
+    /// `Response<T>::good()`: a field the server renamed or retyped fails here, by name.
+    pub async fn get_ok<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let value = self.admin(path).await;
+        serde_json::from_value(value.clone())
+            .unwrap_or_else(|error| panic!("GET {path}: not the declared type ({error}): {value}"))
+    }
+
+    /// The contact of a browser's device, with its interactions, as the wire type.
+    pub async fn contact(&self, browser: &Browser) -> Option<ContactJson> {
+        let device = browser.device()?;
+        let list: ContactList = self
+            .get_ok(&format!("/api/v1/contacts?device={device}"))
+            .await;
+        let summary = list.contacts.first()?;
+        Some(
+            self.get_ok(&format!("/api/v1/contacts/{}", summary.id))
+                .await,
+        )
     }
 
     /// The contact of a browser's device, with all its interactions; `Value::Null` if none.

@@ -2,7 +2,8 @@
 
 use chrono::Duration;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
+use tracker_api_types::ContactJson;
 
 use tracker_core::clock::Clock;
 
@@ -10,16 +11,20 @@ use crate::helpers::*;
 
 /// Polls the admin API until `check` holds (the sweeper runs every 50 ms in tests). The
 /// deadline is far beyond what it takes on a busy machine: it only bounds a failing test.
-async fn eventually(app: &TestApp, browser: &Browser, check: impl Fn(&Value) -> bool) -> Value {
+async fn eventually(
+    app: &TestApp,
+    browser: &Browser,
+    check: impl Fn(&ContactJson) -> bool,
+) -> ContactJson {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
-        let contact = app.contact_of(browser).await;
+        let contact = app.contact(browser).await.expect("a contact");
         if check(&contact) {
             return contact;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("condition never held: {}", app.contact_of(browser).await);
+    panic!("condition never held: {:?}", app.contact(browser).await);
 }
 
 #[tokio::test]
@@ -36,19 +41,22 @@ async fn engagement_value_adds_up_and_reaches_the_contact_on_close() {
     browser
         .track_ok(&app, json!([{"goalId": "Instant Demo"}, {"outcomeId": "Marketing Lead"}, {"campaignId": "Test Campaign"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["engagementValue"], 105);
-    assert_eq!(contact["interactions"][0]["open"], true);
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions[0].engagement_value, 105);
+    assert!(contact.interactions[0].open);
     assert_eq!(
-        contact["engagementValue"], 105,
+        contact.summary.engagement_value, 105,
         "the open interaction counts, as it stands"
     );
 
     assert_eq!(browser.flush(&app).await, json!({"closed": true}));
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["engagementValue"], 105);
-    assert_eq!(contact["interactions"][0]["open"], false);
-    assert_eq!(contact["interactions"][0]["closeReason"], "flush");
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.summary.engagement_value, 105);
+    assert!(!contact.interactions[0].open);
+    assert_eq!(
+        contact.interactions[0].close_reason.as_deref(),
+        Some("flush")
+    );
 }
 
 #[tokio::test]
@@ -80,18 +88,20 @@ async fn after_flush_the_next_event_opens_a_new_interaction_for_the_same_contact
     browser
         .track_ok(&app, json!([{"goalId": "Instant Demo"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    let interactions = contact["interactions"].as_array().unwrap();
+    let interactions = app.contact(&browser).await.unwrap().interactions;
     assert_eq!(interactions.len(), 2);
-    assert_eq!(interactions[0]["open"], false);
-    assert_eq!(interactions[0]["start"], "2026-03-01T09:00:00.000Z");
-    assert_eq!(interactions[0]["end"], "2026-03-01T09:03:00.000Z");
-    assert_eq!(interactions[0]["durationSeconds"], 180);
-    assert_eq!(interactions[1]["open"], true);
-    assert!(interactions[1]["end"].is_null());
+    assert!(!interactions[0].open);
+    assert_eq!(interactions[0].start, "2026-03-01T09:00:00.000Z");
     assert_eq!(
-        interactions[1]["events"][0]["definitionName"],
-        "Instant Demo"
+        interactions[0].end.as_deref(),
+        Some("2026-03-01T09:03:00.000Z")
+    );
+    assert_eq!(interactions[0].duration_seconds, 180);
+    assert!(interactions[1].open);
+    assert_eq!(interactions[1].end, None);
+    assert_eq!(
+        interactions[1].events[0].definition_name.as_deref(),
+        Some("Instant Demo")
     );
     assert_eq!(app.contact_count().await, 1);
 }
@@ -111,21 +121,19 @@ async fn idle_interactions_end_after_the_timeout_by_the_sweeper() {
     // A sweep at this moment (the one the background sweeper would run) ends nothing.
     let ended = app.state.sessions().sweep(app.clock.now()).await.unwrap();
     assert_eq!(ended, 0, "19 idle minutes are not 20");
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(
-        contact["interactions"][0]["open"], true,
-        "19 idle minutes are not 20"
-    );
+    let contact = app.contact(&browser).await.unwrap();
+    assert!(contact.interactions[0].open, "19 idle minutes are not 20");
 
     app.clock.advance(Duration::minutes(2));
-    let contact = eventually(&app, &browser, |c| c["interactions"][0]["open"] == false).await;
-    let interaction = &contact["interactions"][0];
-    assert_eq!(interaction["closeReason"], "timeout");
+    let contact = eventually(&app, &browser, |c| !c.interactions[0].open).await;
+    let interaction = &contact.interactions[0];
+    assert_eq!(interaction.close_reason.as_deref(), Some("timeout"));
     assert_eq!(
-        interaction["end"], "2026-03-01T09:19:00.000Z",
+        interaction.end.as_deref(),
+        Some("2026-03-01T09:19:00.000Z"),
         "ends at its last activity"
     );
-    assert_eq!(contact["engagementValue"], 55);
+    assert_eq!(contact.summary.engagement_value, 55);
     // The sweeper lets go of the session once the close is committed, a moment after the
     // store shows it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -137,8 +145,8 @@ async fn idle_interactions_end_after_the_timeout_by_the_sweeper() {
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"].as_array().unwrap().len(), 2);
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions.len(), 2);
 }
 
 #[tokio::test]
@@ -151,7 +159,7 @@ async fn the_session_timeout_is_configurable() {
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
     app.clock.advance(Duration::seconds(61));
-    eventually(&app, &browser, |c| c["interactions"][0]["open"] == false).await;
+    eventually(&app, &browser, |c| !c.interactions[0].open).await;
 }
 
 #[tokio::test]
@@ -167,13 +175,13 @@ async fn a_request_after_the_timeout_but_before_the_sweep_starts_a_new_interacti
     browser
         .track_ok(&app, json!([{"goalId": "Instant Demo"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    let interactions = contact["interactions"].as_array().unwrap();
+    let contact = app.contact(&browser).await.unwrap();
+    let interactions = &contact.interactions;
     assert_eq!(interactions.len(), 2);
-    assert_eq!(interactions[0]["closeReason"], "timeout");
-    assert_eq!(interactions[0]["engagementValue"], 50);
+    assert_eq!(interactions[0].close_reason.as_deref(), Some("timeout"));
+    assert_eq!(interactions[0].engagement_value, 50);
     assert_eq!(
-        contact["engagementValue"], 70,
+        contact.summary.engagement_value, 70,
         "the closed interaction's 50 and the open one's 20"
     );
 }
@@ -195,19 +203,10 @@ async fn a_session_cookie_from_another_device_never_joins_its_visit() {
         other.cookies["ASP.NET_SessionId"],
         victim.cookies["ASP.NET_SessionId"]
     );
-    let contact = app.contact_of(&victim).await;
-    assert_eq!(
-        contact["interactions"][0]["events"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    let contact = app.contact(&victim).await.unwrap();
+    assert_eq!(contact.interactions[0].events.len(), 1);
     assert_eq!(other.flush(&app).await, json!({"closed": true}));
-    assert_eq!(
-        app.contact_of(&victim).await["interactions"][0]["open"],
-        true
-    );
+    assert!(app.contact(&victim).await.unwrap().interactions[0].open);
 }
 
 #[tokio::test]
@@ -246,16 +245,15 @@ async fn concurrent_batches_of_one_visitor_are_all_stored_in_sequence() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), 200);
     }
-    let contact = app.contact_of(&browser).await;
-    let interactions = contact["interactions"].as_array().unwrap();
+    let interactions = app.contact(&browser).await.unwrap().interactions;
     assert_eq!(interactions.len(), 1);
-    let events = interactions[0]["events"].as_array().unwrap();
+    let events = &interactions[0].events;
     assert_eq!(events.len(), 81);
-    assert_eq!(interactions[0]["engagementValue"], 40 * 55);
+    assert_eq!(interactions[0].engagement_value, 40 * 55);
     // Each batch's two events are adjacent: batches apply whole and in some order.
     for pair in events[1..].chunks(2) {
-        assert_eq!(pair[0]["definitionName"], "Register");
-        assert_eq!(pair[1]["definitionName"], "Download");
+        assert_eq!(pair[0].definition_name.as_deref(), Some("Register"));
+        assert_eq!(pair[1].definition_name.as_deref(), Some("Download"));
     }
 }
 
@@ -307,11 +305,11 @@ async fn a_stale_session_never_stops_a_sweep_or_its_visitor() {
     browsers[2]
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
-    let contact = app.contact_of(&browsers[2]).await;
-    assert_eq!(contact["interactionCount"], 2, "{contact}");
+    let contact = app.contact(&browsers[2]).await.unwrap();
+    assert_eq!(contact.summary.interaction_count, 2, "{contact:?}");
     assert_eq!(
-        contact["goalCount"], 1,
-        "stored once, in the new visit: {contact}"
+        contact.summary.goal_count, 1,
+        "stored once, in the new visit: {contact:?}"
     );
 
     close_behind_its_back(&browsers[3]).await;
@@ -367,13 +365,16 @@ async fn sessions_over_the_cap_leave_memory_and_resume_exactly() {
         browser
             .track_ok(&app, json!([{"eventId": "Download"}]))
             .await;
-        let contact = app.contact_of(browser).await;
-        let interactions = contact["interactions"].as_array().unwrap();
-        assert_eq!(interactions.len(), 1, "the same visit: {contact}");
-        let events = interactions[0]["events"].as_array().unwrap();
+        let interactions = app.contact(browser).await.unwrap().interactions;
+        assert_eq!(interactions.len(), 1, "the same visit: {interactions:?}");
+        let events = &interactions[0].events;
         assert_eq!(events.len(), 3);
-        assert_eq!(events[2]["pageViewId"], events[0]["id"], "on the same page");
-        assert_eq!(interactions[0]["engagementValue"], 50 + 5);
+        assert_eq!(
+            events[2].page_view_id.as_ref(),
+            Some(&events[0].id),
+            "on the same page"
+        );
+        assert_eq!(interactions[0].engagement_value, 50 + 5);
     }
     assert!(app.state.sessions().count().await.unwrap() <= 3);
     // Whoever is in memory or not, every visit ends after the timeout.
@@ -418,15 +419,13 @@ async fn sessions_in_redis_follow_the_same_rules() {
     });
     futures::future::join_all(sends).await;
     assert_eq!(app.state.sessions().count().await.unwrap(), 1);
-    let contact = app.contact_of(&browser).await;
-    let interactions = contact["interactions"].as_array().unwrap();
-    assert_eq!(interactions.len(), 1, "{contact}");
-    assert_eq!(interactions[0]["eventCount"], 21);
-    let kinds: Vec<&str> = interactions[0]["events"]
-        .as_array()
-        .unwrap()
+    let interactions = app.contact(&browser).await.unwrap().interactions;
+    assert_eq!(interactions.len(), 1, "{interactions:?}");
+    assert_eq!(interactions[0].event_count, 21);
+    let kinds: Vec<&str> = interactions[0]
+        .events
         .iter()
-        .map(|e| e["type"].as_str().unwrap())
+        .map(|e| e.kind.as_str())
         .collect();
     let mut want = vec!["pageView"];
     for _ in 0..10 {
@@ -443,8 +442,7 @@ async fn sessions_in_redis_follow_the_same_rules() {
     let ended = app.state.sessions().sweep(app.clock.now()).await.unwrap();
     assert_eq!(ended, 1);
     assert_eq!(app.state.sessions().count().await.unwrap(), 0);
-    let contact = app.contact_of(&browser).await;
-    let interactions = contact["interactions"].as_array().unwrap();
+    let interactions = app.contact(&browser).await.unwrap().interactions;
     assert_eq!(interactions.len(), 2);
-    assert!(interactions.iter().all(|i| i["open"] == false), "{contact}");
+    assert!(interactions.iter().all(|i| !i.open), "{interactions:?}");
 }
