@@ -10,6 +10,7 @@ mod helpers;
 
 use reqwest::Method;
 use serde_json::json;
+use tracker_api_types::ErrorCode;
 use tracker_core::robots::Unclassified;
 
 use helpers::{expect_error, sample, scrape, Browser, TestApp, PAGE};
@@ -35,7 +36,7 @@ async fn metrics_count_requests_events_batches_commits_and_sessions() {
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
     let refused = browser.track(&app, json!([{"goalId": "Nope"}])).await;
-    expect_error(refused, 400, "unknown_definition").await;
+    expect_error(refused, 400, ErrorCode::UnknownDefinition).await;
     browser.flush(&app).await;
     let after = scrape(&app).await;
 
@@ -90,7 +91,7 @@ async fn bench_noop_is_off_by_default_and_does_no_tracking_work_when_on() {
             "application/json",
         )
         .await;
-    expect_error(response, 404, "not_found").await;
+    expect_error(response, 404, ErrorCode::NotFound).await;
     app.stop().await;
 
     let app = TestApp::spawn_with(|s| s.server.bench_noop = true).await;
@@ -116,7 +117,7 @@ async fn bench_noop_is_off_by_default_and_does_no_tracking_work_when_on() {
     let response = browser
         .send(&app, Method::POST, &url, Some(too_big), "application/json")
         .await;
-    expect_error(response, 413, "payload_too_large").await;
+    expect_error(response, 413, ErrorCode::PayloadTooLarge).await;
     app.stop().await;
 }
 

@@ -137,6 +137,12 @@ impl ErrorCode {
     }
 }
 
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ErrorBody {
     /// The code, if it is one this version knows.
     pub fn error_code(&self) -> Option<ErrorCode> {

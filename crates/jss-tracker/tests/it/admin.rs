@@ -16,7 +16,7 @@ async fn the_admin_api_requires_the_token() {
         "/api/v1/contacts/00000000-0000-0000-0000-000000000000",
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
-        expect_error(response, 401, "unauthorized").await;
+        expect_error(response, 401, ErrorCode::Unauthorized).await;
         let response = app
             .client
             .get(app.url(path))
@@ -24,7 +24,7 @@ async fn the_admin_api_requires_the_token() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 401, "unauthorized").await;
+        expect_error(response, 401, ErrorCode::Unauthorized).await;
     }
     let response = app
         .client
@@ -33,7 +33,7 @@ async fn the_admin_api_requires_the_token() {
         .send()
         .await
         .unwrap();
-    expect_error(response, 404, "not_found").await;
+    expect_error(response, 404, ErrorCode::NotFound).await;
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn a_custom_definitions_file_is_used() {
     expect_error(
         browser.track(&app, json!([{"goalId": "Register"}])).await,
         400,
-        "unknown_definition",
+        ErrorCode::UnknownDefinition,
     )
     .await;
     let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
@@ -104,7 +104,7 @@ async fn contacts_are_found_by_device_and_show_devices_and_identifiers() {
         .send()
         .await
         .unwrap();
-    expect_error(response, 400, "invalid_payload").await;
+    expect_error(response, 400, ErrorCode::InvalidPayload).await;
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn open_interactions_are_listed_live_with_their_totals() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 400, "invalid_payload").await;
+        expect_error(response, 400, ErrorCode::InvalidPayload).await;
     }
     let response = app
         .client
@@ -154,7 +154,7 @@ async fn open_interactions_are_listed_live_with_their_totals() {
         .send()
         .await
         .unwrap();
-    expect_error(response, 401, "unauthorized").await;
+    expect_error(response, 401, ErrorCode::Unauthorized).await;
 }
 
 #[tokio::test]
@@ -246,7 +246,7 @@ async fn contacts_are_searched_and_paged_and_bad_parameters_refused() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 400, "invalid_payload").await;
+        expect_error(response, 400, ErrorCode::InvalidPayload).await;
     }
 
     let hidden = TestApp::spawn_with(|s| s.profile.index_anonymous_contacts = false).await;
@@ -369,6 +369,6 @@ async fn the_dashboard_equals_what_was_tracked() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 400, "invalid_payload").await;
+        expect_error(response, 400, ErrorCode::InvalidPayload).await;
     }
 }

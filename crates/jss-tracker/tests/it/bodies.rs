@@ -109,12 +109,9 @@ async fn a_batch_with_one_bad_element_stores_nothing() {
             json!([{"pageId": PAGE, "url": "/"}, {"goalId": "Register"}, {"goalId": "Regster"}]),
         )
         .await;
-    let body = expect_error(response, 400, "unknown_definition").await;
-    assert_eq!(body["error"]["index"], 2);
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("goal 'Regster' is not defined"));
+    let body = expect_error(response, 400, ErrorCode::UnknownDefinition).await;
+    assert_eq!(body.error.index, Some(2));
+    assert!(body.error.message.contains("goal 'Regster' is not defined"));
     assert_eq!(app.contact_count().await, 0, "no contact was created");
 
     browser
@@ -126,8 +123,8 @@ async fn a_batch_with_one_bad_element_stores_nothing() {
             json!([{"eventId": "Download"}, {"outcomeId": "Opportunity", "monetaryValue": "lots"}]),
         )
         .await;
-    let body = expect_error(response, 400, "invalid_event").await;
-    assert_eq!(body["error"]["index"], 1);
+    let body = expect_error(response, 400, ErrorCode::InvalidEvent).await;
+    assert_eq!(body.error.index, Some(1));
     let contact = app.contact_of(&browser).await;
     assert_eq!(
         contact["interactions"][0]["events"]

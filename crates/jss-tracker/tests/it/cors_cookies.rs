@@ -88,7 +88,7 @@ async fn actual_requests_allowed_disallowed_and_without_origin() {
         header_of(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN),
         None
     );
-    expect_error(response, 403, "origin_not_allowed").await;
+    expect_error(response, 403, ErrorCode::OriginNotAllowed).await;
     assert!(
         foreign.cookies.is_empty(),
         "no cookies for a refused origin"

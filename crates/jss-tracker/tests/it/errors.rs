@@ -12,18 +12,15 @@ async fn a_disabled_tracker_answers_404_naming_the_setting() {
     let body = expect_error(
         browser.track(&app, json!([{"goalId": "Register"}])).await,
         404,
-        "tracker_disabled",
+        ErrorCode::TrackerDisabled,
     )
     .await;
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("tracker.enabled"));
+    assert!(body.error.message.contains("tracker.enabled"));
     let url = app.flush_url();
     expect_error(
         browser.send(&app, Method::GET, &url, None, "").await,
         404,
-        "tracker_disabled",
+        ErrorCode::TrackerDisabled,
     )
     .await;
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
@@ -48,7 +45,7 @@ async fn api_keys_are_required_and_checked() {
                 "application/json",
             )
             .await;
-        expect_error(response, 400, "invalid_api_key").await;
+        expect_error(response, 400, ErrorCode::InvalidApiKey).await;
     }
     // The key may also come as a header.
     let response = app
@@ -88,48 +85,59 @@ async fn bad_bodies_get_the_right_code() {
                 "application/json",
             )
             .await;
-        expect_error(response, 400, "invalid_payload").await;
+        expect_error(response, 400, ErrorCode::InvalidPayload).await;
     }
     let too_many = json!([{"goalId": "Register"}, {"goalId": "Register"}, {"goalId": "Register"}, {"goalId": "Register"}]);
     expect_error(
         browser.track(&app, too_many).await,
         413,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
     )
     .await;
     let huge = json!([{"goalId": "Register", "text": "x".repeat(3000)}]);
-    expect_error(browser.track(&app, huge).await, 413, "payload_too_large").await;
+    expect_error(
+        browser.track(&app, huge).await,
+        413,
+        ErrorCode::PayloadTooLarge,
+    )
+    .await;
 
     for (element, code) in [
-        (json!({"hello": "world"}), "invalid_event"),
-        (json!("Register"), "invalid_event"),
-        (json!({"pageId": "not-a-guid", "url": "/"}), "invalid_event"),
-        (json!({"pageId": PAGE}), "invalid_event"),
-        (json!({"goalId": 12}), "invalid_event"),
+        (json!({"hello": "world"}), ErrorCode::InvalidEvent),
+        (json!("Register"), ErrorCode::InvalidEvent),
+        (
+            json!({"pageId": "not-a-guid", "url": "/"}),
+            ErrorCode::InvalidEvent,
+        ),
+        (json!({"pageId": PAGE}), ErrorCode::InvalidEvent),
+        (json!({"goalId": 12}), ErrorCode::InvalidEvent),
         (
             json!({"eventId": "Download", "value": "high"}),
-            "invalid_event",
+            ErrorCode::InvalidEvent,
         ),
         (
             json!({"outcomeId": "Purchase", "currencyCode": "euros"}),
-            "invalid_event",
+            ErrorCode::InvalidEvent,
         ),
         (
             json!({"goalId": "Register", "timestamp": "2030-01-01T00:00:00Z"}),
-            "invalid_event",
+            ErrorCode::InvalidEvent,
         ),
-        (json!({"eventId": "Downlaod"}), "unknown_definition"),
+        (json!({"eventId": "Downlaod"}), ErrorCode::UnknownDefinition),
         (
             json!({"outcomeId": "{00000000-0000-0000-0000-000000000001}"}),
-            "unknown_definition",
+            ErrorCode::UnknownDefinition,
         ),
-        (json!({"campaignId": "Winter Sale"}), "unknown_definition"),
+        (
+            json!({"campaignId": "Winter Sale"}),
+            ErrorCode::UnknownDefinition,
+        ),
     ] {
         let response = browser
             .track(&app, json!([{"goalId": "Register"}, element]))
             .await;
         let body = expect_error(response, 400, code).await;
-        assert_eq!(body["error"]["index"], 1, "{body}");
+        assert_eq!(body.error.index, Some(1), "{body:?}");
     }
     assert_eq!(app.contact_count().await, 0, "nothing was stored");
 }
@@ -146,11 +154,16 @@ async fn too_many_custom_values_and_long_strings_are_refused() {
     expect_error(
         browser.track(&app, json!([element])).await,
         400,
-        "invalid_event",
+        ErrorCode::InvalidEvent,
     )
     .await;
     let long = json!([{"goalId": "Register", "data": "y".repeat(4097)}]);
-    expect_error(browser.track(&app, long).await, 400, "invalid_event").await;
+    expect_error(
+        browser.track(&app, long).await,
+        400,
+        ErrorCode::InvalidEvent,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -171,8 +184,8 @@ async fn storage_failure_answers_503_with_a_generic_message_and_keeps_what_was_c
     let response = browser
         .track(&app, json!([{"goalId": "Instant Demo"}]))
         .await;
-    let body = expect_error(response, 503, "unavailable").await;
-    let message = body["error"]["message"].as_str().unwrap();
+    let body = expect_error(response, 503, ErrorCode::Unavailable).await;
+    let message = body.error.message.as_str();
     assert!(!message.contains("events"), "no internals leak: {message}");
     conn.execute_batch("ALTER TABLE events_moved RENAME TO events")
         .unwrap();
@@ -197,9 +210,9 @@ async fn storage_failure_answers_503_with_a_generic_message_and_keeps_what_was_c
 async fn unknown_paths_and_methods_answer_in_the_envelope() {
     let app = TestApp::spawn().await;
     let response = app.client.get(app.url("/nowhere")).send().await.unwrap();
-    expect_error(response, 404, "not_found").await;
+    expect_error(response, 404, ErrorCode::NotFound).await;
     let response = app.client.delete(app.event_url()).send().await.unwrap();
-    expect_error(response, 405, "method_not_allowed").await;
+    expect_error(response, 405, ErrorCode::MethodNotAllowed).await;
 }
 
 /// `/readyz` says whether the store accepts writes (it commits one of its own); `/healthz`
@@ -228,9 +241,9 @@ async fn readiness_follows_whether_the_store_can_write() {
     let not_ready = get("/readyz").await;
     assert_eq!(not_ready.status(), 503);
     let body: serde_json::Value = not_ready.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "unavailable", "{body}");
-    assert_eq!(body["checks"]["store"]["status"], "failing", "{body}");
-    assert_eq!(body["checks"]["sessions"]["status"], "ok", "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body:?}");
+    assert_eq!(body["checks"]["store"]["status"], "failing", "{body:?}");
+    assert_eq!(body["checks"]["sessions"]["status"], "ok", "{body:?}");
     assert_eq!(get("/healthz").await.status(), 200, "alive all the same");
     conn.execute_batch("ALTER TABLE readiness_moved RENAME TO readiness")
         .unwrap();

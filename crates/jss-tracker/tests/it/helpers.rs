@@ -9,7 +9,8 @@ use chrono::{TimeZone, Utc};
 use reqwest::{header, Method, Response};
 use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinHandle};
-use tracker_api_types::{ContactJson, ContactList};
+pub use tracker_api_types::ErrorCode;
+use tracker_api_types::{ContactJson, ContactList, ErrorEnvelope};
 use tracker_core::clock::ManualClock;
 use tracker_core::config::BackendTable;
 use tracker_server::{config::ApiKeySettings, state::AppState, Settings};
@@ -367,8 +368,8 @@ impl Browser {
     }
 }
 
-/// Asserts an error envelope and returns it.
-pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
+/// Asserts an error envelope of `code` and returns it, typed.
+pub async fn expect_error(response: Response, status: u16, code: ErrorCode) -> ErrorEnvelope {
     assert_eq!(response.status().as_u16(), status);
     assert!(response
         .headers()
@@ -377,14 +378,11 @@ pub async fn expect_error(response: Response, status: u16, code: &str) -> Value 
             .to_str()
             .unwrap_or_default()
             .starts_with("application/json")));
-    let body: Value = response.json().await.expect("json envelope");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    let text = response.text().await.expect("a body");
+    let body: ErrorEnvelope = serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("not the error envelope ({error}): {text}"));
+    assert_eq!(body.error.error_code(), Some(code), "{text}");
+    assert!(!body.error.message.is_empty(), "{text}");
     body
 }
 

@@ -108,14 +108,8 @@ async fn strings_from_headers_and_the_query_are_bounded_like_the_body() {
             "application/json",
         )
         .await;
-    let body = expect_error(response, 400, "invalid_payload").await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("sc_site"),
-        "{body}"
-    );
+    let body = expect_error(response, 400, ErrorCode::InvalidPayload).await;
+    assert!(body.error.message.contains("sc_site"), "{body:?}");
     let at_limit = format!("{}&sc_site={}", app.event_url(), "s".repeat(max));
     let response = other
         .send(
@@ -144,9 +138,9 @@ async fn a_repeated_query_parameter_is_named() {
     let app = TestApp::spawn().await;
     let mut browser = Browser::new();
     for (param, code) in [
-        ("sc_site=a&sc_site=b", "invalid_payload"),
-        ("sc_camp=a&sc_camp=b", "invalid_payload"),
-        ("sc_apikey=again", "invalid_api_key"),
+        ("sc_site=a&sc_site=b", ErrorCode::InvalidPayload),
+        ("sc_camp=a&sc_camp=b", ErrorCode::InvalidPayload),
+        ("sc_apikey=again", ErrorCode::InvalidApiKey),
     ] {
         let url = format!("{}&{param}", app.event_url());
         let response = browser
@@ -160,10 +154,10 @@ async fn a_repeated_query_parameter_is_named() {
             .await;
         let body = expect_error(response, 400, code).await;
         let name = param.split('=').next().unwrap();
-        let message = body["error"]["message"].as_str().unwrap();
+        let message = body.error.message.as_str();
         assert!(
             message.contains(name) && message.contains("more than once"),
-            "{body}"
+            "{body:?}"
         );
     }
 }
@@ -380,7 +374,7 @@ async fn trickling_bodies_cannot_take_all_the_memory() {
     }
     let mut browser = Browser::new();
     let refused = browser.track(&app, json!([{"goalId": "Register"}])).await;
-    expect_error(refused, 503, "unavailable").await;
+    expect_error(refused, 503, ErrorCode::Unavailable).await;
     drop(trickling);
     let started = std::time::Instant::now();
     while app.state.body_budget().available_permits() < 4 {
@@ -451,8 +445,8 @@ async fn money_is_exact_and_impossible_values_are_refused() {
                 "application/json",
             )
             .await;
-        let error = expect_error(response, 400, "invalid_event").await;
-        let message = error["error"]["message"].as_str().unwrap();
+        let error = expect_error(response, 400, ErrorCode::InvalidEvent).await;
+        let message = error.error.message.as_str();
         assert!(message.contains(what), "{body}: {message}");
     }
     let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
@@ -487,14 +481,8 @@ async fn outcome_definitions_say_what_money_they_take() {
     let refused = browser
         .track(&app, json!([{"outcomeId": "Lead", "monetaryValue": "5"}]))
         .await;
-    let error = expect_error(refused, 400, "invalid_event").await;
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("refuse_money"),
-        "{error}"
-    );
+    let error = expect_error(refused, 400, ErrorCode::InvalidEvent).await;
+    assert!(error.error.message.contains("refuse_money"), "{error:?}");
 }
 
 /// Per client address and per API key, on the tracking routes themselves (an axum layer added
@@ -528,7 +516,7 @@ async fn rate_limits_answer_429_per_address_and_per_key() {
             .and_then(|v| v.to_str().ok()),
         Some("1")
     );
-    expect_error(limited, 429, "rate_limited").await;
+    expect_error(limited, 429, ErrorCode::RateLimited).await;
     // The flush endpoint is limited too.
     let url = app.flush_url();
     let response = visitor
@@ -540,7 +528,7 @@ async fn rate_limits_answer_429_per_address_and_per_key() {
             "application/json",
         )
         .await;
-    expect_error(response, 429, "rate_limited").await;
+    expect_error(response, 429, ErrorCode::RateLimited).await;
     // Another address has its own bucket; a second later this one has a token again.
     from("203.0.113.6")
         .track_ok(&app, json!([{"goalId": "Register"}]))
@@ -566,7 +554,7 @@ async fn rate_limits_answer_429_per_address_and_per_key() {
     let limited = from("198.51.100.9")
         .track(&app, json!([{"goalId": "Register"}]))
         .await;
-    expect_error(limited, 429, "rate_limited").await;
+    expect_error(limited, 429, ErrorCode::RateLimited).await;
 }
 
 /// Without declared proxies, a loopback or private peer may be a proxy that every visitor
@@ -597,7 +585,7 @@ async fn odd_paths_and_encodings_answer_in_the_envelope() {
         .send()
         .await
         .unwrap();
-    expect_error(response, 400, "invalid_payload").await;
+    expect_error(response, 400, ErrorCode::InvalidPayload).await;
 
     let mut browser = Browser::new();
     browser
@@ -617,11 +605,8 @@ async fn odd_paths_and_encodings_answer_in_the_envelope() {
             "application/json",
         )
         .await;
-    let body = expect_error(response, 415, "unsupported_media_type").await;
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("gzip"),
-        "{body}"
-    );
+    let body = expect_error(response, 415, ErrorCode::UnsupportedMediaType).await;
+    assert!(body.error.message.as_str().contains("gzip"), "{body:?}");
 }
 
 /// Requests whose head does not parse are answered by the HTTP layer before any handler: in the
@@ -636,7 +621,7 @@ async fn malformed_request_heads_answer_in_the_envelope() {
             "a Content-Length that is not a number",
             format!("{}{body}", request_head(None, "Content-Length: 1x\r\n")),
             400,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
         ),
         (
             "two different Content-Lengths",
@@ -645,7 +630,7 @@ async fn malformed_request_heads_answer_in_the_envelope() {
                 request_head(Some(body.len()), "Content-Length: 3\r\n")
             ),
             400,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
         ),
         (
             "headers over server.max_header_bytes",
@@ -657,7 +642,7 @@ async fn malformed_request_heads_answer_in_the_envelope() {
                 )
             ),
             431,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
         ),
         (
             "headers far over server.max_header_bytes",
@@ -669,7 +654,7 @@ async fn malformed_request_heads_answer_in_the_envelope() {
                 )
             ),
             431,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
         ),
         (
             "a URL over 64 KiB",
@@ -678,7 +663,7 @@ async fn malformed_request_heads_answer_in_the_envelope() {
                 "a".repeat(66 * 1024)
             ),
             414,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
         ),
     ] {
         let response = exchange(&app, &request).await;
@@ -759,6 +744,6 @@ async fn a_contact_answer_is_paged() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 400, "invalid_payload").await;
+        expect_error(response, 400, ErrorCode::InvalidPayload).await;
     }
 }

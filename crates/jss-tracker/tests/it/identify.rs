@@ -5,19 +5,17 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use tracker_api_types::ErrorCode;
 use tracker_core::clock::Clock;
+
+use tracker_api_types::{ContactJson, ContactList};
 
 use crate::helpers::{
     expect_error, signed_identification, Browser, TestApp, CHROME, KEY, PAGE, TOKEN,
 };
 
-fn events(contact: &Value) -> usize {
-    contact["interactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["events"].as_array().unwrap().len())
-        .sum()
+fn events(contact: &ContactJson) -> usize {
+    contact.interactions.iter().map(|i| i.events.len()).sum()
 }
 
 #[tokio::test]
@@ -36,8 +34,11 @@ async fn the_same_identifier_on_two_devices_merges_their_contacts() {
             json!([{"pageId": PAGE, "url": "/m"}, {"eventId": "Download"}]),
         )
         .await;
-    let (a, b) = (app.contact_of(&laptop).await, app.contact_of(&phone).await);
-    assert_ne!(a["id"], b["id"]);
+    let (a, b) = (
+        app.contact(&laptop).await.unwrap(),
+        app.contact(&phone).await.unwrap(),
+    );
+    assert_ne!(a.summary.id, b.summary.id);
     let sign_in = json!([signed_identification(
         "email",
         "ada@example.com",
@@ -46,39 +47,42 @@ async fn the_same_identifier_on_two_devices_merges_their_contacts() {
     laptop.track_ok(&app, sign_in.clone()).await;
     phone.track_ok(&app, sign_in).await;
 
-    let merged = app.contact_of(&phone).await;
-    assert_eq!(merged["id"], a["id"], "the known contact survives");
-    assert_eq!(app.contact_of(&laptop).await["id"], a["id"]);
-    assert_eq!(merged["interactionCount"], 2, "{merged}");
+    let merged = app.contact(&phone).await.unwrap();
+    assert_eq!(
+        merged.summary.id, a.summary.id,
+        "the known contact survives"
+    );
+    assert_eq!(app.contact(&laptop).await.unwrap().summary.id, a.summary.id);
+    assert_eq!(merged.summary.interaction_count, 2, "{merged:?}");
     assert_eq!(
         events(&merged),
         6,
-        "2 + 2 + 2 identifications, none doubled: {merged}"
+        "2 + 2 + 2 identifications, none doubled: {merged:?}"
     );
-    assert_eq!(merged["goalCount"], 1);
-    assert_eq!(merged["devices"].as_array().unwrap().len(), 2);
+    assert_eq!(merged.summary.goal_count, 1);
+    assert_eq!(merged.devices.len(), 2);
     let response = app
         .client
-        .get(app.url(&format!("/api/v1/contacts/{}", b["id"].as_str().unwrap())))
+        .get(app.url(&format!("/api/v1/contacts/{}", b.summary.id)))
         .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap();
-    expect_error(response, 404, "not_found").await;
+    expect_error(response, 404, ErrorCode::NotFound).await;
     // Both devices keep landing on the survivor.
     phone.track_ok(&app, json!([{"goalId": "Register"}])).await;
-    let merged = app.contact_of(&phone).await;
-    assert_eq!(merged["goalCount"], 2, "{merged}");
+    let merged = app.contact(&phone).await.unwrap();
+    assert_eq!(merged.summary.goal_count, 2, "{merged:?}");
     assert_eq!(events(&merged), 7);
-    let found = app.admin("/api/v1/contacts?q=ada%40example.com").await;
-    assert_eq!(found["total"], 1, "{found}");
+    let found: ContactList = app.get_ok("/api/v1/contacts?q=ada%40example.com").await;
+    assert_eq!(found.total, 1, "{found:?}");
 
     // Bad elements are refused with their index.
     let refused = laptop
         .track(&app, json!([{"goalId": "Register"}, {"identifier": "x"}]))
         .await;
-    let body = expect_error(refused, 400, "invalid_event").await;
-    assert_eq!(body["error"]["index"], 1, "{body}");
+    let body = expect_error(refused, 400, ErrorCode::InvalidEvent).await;
+    assert_eq!(body.error.index, Some(1), "{body:?}");
 }
 
 #[tokio::test]
@@ -103,12 +107,12 @@ async fn two_devices_identifying_at_the_same_moment_become_one_contact() {
         );
         assert_eq!((x.status().as_u16(), y.status().as_u16()), (200, 200));
         let (a, b) = (
-            app.contact_of(&browsers[0]).await,
-            app.contact_of(&browsers[1]).await,
+            app.contact(&browsers[0]).await.unwrap(),
+            app.contact(&browsers[1]).await.unwrap(),
         );
-        assert_eq!(a["id"], b["id"], "round {round}");
-        assert_eq!(a["interactionCount"], 2);
-        assert_eq!(events(&a), 4, "round {round}: {a}");
+        assert_eq!(a.summary.id, b.summary.id, "round {round}");
+        assert_eq!(a.summary.interaction_count, 2);
+        assert_eq!(events(&a), 4, "round {round}: {a:?}");
     }
 }
 
@@ -118,13 +122,13 @@ async fn the_admin_api_gives_identifiers_and_merges_too() {
     let (mut one, mut two) = (Browser::new(), Browser::new());
     one.track_ok(&app, json!([{"goalId": "Register"}])).await;
     two.track_ok(&app, json!([{"goalId": "Register"}])).await;
-    let (a, b) = (app.contact_of(&one).await, app.contact_of(&two).await);
-    let post = |id: &Value, body: Value| {
+    let (a, b) = (
+        app.contact(&one).await.unwrap().summary.id,
+        app.contact(&two).await.unwrap().summary.id,
+    );
+    let post = |id: &str, body: Value| {
         let app = &app;
-        let url = app.url(&format!(
-            "/api/v1/contacts/{}/identifiers",
-            id.as_str().unwrap()
-        ));
+        let url = app.url(&format!("/api/v1/contacts/{id}/identifiers"));
         async move {
             app.client
                 .post(url)
@@ -135,27 +139,27 @@ async fn the_admin_api_gives_identifiers_and_merges_too() {
                 .unwrap()
         }
     };
-    let answer: Value = post(&a["id"], json!({"source": "crm", "identifier": "C-1"}))
+    let answer: Value = post(&a, json!({"source": "crm", "identifier": "C-1"}))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(answer, json!({"contactId": a["id"], "merged": false}));
-    let answer: Value = post(&b["id"], json!({"source": "crm", "identifier": "C-1"}))
+    assert_eq!(answer, json!({"contactId": a, "merged": false}));
+    let answer: Value = post(&b, json!({"source": "crm", "identifier": "C-1"}))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(answer, json!({"contactId": a["id"], "merged": true}));
-    assert_eq!(app.contact_of(&two).await["id"], a["id"]);
-    let bad = post(&a["id"], json!({"source": "", "identifier": "C-2"})).await;
-    expect_error(bad, 400, "invalid_payload").await;
+    assert_eq!(answer, json!({"contactId": a, "merged": true}));
+    assert_eq!(app.contact(&two).await.unwrap().summary.id, a);
+    let bad = post(&a, json!({"source": "", "identifier": "C-2"})).await;
+    expect_error(bad, 400, ErrorCode::InvalidPayload).await;
     let unknown = post(
-        &json!("0d1c2b3a-4f5e-4d6c-8b7a-695847362514"),
+        "0d1c2b3a-4f5e-4d6c-8b7a-695847362514",
         json!({"source": "crm", "identifier": "C-3"}),
     )
     .await;
-    expect_error(unknown, 404, "not_found").await;
+    expect_error(unknown, 404, ErrorCode::NotFound).await;
 }
 
 /// A browser's unsigned (or wrongly signed, or expired) identification is refused (403) and
@@ -192,8 +196,8 @@ async fn only_identifications_the_app_server_vouched_for_merge() {
         let refused = attacker
             .track(&app, json!([{"goalId": "Register"}, claim]))
             .await;
-        let body = expect_error(refused, 403, "untrusted_identification").await;
-        assert_eq!(body["error"]["index"], 1, "{body}");
+        let body = expect_error(refused, 403, ErrorCode::UntrustedIdentification).await;
+        assert_eq!(body.error.index, Some(1), "{body:?}");
     }
     let attacker_now = app.contact_of(&attacker).await;
     assert_eq!(attacker_now["id"], attacker_id, "nothing merged");
@@ -214,7 +218,7 @@ async fn only_identifications_the_app_server_vouched_for_merge() {
             ]),
         )
         .await;
-    expect_error(two, 400, "invalid_event").await;
+    expect_error(two, 400, ErrorCode::InvalidEvent).await;
 
     // The victim on a second device, signed by the app server, in another case: one contact.
     let mut phone = Browser::new();
@@ -269,7 +273,7 @@ async fn server_side_keys_and_the_client_trust_opt_out() {
     let refused = browser
         .send(&app, Method::POST, &url, Some(body), "application/json")
         .await;
-    expect_error(refused, 403, "origin_not_allowed").await;
+    expect_error(refused, 403, ErrorCode::OriginNotAllowed).await;
 
     let open = TestApp::spawn_with(|s| {
         s.identification.trust = tracker_server::config::IdentificationTrustSetting::Client;

@@ -248,7 +248,7 @@ async fn what_the_layout_service_pass_through_does_not_track() {
             "",
         )
         .await;
-    expect_error(response, 502, "bad_gateway").await;
+    expect_error(response, 502, ErrorCode::BadGateway).await;
 }
 
 /// The page-view endpoint stores a page view with its referrer, refuses one without an item id
@@ -301,11 +301,8 @@ async fn the_page_view_endpoint() {
             "application/json",
         )
         .await;
-    let body = expect_error(response, 400, "invalid_event").await;
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("page_views_without_item"));
+    let body = expect_error(response, 400, ErrorCode::InvalidEvent).await;
+    assert!(body.error.message.contains("page_views_without_item"));
 
     // Tracked by the Layout Service a moment ago: not counted twice.
     get_layout(&app, &mut browser, &layout_url(&app, "/styleguide", "")).await;

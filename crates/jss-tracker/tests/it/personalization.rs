@@ -3,6 +3,7 @@
 
 use reqwest::{header, Method};
 use serde_json::{json, Value};
+use tracker_api_types::ErrorCode;
 use tracker_core::clock::Clock;
 
 use crate::helpers::{
@@ -80,12 +81,12 @@ async fn the_visitor_gets_its_own_profile_and_nothing_else() {
         .send()
         .await
         .unwrap();
-    expect_error(response, 400, "invalid_api_key").await;
+    expect_error(response, 400, ErrorCode::InvalidApiKey).await;
 }
 
 #[tokio::test]
 async fn without_personalization_there_is_no_visitor_endpoint() {
     let app = TestApp::spawn().await;
     let response = app.client.get(visitor_url(&app)).send().await.unwrap();
-    expect_error(response, 404, "not_found").await;
+    expect_error(response, 404, ErrorCode::NotFound).await;
 }

@@ -4,6 +4,7 @@
 
 use reqwest::Method;
 use serde_json::json;
+use tracker_api_types::ErrorCode;
 use tracker_server::config::{PipelinePatch, ProcessorEntry};
 
 use crate::helpers::{expect_error, Browser, TestApp, PAGE};
@@ -54,8 +55,8 @@ async fn a_map_processor_from_configuration_tracks_its_elements() {
             json!([{"goalId": "Register"}, {"downloadId": "wp-8", "fileName": {"not": "text"}}]),
         )
         .await;
-    let body = expect_error(response, 400, "invalid_event").await;
-    assert_eq!(body["error"]["index"], 1, "{body}");
+    let body = expect_error(response, 400, ErrorCode::InvalidEvent).await;
+    assert_eq!(body.error.index, Some(1), "{body:?}");
     let contact = app.contact_of(&browser).await;
     assert_eq!(contact["interactions"][0]["eventCount"], 2, "{contact}");
 }

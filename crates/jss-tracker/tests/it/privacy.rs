@@ -3,6 +3,7 @@
 //! (free pages included), keeps the dashboard's counts, and the old cookie starts afresh.
 
 use serde_json::{json, Value};
+use tracker_api_types::ErrorCode;
 use tracker_core::clock::Clock;
 
 use crate::helpers::{expect_error, Browser, TestApp, PAGE, TOKEN};
@@ -125,7 +126,7 @@ async fn a_contact_is_exported_whole_and_erased_without_a_trace() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 404, "not_found").await;
+        expect_error(response, 404, ErrorCode::NotFound).await;
     }
     let again = app
         .client
@@ -134,7 +135,7 @@ async fn a_contact_is_exported_whole_and_erased_without_a_trace() {
         .send()
         .await
         .unwrap();
-    expect_error(again, 404, "not_found").await;
+    expect_error(again, 404, ErrorCode::NotFound).await;
     assert_eq!(
         app.admin(&dashboard_path).await,
         dashboard,

@@ -198,7 +198,7 @@ async fn identification_refuses_an_origin_no_key_allows_and_serves_its_script() 
         "/layouts/system/VisitorIdentificationCSS.aspx",
     )
     .await;
-    expect_error(response, 403, "origin_not_allowed").await;
+    expect_error(response, 403, ErrorCode::OriginNotAllowed).await;
 
     for path in [
         "/layouts/system/VisitorIdentification.js",

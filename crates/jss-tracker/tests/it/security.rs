@@ -56,13 +56,10 @@ async fn the_largest_outcomes_never_stop_the_store() {
                     "monetaryValue": "9999999999999999999999999999"}]),
         )
         .await;
-    let body = expect_error(over, 400, "invalid_event").await;
+    let body = expect_error(over, 400, ErrorCode::InvalidEvent).await;
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("max_monetary_value"),
-        "{body}"
+        body.error.message.contains("max_monetary_value"),
+        "{body:?}"
     );
     let ten: Vec<Value> = (0..10)
         .map(|_| json!({"outcomeId": "Purchase", "currencyCode": "EUR", "monetaryValue": max}))
@@ -296,11 +293,8 @@ async fn the_dashboard_range_is_bounded() {
         .send()
         .await
         .unwrap();
-    let body = expect_error(response, 400, "invalid_payload").await;
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("max_range_days"));
+    let body = expect_error(response, 400, ErrorCode::InvalidPayload).await;
+    assert!(body.error.message.contains("max_range_days"));
     let year = app
         .admin("/api/v1/dashboard?from=2025-03-01&to=2026-03-01")
         .await;
