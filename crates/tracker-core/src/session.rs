@@ -35,7 +35,9 @@ pub struct VisitorPolicy {
 /// 21k requests/s). What lags is only the contact list's "last activity", by at most this.
 pub const REFRESH_EVERY: Duration = Duration::seconds(30);
 
-/// Who a batch comes from.
+/// Who a batch comes from: a *visitor* is one browser as the engine sees it (its device cookie,
+/// its session cookie, its user agent and address). The person behind one or more devices is
+/// the *contact*; the HTTP edge's view of a request is `TrackingCaller`.
 #[derive(Debug, Clone)]
 pub struct Visitor {
     /// The device (from `SC_ANALYTICS_GLOBAL_COOKIE`).

@@ -14,6 +14,14 @@ use chrono::{DateTime, Utc};
 /// them, where the rest of their group committed), by `reason` (`error`, `panic`).
 pub const CHANGE_SETS_REFUSED: &str = "jss_tracker_change_sets_refused_total";
 
+/// Seconds one group commit of a store's writer took (apply and COMMIT, the sync included):
+/// every store's writer records these three (through the `metrics` facade).
+pub const WRITER_COMMIT_SECONDS: &str = "jss_tracker_writer_commit_seconds";
+/// Change-sets (one per tracking request or close) in one group commit.
+pub const WRITER_CHANGE_SETS_PER_COMMIT: &str = "jss_tracker_writer_change_sets_per_commit";
+/// Event rows inserted by one group commit.
+pub const WRITER_EVENTS_PER_COMMIT: &str = "jss_tracker_writer_events_per_commit";
+
 /// What a caught panic said, for the log (a store's writer catches panics while applying a
 /// change-set, refuses that change-set alone, and goes on).
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -106,6 +106,19 @@ fn describe() {
         crate::sign_in::SIGN_IN_FAILURES,
         "Refused Experience Profile sign-ins, by reason (credentials, rate_limited)."
     );
+    metrics::describe_histogram!(
+        tracker_core::store::WRITER_COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "Time one group commit of the store's writer took."
+    );
+    metrics::describe_histogram!(
+        tracker_core::store::WRITER_CHANGE_SETS_PER_COMMIT,
+        "Change-sets (requests or closes) in one group commit of the store's writer."
+    );
+    metrics::describe_histogram!(
+        tracker_core::store::WRITER_EVENTS_PER_COMMIT,
+        "Event rows in one group commit of the store's writer."
+    );
     metrics::describe_counter!(
         tracker_core::store::CHANGE_SETS_REFUSED,
         "Change-sets the store's writer refused alone (an error or a panic while writing them), by reason."

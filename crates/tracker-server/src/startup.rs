@@ -131,7 +131,7 @@ impl ApplicationBuilder {
         }
         let definitions = load_definitions(&settings)?;
         let (pipeline, _) = build_pipeline(&settings, &self.processors)?;
-        let visitors = build_visitor_policy(&settings)?;
+        let visitor_policy = build_visitor_policy(&settings)?;
         let (store, store_described) = match self.store {
             Some(store) => (store, "a store given by the program".to_string()),
             None => {
@@ -151,7 +151,7 @@ impl ApplicationBuilder {
             pipeline,
             store,
             clock: self.clock,
-            visitors,
+            visitor_policy,
             device_key,
             session_state,
         });

@@ -57,8 +57,8 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     /// Now.
     pub clock: Arc<dyn Clock>,
-    /// Robots and privacy.
-    pub visitors: VisitorPolicy,
+    /// Robots and privacy: how visitors are classified and what is kept of them.
+    pub visitor_policy: VisitorPolicy,
     /// Signs device ids.
     pub device_key: DeviceKey,
     /// Where live sessions are kept.
@@ -74,7 +74,7 @@ impl AppState {
             pipeline,
             store,
             clock,
-            visitors,
+            visitor_policy,
             device_key,
             session_state,
         } = parts;
@@ -99,7 +99,7 @@ impl AppState {
                     store.clone(),
                     timeout,
                     settings.tracker.max_open_sessions,
-                    visitors,
+                    visitor_policy,
                 ),
                 settings,
                 definitions,

@@ -87,9 +87,11 @@ async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceip
                 .collect();
         }
     };
+    let started = std::time::Instant::now();
+    let events: usize = group.iter().map(|job| job.change.events.len()).sum();
     // A panic while applying is caught like an error: the transaction is dropped (rolled back)
     // as it unwinds, and the writer goes on.
-    match guarded(commit_all(&mut client, group)).await {
+    let outcomes = match guarded(commit_all(&mut client, group)).await {
         Ok(receipts) => receipts.into_iter().map(Ok).collect(),
         Err(error) if is_connection_error(&error) => group
             .iter()
@@ -102,7 +104,14 @@ async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceip
             }
             outcomes
         }
-    }
+    };
+    // The same figures as the SQLite writer's, recorded before anyone is answered.
+    metrics::histogram!(tracker_core::store::WRITER_COMMIT_SECONDS)
+        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(tracker_core::store::WRITER_CHANGE_SETS_PER_COMMIT)
+        .record(group.len() as f64);
+    metrics::histogram!(tracker_core::store::WRITER_EVENTS_PER_COMMIT).record(events as f64);
+    outcomes
 }
 
 /// Counts a writer out when it ends.

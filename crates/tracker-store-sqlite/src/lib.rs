@@ -119,7 +119,6 @@ impl FileLock {
 #[async_trait]
 impl tracker_core::store::StoreConfig for SqliteConfig {
     async fn build(&self) -> Result<Arc<dyn Store>, tracker_core::Error> {
-        writer::describe_metrics();
         let config = self.clone();
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(config))
             .await

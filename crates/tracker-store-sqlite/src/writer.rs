@@ -189,30 +189,9 @@ fn answer(group: &mut Vec<Job>, outcomes: Vec<Result<Option<CommitReceipt>, Erro
     }
 }
 
-/// Describes the writer's metrics (once a recorder is installed: the server installs it before
-/// it opens the store).
-pub(crate) fn describe_metrics() {
-    metrics::describe_histogram!(
-        WRITER_COMMIT_SECONDS,
-        metrics::Unit::Seconds,
-        "Time one group commit of the SQLite writer took."
-    );
-    metrics::describe_histogram!(
-        WRITER_CHANGE_SETS_PER_COMMIT,
-        "Change-sets (requests or closes) in one SQLite group commit."
-    );
-    metrics::describe_histogram!(
-        WRITER_EVENTS_PER_COMMIT,
-        "Event rows in one SQLite group commit."
-    );
-}
-
-/// Seconds one group commit took (apply + COMMIT, fsync included), from the writer thread.
-pub const WRITER_COMMIT_SECONDS: &str = "jss_tracker_writer_commit_seconds";
-/// Change-sets (one per tracking request or close) in one commit.
-pub const WRITER_CHANGE_SETS_PER_COMMIT: &str = "jss_tracker_writer_change_sets_per_commit";
-/// Event rows inserted by one commit.
-pub const WRITER_EVENTS_PER_COMMIT: &str = "jss_tracker_writer_events_per_commit";
+pub use tracker_core::store::{
+    WRITER_CHANGE_SETS_PER_COMMIT, WRITER_COMMIT_SECONDS, WRITER_EVENTS_PER_COMMIT,
+};
 
 /// Applies every change-set of the group in one transaction; `None` stands for a barrier.
 fn apply_all(conn: &mut Connection, group: &[Job]) -> Result<Vec<Option<CommitReceipt>>, Error> {
