@@ -5,7 +5,7 @@
 //! recovers by itself when each comes back. Needs Debian's `redis-server` and `postgresql`
 //! (`scripts/test` installs them when missing).
 
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::too_many_lines, missing_docs)]
 
 use std::{
     path::PathBuf,

@@ -1,7 +1,12 @@
 //! Integration tests of the tracker over a real socket, with a fresh store per test: a SQLite
 //! file, or with `JSS_TRACKER_TEST_STORE=postgres` a PostgreSQL schema and Redis sessions.
 
-#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod helpers;
 
