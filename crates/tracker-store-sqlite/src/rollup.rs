@@ -397,7 +397,7 @@ pub(crate) fn dashboard(conn: &Connection, query: &DashboardQuery) -> Result<Das
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
     use chrono::{Duration, TimeZone, Utc};
     use tracker_core::{

@@ -36,6 +36,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::too_many_lines)]
 mod tests {
     use rusqlite::Connection;
     use tracker_core::ids::{ContactId, DeviceId};

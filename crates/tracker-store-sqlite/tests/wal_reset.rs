@@ -6,7 +6,7 @@
 //! restarts and frames, so it holds however busy the machine is; how big the WAL gets under a
 //! real load, with the checkpointer on its timer, is the load harness's to measure.
 
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::too_many_lines, clippy::unwrap_used, missing_docs)]
 
 use std::{
     path::Path,

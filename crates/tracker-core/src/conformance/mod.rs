@@ -4,7 +4,12 @@
 //! ([`session_state_suite!`](crate::session_state_suite)). Also the change-sets the backends'
 //! own tests and benchmarks build.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    missing_docs
+)]
 
 pub mod session_state;
 pub mod store;

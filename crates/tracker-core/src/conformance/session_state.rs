@@ -2,7 +2,12 @@
 //! do, each check on an empty state. A session is locked by one holder at a time, keeps what
 //! was kept, is listed while held, and is forgotten when ended or never kept.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    missing_docs
+)]
 
 use chrono::{DateTime, TimeZone, Utc};
 

@@ -1,6 +1,11 @@
 //! The store behaviour suite: every check on a fresh, empty store.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    missing_docs
+)]
 
 use std::future::Future;
 

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use axum::{extract::State, Json};
 use tracker_core::{
     event::EventKind,
-    store::{ContactFilter, InteractionsPage},
+    store::{ContactFilter, ContactRecord, InteractionsPage},
 };
 
 use crate::{api_types::VisitorJson, edge::TrackingCaller, error::ApiError, state::AppState};
@@ -44,30 +44,7 @@ pub async fn handle(
         page_views: 0,
         first_visit: None,
     };
-    if !caller.device_known {
-        return Ok(Json(answer));
-    }
-    let store = state.store();
-    let page = store
-        .contacts(ContactFilter {
-            device: Some(caller.device.device),
-            limit: 1,
-            ..ContactFilter::default()
-        })
-        .await?;
-    let Some(summary) = page.contacts.first() else {
-        return Ok(Json(answer));
-    };
-    let Some(mut record) = store
-        .contact(
-            summary.id,
-            InteractionsPage {
-                limit: RECENT_VISITS,
-                ..InteractionsPage::ALL
-            },
-        )
-        .await?
-    else {
+    let Some(mut record) = own_contact(&state, &caller).await? else {
         return Ok(Json(answer));
     };
     answer.known = true;
@@ -75,23 +52,7 @@ pub async fn handle(
     answer.engagement_value = record.summary.engagement_value;
     answer.goal_count = record.summary.goal_count;
     if state.settings().identification.trust == crate::config::IdentificationTrustSetting::Client {
-        // Browsers' identifications are believed, so the contact may hold visits someone
-        // merged into it by claiming an identifier: show this device's visits only (of the
-        // recent ones read), never another device's.
-        let device = caller.device.device;
-        record
-            .interactions
-            .retain(|visit| visit.interaction.device_id == device);
-        answer.visits = record.interactions.len() as i64;
-        answer.engagement_value = record.interactions.iter().fold(0i64, |sum, v| {
-            sum.saturating_add(v.interaction.engagement_value)
-        });
-        answer.goal_count = record
-            .interactions
-            .iter()
-            .flat_map(|v| v.events.iter())
-            .filter(|e| e.event.kind == EventKind::Goal)
-            .count() as i64;
+        only_this_device(&mut record, &caller, &mut answer);
     }
     let sources: BTreeSet<String> = record
         .identifiers
@@ -105,7 +66,59 @@ pub async fn handle(
         .interactions
         .first()
         .map(|i| i.interaction.started_at.to_rfc3339());
-    // Most recent first, each name once.
+    add_recent(&record, &mut answer);
+    Ok(Json(answer))
+}
+
+/// The contact of the caller's device cookie, with its recent visits; `None` for a device
+/// the tracker does not know.
+async fn own_contact(
+    state: &AppState,
+    caller: &TrackingCaller,
+) -> Result<Option<ContactRecord>, ApiError> {
+    if !caller.device_known {
+        return Ok(None);
+    }
+    let store = state.store();
+    let page = store
+        .contacts(ContactFilter {
+            device: Some(caller.device.device),
+            limit: 1,
+            ..ContactFilter::default()
+        })
+        .await?;
+    let Some(summary) = page.contacts.first() else {
+        return Ok(None);
+    };
+    let recent = InteractionsPage {
+        limit: RECENT_VISITS,
+        ..InteractionsPage::ALL
+    };
+    Ok(store.contact(summary.id, recent).await?)
+}
+
+/// Browsers' identifications are believed (`identification.trust = "client"`), so the contact
+/// may hold visits someone merged into it by claiming an identifier: this device's visits only
+/// (of the recent ones read), never another device's.
+fn only_this_device(record: &mut ContactRecord, caller: &TrackingCaller, answer: &mut VisitorJson) {
+    let device = caller.device.device;
+    record
+        .interactions
+        .retain(|visit| visit.interaction.device_id == device);
+    answer.visits = record.interactions.len() as i64;
+    answer.engagement_value = record.interactions.iter().fold(0i64, |sum, v| {
+        sum.saturating_add(v.interaction.engagement_value)
+    });
+    answer.goal_count = record
+        .interactions
+        .iter()
+        .flat_map(|v| v.events.iter())
+        .filter(|e| e.event.kind == EventKind::Goal)
+        .count() as i64;
+}
+
+/// Goals and campaigns reached, most recent first, each name once; page views counted.
+fn add_recent(record: &ContactRecord, answer: &mut VisitorJson) {
     let (mut goals, mut campaigns) = (Vec::new(), Vec::new());
     for visit in record.interactions.iter().rev() {
         for stored in visit.events.iter().rev() {
@@ -122,5 +135,4 @@ pub async fn handle(
     }
     answer.goals = goals;
     answer.campaigns = campaigns;
-    Ok(Json(answer))
 }
