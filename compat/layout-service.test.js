@@ -18,7 +18,7 @@ const { NativeDataFetcher } = require('jss-23');
 const { startTracker, cookieJar, BROWSER_USER_AGENT } = require('./helpers');
 
 const LAYOUT = fs.readFileSync(
-  path.join(__dirname, '..', 'crates', 'tracker-server', 'tests', 'fixtures', 'layout-styleguide.json'),
+  path.join(__dirname, '..', 'crates', 'jss-tracker', 'tests', 'fixtures', 'layout-styleguide.json'),
   'utf8',
 );
 const ROUTE_ITEM = '52961eea-cca7-4313-a5dc-0e8b3b3a0f79';
