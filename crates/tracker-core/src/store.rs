@@ -195,6 +195,27 @@ pub struct ContactPage {
     pub next: Option<ContactCursor>,
 }
 
+impl ContactPage {
+    /// The page from contacts read one past `limit` (most recently active first): the extra
+    /// one says there is a next page, which starts after the page's last contact. Every store
+    /// pages its contact list this way.
+    pub fn from_rows(mut contacts: Vec<ContactSummary>, limit: usize, total: i64) -> Self {
+        let mut next = None;
+        if contacts.len() > limit {
+            contacts.truncate(limit);
+            next = contacts.last().map(|last| ContactCursor {
+                last_activity: last.last_activity,
+                id: last.id,
+            });
+        }
+        Self {
+            contacts,
+            total: u64::try_from(total).unwrap_or(0),
+            next,
+        }
+    }
+}
+
 /// A contact in a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactSummary {
@@ -293,6 +314,31 @@ pub struct InteractionsPage {
 }
 
 impl InteractionsPage {
+    /// Rows to read: one past the page's `limit` (the extra one says older ones remain).
+    pub fn rows_to_read(&self) -> usize {
+        self.limit.min(i64::MAX as usize - 1) + 1
+    }
+
+    /// The page from interactions read newest first, up to [`InteractionsPage::rows_to_read`]:
+    /// oldest first, and the cursor of the older ones when there are more. Every store pages a
+    /// contact's interactions this way.
+    pub fn from_rows(
+        &self,
+        mut newest_first: Vec<InteractionRecord>,
+    ) -> (Vec<InteractionRecord>, Option<InteractionCursor>) {
+        let max = self.rows_to_read() - 1;
+        let mut older = None;
+        if newest_first.len() > max {
+            newest_first.truncate(max);
+            older = newest_first.last().map(|last| InteractionCursor {
+                started_at: last.interaction.started_at,
+                id: last.interaction.id,
+            });
+        }
+        newest_first.reverse();
+        (newest_first, older)
+    }
+
     /// Everything (for tests and small contacts).
     pub const ALL: Self = Self {
         limit: usize::MAX,

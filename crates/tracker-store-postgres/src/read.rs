@@ -15,9 +15,9 @@ use tracker_core::{
     rollup::{day_number, Facet, Fact, OutcomeSum, Tally, Visits, DAY_MS},
     session::{Interaction, StoredEvent},
     store::{
-        ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
-        Dashboard, DashboardQuery, DeviceRecord, IdentifierRecord, InteractionCursor,
-        InteractionRecord, InteractionsPage,
+        ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText, Dashboard,
+        DashboardQuery, DeviceRecord, IdentifierRecord, InteractionCursor, InteractionRecord,
+        InteractionsPage,
     },
 };
 use uuid::Uuid;
@@ -484,20 +484,8 @@ pub(crate) async fn contacts(
         )
         .await?;
     tx.commit().await?;
-    let mut contacts = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
-    let mut next = None;
-    if contacts.len() > max {
-        contacts.truncate(max);
-        next = contacts.last().map(|last| ContactCursor {
-            last_activity: last.last_activity,
-            id: last.id,
-        });
-    }
-    Ok(ContactPage {
-        contacts,
-        total: u64::try_from(total).unwrap_or(0),
-        next,
-    })
+    let contacts = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+    Ok(ContactPage::from_rows(contacts, max, total))
 }
 
 /// One contact with its devices, identifiers and a page of its interactions.
@@ -591,7 +579,6 @@ async fn interactions_page(
         Some(cursor) => (ms(cursor.started_at), cursor.id.0),
         None => (i64::MAX, Uuid::max()),
     };
-    let max = page.limit.min(i64::MAX as usize - 1);
     let rows = tx
         .query(
             &format!(
@@ -599,10 +586,15 @@ async fn interactions_page(
                  WHERE contact_id = $1 AND (started_at, id) < ($2, $3)
                  ORDER BY started_at DESC, id DESC LIMIT $4"
             ),
-            &[&contact, &before_ms, &before_id, &limit(max + 1)],
+            &[
+                &contact,
+                &before_ms,
+                &before_id,
+                &limit(page.rows_to_read()),
+            ],
         )
         .await?;
-    let mut interactions = rows
+    let newest_first = rows
         .iter()
         .map(|row| {
             Ok(InteractionRecord {
@@ -616,16 +608,7 @@ async fn interactions_page(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let mut older = None;
-    if interactions.len() > max {
-        interactions.truncate(max);
-        older = interactions.last().map(|last| InteractionCursor {
-            started_at: last.interaction.started_at,
-            id: last.interaction.id,
-        });
-    }
-    interactions.reverse();
-    Ok((interactions, older))
+    Ok(page.from_rows(newest_first))
 }
 
 /// Each interaction's first events; an open one's totals as they stand.

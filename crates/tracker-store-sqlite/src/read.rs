@@ -11,8 +11,8 @@ use tracker_core::{
     ids::{ContactId, DeviceId, DeviceKey, EventId, Guid, InteractionId, SessionId},
     session::{Interaction, StoredEvent},
     store::{
-        ContactCursor, ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText,
-        DeviceRecord, IdentifierRecord, InteractionCursor, InteractionRecord, InteractionsPage,
+        ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText, DeviceRecord,
+        IdentifierRecord, InteractionCursor, InteractionRecord, InteractionsPage,
     },
 };
 use uuid::Uuid;
@@ -422,23 +422,11 @@ pub(crate) fn contacts(conn: &Connection, filter: &ContactFilter) -> Result<Cont
          ORDER BY {order} DESC, c.id DESC LIMIT ?{}",
         params.len()
     );
-    let mut contacts = conn
+    let contacts = conn
         .prepare_cached(&sql)?
         .query_map(params_from_iter(params.iter()), summary)?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut next = None;
-    if contacts.len() > limit {
-        contacts.truncate(limit);
-        next = contacts.last().map(|last| ContactCursor {
-            last_activity: last.last_activity,
-            id: last.id,
-        });
-    }
-    Ok(ContactPage {
-        contacts,
-        total: u64::try_from(total).unwrap_or(0),
-        next,
-    })
+    Ok(ContactPage::from_rows(contacts, limit, total))
 }
 
 fn event(row: &Row<'_>) -> rusqlite::Result<(Uuid, StoredEvent)> {
@@ -561,15 +549,14 @@ fn interactions_page(
         Some(cursor) => (ms(cursor.started_at), cursor.id.0.as_bytes().to_vec()),
         None => (i64::MAX, vec![0xff; 17]),
     };
-    let limit = page.limit.min(i64::MAX as usize - 1);
-    let mut interactions = conn
+    let rows = conn
         .prepare_cached(&format!(
             "SELECT {INTERACTION_COLUMNS} FROM interactions
              WHERE contact_id = ?1 AND (started_at, id) < (?2, ?3)
              ORDER BY started_at DESC, id DESC LIMIT ?4"
         ))?
         .query_map(
-            rusqlite::params![id_blob, before_ms, before_id, (limit + 1) as i64],
+            rusqlite::params![id_blob, before_ms, before_id, page.rows_to_read() as i64],
             |row| {
                 Ok(InteractionRecord {
                     interaction: live_interaction(row)?,
@@ -583,16 +570,7 @@ fn interactions_page(
             },
         )?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut older = None;
-    if interactions.len() > limit {
-        interactions.truncate(limit);
-        older = interactions.last().map(|last| InteractionCursor {
-            started_at: last.interaction.started_at,
-            id: last.interaction.id,
-        });
-    }
-    interactions.reverse();
-    Ok((interactions, older))
+    Ok(page.from_rows(rows))
 }
 
 /// Each interaction's first events; an open one's totals as they stand.
