@@ -3,6 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use tracker_api_types::DefinitionsJson;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -44,19 +46,14 @@ async fn every_body_shape_is_accepted() {
         .await;
     assert_eq!(response.status(), 200);
 
-    let contact = app.contact_of(&browser).await;
-    let events = &contact["interactions"][0]["events"];
-    let kinds: Vec<_> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let contact = app.contact(&browser).await.unwrap();
+    let events = &contact.interactions[0].events;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
         ["pageView", "pageEvent", "goal", "pageEvent", "goal"]
     );
-    assert_eq!(events[4]["definitionName"], "Instant Demo");
+    assert_eq!(events[4].definition_name.as_deref(), Some("Instant Demo"));
 }
 
 #[tokio::test]
@@ -69,33 +66,34 @@ async fn events_attach_to_the_latest_page_view_in_order() {
     browser
         .track_ok(&app, json!([{"goalId": "Instant Demo"}, {"pageId": "110d559fdea542ea9c1c8a5df7e70ef0", "url": "/two"}, {"outcomeId": "Marketing Lead"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    let interaction = &contact["interactions"][0];
-    let events = interaction["events"].as_array().unwrap();
+    let contact = app.contact(&browser).await.unwrap();
+    let interaction = &contact.interactions[0];
+    let events = &interaction.events;
     assert_eq!(events.len(), 6);
-    assert!(events[0]["pageViewId"].is_null(), "before any page view");
-    assert_eq!(events[2]["pageViewId"], events[1]["id"]);
+    assert_eq!(events[0].page_view_id, None, "before any page view");
+    assert_eq!(events[2].page_view_id.as_ref(), Some(&events[1].id));
     assert_eq!(
-        events[3]["pageViewId"], events[1]["id"],
+        events[3].page_view_id.as_ref(),
+        Some(&events[1].id),
         "later batch, same page"
     );
-    assert_eq!(events[5]["pageViewId"], events[4]["id"]);
-    assert_eq!(events[1]["url"], "/home");
-    assert_eq!(events[1]["pageId"], "110d559f-dea5-42ea-9c1c-8a5df7e70ef9");
+    assert_eq!(events[5].page_view_id.as_ref(), Some(&events[4].id));
+    assert_eq!(events[1].url.as_deref(), Some("/home"));
     assert_eq!(
-        events[2]["url"], "/home",
+        events[1].page_id.as_deref(),
+        Some("110d559f-dea5-42ea-9c1c-8a5df7e70ef9")
+    );
+    assert_eq!(
+        events[2].url.as_deref(),
+        Some("/home"),
         "events show the page they happened on"
     );
-    assert_eq!(events[2]["pageId"], events[1]["pageId"]);
-    assert_eq!(events[5]["url"], "/two");
-    assert!(events[0]["url"].is_null());
-    assert_eq!(interaction["pageViewCount"], 2);
+    assert_eq!(events[2].page_id, events[1].page_id);
+    assert_eq!(events[5].url.as_deref(), Some("/two"));
+    assert_eq!(events[0].url, None);
+    assert_eq!(interaction.page_view_count, 2);
     for (i, event) in events.iter().enumerate() {
-        assert_eq!(
-            event["id"].as_str().map(str::len),
-            Some(36),
-            "event {i} has an id"
-        );
+        assert_eq!(event.id.len(), 36, "event {i} has an id");
     }
 }
 
@@ -125,29 +123,21 @@ async fn a_batch_with_one_bad_element_stores_nothing() {
         .await;
     let body = expect_error(response, 400, ErrorCode::InvalidEvent).await;
     assert_eq!(body.error.index, Some(1));
-    let contact = app.contact_of(&browser).await;
+    let contact = app.contact(&browser).await.unwrap();
     assert_eq!(
-        contact["interactions"][0]["events"]
-            .as_array()
-            .unwrap()
-            .len(),
+        contact.interactions[0].events.len(),
         1,
         "only the earlier batch"
     );
-    assert_eq!(contact["interactions"][0]["engagementValue"], 50);
+    assert_eq!(contact.interactions[0].engagement_value, 50);
 }
 
 #[tokio::test]
 async fn ids_resolve_by_guid_in_any_spelling_or_by_name() {
     let app = TestApp::spawn().await;
-    let defs = app.admin("/api/v1/definitions").await;
-    let register = defs["goals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "Register")
-        .unwrap();
-    let id = register["id"].as_str().unwrap().to_string();
+    let defs: DefinitionsJson = app.get_ok("/api/v1/definitions").await;
+    let register = defs.goals.iter().find(|g| g.name == "Register").unwrap();
+    let id = register.id.clone();
     let mut browser = Browser::new();
     browser
         .track_ok(
@@ -160,10 +150,10 @@ async fn ids_resolve_by_guid_in_any_spelling_or_by_name() {
             ]),
         )
         .await;
-    let contact = app.contact_of(&browser).await;
-    for event in contact["interactions"][0]["events"].as_array().unwrap() {
-        assert_eq!(event["definitionId"], id.as_str());
-        assert_eq!(event["definitionName"], "Register");
+    let contact = app.contact(&browser).await.unwrap();
+    for event in &contact.interactions[0].events {
+        assert_eq!(event.definition_id.as_deref(), Some(id.as_str()));
+        assert_eq!(event.definition_name.as_deref(), Some("Register"));
     }
 }
 
@@ -192,36 +182,37 @@ async fn every_field_is_stored() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let contact = app.contact_of(&browser).await;
-    let interaction = &contact["interactions"][0];
-    assert_eq!(interaction["siteName"], "website");
+    let contact = app.contact(&browser).await.unwrap();
+    let interaction = &contact.interactions[0];
+    assert_eq!(interaction.site_name.as_deref(), Some("website"));
     assert_eq!(
-        interaction["campaign"]["name"], "Test Campaign",
+        interaction.campaign.as_ref().map(|c| c.name.as_str()),
+        Some("Test Campaign"),
         "the last campaign triggered"
     );
-    let events = interaction["events"].as_array().unwrap();
-    assert_eq!(events[0]["type"], "campaign", "sc_camp comes first");
-    assert_eq!(events[0]["definitionName"], "Spring Sale");
+    let events = &interaction.events;
+    assert_eq!(events[0].kind, "campaign", "sc_camp comes first");
+    assert_eq!(events[0].definition_name.as_deref(), Some("Spring Sale"));
     let page = &events[1];
-    assert_eq!(page["language"], "en");
-    assert_eq!(page["itemVersion"], 3);
-    assert_eq!(page["referrer"], "https://google.com/");
-    assert_eq!(page["url"], "/products?id=1");
+    assert_eq!(page.language.as_deref(), Some("en"));
+    assert_eq!(page.item_version, Some(3));
+    assert_eq!(page.referrer.as_deref(), Some("https://google.com/"));
+    assert_eq!(page.url.as_deref(), Some("/products?id=1"));
     let download = &events[2];
-    assert_eq!(download["data"], "brochure.pdf");
-    assert_eq!(download["dataKey"], "/media/brochure.pdf");
-    assert_eq!(download["text"], "Brochure");
-    assert_eq!(download["value"], 2.5);
+    assert_eq!(download.data.as_deref(), Some("brochure.pdf"));
+    assert_eq!(download.data_key.as_deref(), Some("/media/brochure.pdf"));
+    assert_eq!(download.text.as_deref(), Some("Brochure"));
+    assert_eq!(download.value, Some(2.5));
     assert_eq!(
-        download["customValues"],
+        serde_json::Value::Object(download.custom_values.clone()),
         json!({"custom1": {"nested": true}})
     );
-    assert_eq!(events[3]["monetaryValue"], "1234.5678");
-    assert_eq!(events[3]["currencyCode"], "EUR");
-    assert_eq!(events[4]["monetaryValue"], "19.99");
-    assert_eq!(events[5]["timestamp"], "2026-03-01T08:30:00.000Z");
+    assert_eq!(events[3].monetary_value.as_deref(), Some("1234.5678"));
+    assert_eq!(events[3].currency_code.as_deref(), Some("EUR"));
+    assert_eq!(events[4].monetary_value.as_deref(), Some("19.99"));
+    assert_eq!(events[5].timestamp, "2026-03-01T08:30:00.000Z");
     assert_eq!(
-        events[2]["timestamp"], "2026-03-01T09:00:00.000Z",
+        events[2].timestamp, "2026-03-01T09:00:00.000Z",
         "time of receipt"
     );
 }
