@@ -84,7 +84,7 @@ async fn strings_from_headers_and_the_query_are_bounded_like_the_body() {
     browser
         .track_ok(&app, json!([{"pageId": PAGE, "url": "/"}]))
         .await;
-    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    let contact: ContactJson = app.contact(&browser).await.unwrap();
     let stored = contact.interactions[0].user_agent.clone().unwrap();
     assert!(
         stored.len() <= max,
@@ -410,7 +410,7 @@ async fn money_is_exact_and_impossible_values_are_refused() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    let contact: ContactJson = app.contact(&browser).await.unwrap();
     let stored = contact.interactions[0].events[0].monetary_value.clone();
     assert_eq!(stored.as_deref(), Some("1234567890123456789.99"));
 
@@ -449,7 +449,7 @@ async fn money_is_exact_and_impossible_values_are_refused() {
         let message = error.error.message.as_str();
         assert!(message.contains(what), "{body}: {message}");
     }
-    let contact: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    let contact: ContactJson = app.contact(&browser).await.unwrap();
     assert_eq!(
         contact.interactions[0].events.len(),
         1,
@@ -707,7 +707,7 @@ async fn a_contact_answer_is_paged() {
             .await;
         browser.flush(&app).await;
     }
-    let all: ContactJson = serde_json::from_value(app.contact_of(&browser).await).unwrap();
+    let all: ContactJson = app.contact(&browser).await.unwrap();
     assert_eq!(all.interactions.len(), 3);
     let id = &all.summary.id;
     let first: ContactJson = app

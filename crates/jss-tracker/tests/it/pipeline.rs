@@ -41,12 +41,12 @@ async fn a_map_processor_from_configuration_tracks_its_elements() {
             json!([{"pageId": PAGE, "url": "/"}, {"downloadId": "wp-7", "fileName": "wp.pdf"}]),
         )
         .await;
-    let contact = app.contact_of(&browser).await;
-    let event = &contact["interactions"][0]["events"][1];
-    assert_eq!(event["type"], "pageEvent", "{contact}");
-    assert_eq!(event["definitionName"], "Download", "{contact}");
-    assert_eq!(event["data"], "wp.pdf", "{contact}");
-    assert_eq!(event["dataKey"], "wp-7", "{contact}");
+    let contact = app.contact(&browser).await.unwrap();
+    let event = &contact.interactions[0].events[1];
+    assert_eq!(event.kind, "pageEvent", "{contact:?}");
+    assert_eq!(event.definition_name.as_deref(), Some("Download"));
+    assert_eq!(event.data.as_deref(), Some("wp.pdf"));
+    assert_eq!(event.data_key.as_deref(), Some("wp-7"));
 
     // An element the processor refuses fails the whole batch: nothing of it is stored.
     let response = browser
@@ -57,8 +57,8 @@ async fn a_map_processor_from_configuration_tracks_its_elements() {
         .await;
     let body = expect_error(response, 400, ErrorCode::InvalidEvent).await;
     assert_eq!(body.error.index, Some(1), "{body:?}");
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["eventCount"], 2, "{contact}");
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions[0].event_count, 2, "{contact:?}");
 }
 
 #[tokio::test]
@@ -71,10 +71,10 @@ async fn sc_camp_goes_through_the_pipeline() {
         .send(&app, Method::POST, &url, Some(body), "application/json")
         .await;
     assert_eq!(response.status(), 200);
-    let contact = app.contact_of(&browser).await;
+    let contact = app.contact(&browser).await.unwrap();
     assert_eq!(
-        contact["interactions"][0]["events"][0]["type"], "campaign",
-        "{contact}"
+        contact.interactions[0].events[0].kind, "campaign",
+        "{contact:?}"
     );
 
     // Without the processor, sc_camp is ignored (and the batch still tracked).
@@ -95,10 +95,10 @@ async fn sc_camp_goes_through_the_pipeline() {
         .send(&app, Method::POST, &url, Some(body), "application/json")
         .await;
     assert_eq!(response.status(), 200);
-    let contact = app.contact_of(&browser).await;
-    let events = contact["interactions"][0]["events"].as_array().unwrap();
-    assert_eq!(events.len(), 1, "{contact}");
-    assert_eq!(events[0]["type"], "pageView");
+    let contact = app.contact(&browser).await.unwrap();
+    let events = &contact.interactions[0].events;
+    assert_eq!(events.len(), 1, "{contact:?}");
+    assert_eq!(events[0].kind, "pageView");
 }
 
 fn webhook(name: &str, url: &str, queue: usize) -> PipelinePatch {
@@ -158,8 +158,8 @@ async fn a_webhook_receives_the_elements() {
     assert_eq!(got[0]["element"]["url"], "/");
     assert_eq!(got[1]["element"]["goalId"], "Register");
     // The elements were tracked all the same.
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["eventCount"], 2, "{contact}");
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions[0].event_count, 2, "{contact:?}");
 }
 
 /// A webhook that never answers slows nothing: its queue fills, later elements are dropped
@@ -207,6 +207,6 @@ async fn a_dead_webhook_slows_nothing() {
         dropped >= 17.0,
         "20 elements, a queue of 2 and one in flight: {metrics}"
     );
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["eventCount"], 20, "{contact}");
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions[0].event_count, 20, "{contact:?}");
 }

@@ -85,14 +85,18 @@ async fn a_person_is_kept_from_the_first_request_by_default_and_its_browser_reco
         global_cookie(&browser).ends_with("|True"),
         "kept as a person"
     );
-    let contact = app.contact_of(&browser).await;
-    let interaction = &contact["interactions"][0];
-    assert_eq!(interaction["client"]["browser"], "Chrome");
-    assert_eq!(interaction["client"]["browserVersion"], "131.0.0.0");
-    assert_eq!(interaction["client"]["os"], "Windows 10");
-    assert_eq!(interaction["client"]["deviceType"], "desktop");
+    let contact = app.contact(&browser).await.unwrap();
+    let interaction = &contact.interactions[0];
+    assert_eq!(interaction.client.browser.as_deref(), Some("Chrome"));
     assert_eq!(
-        interaction["ip"], "127.0.0.0",
+        interaction.client.browser_version.as_deref(),
+        Some("131.0.0.0")
+    );
+    assert_eq!(interaction.client.os.as_deref(), Some("Windows 10"));
+    assert_eq!(interaction.client.device_type.as_deref(), Some("desktop"));
+    assert_eq!(
+        interaction.ip.as_deref(),
+        Some("127.0.0.0"),
         "the peer's address, anonymised"
     );
 }
@@ -138,22 +142,22 @@ async fn under_the_robot_policy_events_are_kept_only_after_identification() {
             json!([{"eventId": "Download"}, {"goalId": "Instant Demo"}]),
         )
         .await;
-    let contact = app.contact_of(&browser).await;
-    let events = contact["interactions"][0]["events"].as_array().unwrap();
+    let contact = app.contact(&browser).await.unwrap();
+    let events = &contact.interactions[0].events;
     assert_eq!(
         events.len(),
         2,
-        "only what came after the identification: {contact}"
+        "only what came after the identification: {contact:?}"
     );
-    assert_eq!(events[0]["definitionName"], "Download");
+    assert_eq!(events[0].definition_name.as_deref(), Some("Download"));
 
     // A later visit of the identified device is kept from its first request.
     browser.flush(&app).await;
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"].as_array().unwrap().len(), 2);
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions.len(), 2);
 }
 
 #[tokio::test]
@@ -168,7 +172,7 @@ async fn the_alias_path_identifies_too_and_a_known_robot_stays_one() {
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
-    assert_ne!(app.contact_of(&browser).await, serde_json::Value::Null);
+    assert!(app.contact(&browser).await.is_some());
 
     let mut bot = Browser::new();
     bot.headers.push(("user-agent".into(), GOOGLEBOT.into()));
@@ -184,7 +188,7 @@ async fn the_alias_path_identifies_too_and_a_known_robot_stays_one() {
         "a crawler that scrolls is still one"
     );
     bot.track_ok(&app, json!([{"goalId": "Register"}])).await;
-    assert_eq!(app.contact_of(&bot).await, serde_json::Value::Null);
+    assert!(app.contact(&bot).await.is_none());
 }
 
 #[tokio::test]
@@ -280,8 +284,8 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["ip"], "127.0.0.0");
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions[0].ip.as_deref(), Some("127.0.0.0"));
 
     // Behind a trusted proxy the client's address is used, anonymised; the nearest untrusted
     // hop counts, not what the client prepended.
@@ -300,8 +304,8 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
     browser
         .track_ok(&app, json!([{"goalId": "Register"}]))
         .await;
-    let contact = app.contact_of(&browser).await;
-    assert_eq!(contact["interactions"][0]["ip"], "198.51.100.0");
+    let contact = app.contact(&browser).await.unwrap();
+    assert_eq!(contact.interactions[0].ip.as_deref(), Some("198.51.100.0"));
     // A `Forwarded` header is read only where the proxies write that one
     // (`server.client_ip_header`); elsewhere a client's own passes through them untouched.
     let mut other = Browser::new();
@@ -310,8 +314,8 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
         "for=\"[2001:db8:85a3:1234:5678:8a2e:370:7334]:4711\";proto=https".into(),
     ));
     other.track_ok(&app, json!([{"goalId": "Register"}])).await;
-    let contact = app.contact_of(&other).await;
-    assert_eq!(contact["interactions"][0]["ip"], "127.0.0.0");
+    let contact = app.contact(&other).await.unwrap();
+    assert_eq!(contact.interactions[0].ip.as_deref(), Some("127.0.0.0"));
     let fwd = TestApp::spawn_with(|s| {
         s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
         s.server.client_ip_header = tracker_server::config::ClientIpHeader::Forwarded;
@@ -319,8 +323,11 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies_and_stored_a
     .await;
     other.cookies.clear();
     other.track_ok(&fwd, json!([{"goalId": "Register"}])).await;
-    let contact = fwd.contact_of(&other).await;
-    assert_eq!(contact["interactions"][0]["ip"], "2001:db8:85a3::");
+    let contact = fwd.contact(&other).await.unwrap();
+    assert_eq!(
+        contact.interactions[0].ip.as_deref(),
+        Some("2001:db8:85a3::")
+    );
     assert!(
         other
             .set_cookie_headers

@@ -15,7 +15,7 @@ async fn an_open_interaction_survives_a_restart_and_continues() {
         )
         .await;
     let settings_dir = app.dir.clone();
-    let before = app.contact_of(&browser).await;
+    let before = app.contact(&browser).await;
     let (dir, clock) = app.stop().await;
 
     let settings = test_settings(settings_dir.path());
@@ -29,7 +29,7 @@ async fn an_open_interaction_survives_a_restart_and_continues() {
         usize::from(!in_memory)
     );
     assert_eq!(app.state.store().open_count().await.unwrap(), 1);
-    let after = app.contact_of(&browser).await;
+    let after = app.contact(&browser).await;
     assert_eq!(after, before, "nothing lost");
 
     // The same session continues the same interaction, on the same page.
@@ -41,16 +41,23 @@ async fn an_open_interaction_survives_a_restart_and_continues() {
         1,
         "resumed on its visitor's return"
     );
-    let contact = app.contact_of(&browser).await;
-    let interactions = contact["interactions"].as_array().unwrap();
+    let contact = app.contact(&browser).await.unwrap();
+    let interactions = &contact.interactions;
     assert_eq!(interactions.len(), 1);
-    let events = interactions[0]["events"].as_array().unwrap();
+    let events = &interactions[0].events;
     assert_eq!(events.len(), 3);
-    assert_eq!(events[2]["pageViewId"], events[0]["id"]);
-    assert_eq!(interactions[0]["engagementValue"], 55);
+    assert_eq!(events[2].page_view_id.as_ref(), Some(&events[0].id));
+    assert_eq!(interactions[0].engagement_value, 55);
 
     browser.flush(&app).await;
-    assert_eq!(app.contact_of(&browser).await["engagementValue"], 55);
+    assert_eq!(
+        app.contact(&browser)
+            .await
+            .unwrap()
+            .summary
+            .engagement_value,
+        55
+    );
 }
 
 #[tokio::test]
