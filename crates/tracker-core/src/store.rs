@@ -477,6 +477,22 @@ pub type StoreTypes = crate::config::Types<dyn StoreType>;
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Commits one change-set atomically and durably (per the configured sync level).
+    ///
+    /// Every store applies a change-set in the same steps (the SQLite and PostgreSQL writers'
+    /// `apply` name them alike):
+    /// 1. `contact_of`: a new visit's contact and device are inserted unless the device has one
+    ///    already (then that contact is the visit's); identifications then give the contact its
+    ///    identifiers or merge it into the contact that had one (the survivor is written to
+    ///    from then on);
+    /// 2. a change-set that does not write the interaction (events only) appends its events
+    ///    if the interaction is still open (`append_events`), else [`Error::Stale`];
+    /// 3. otherwise `write_interaction` inserts the interaction or updates the open one
+    ///    (closing it when the change-set closes it; a closed row is [`Error::Stale`]),
+    ///    `touch_device_and_contact` moves their last activity, the events are inserted, and a
+    ///    close adds the visit to the roll-ups and to its contact's totals
+    ///    (`add_closed_visit`, with [`crate::rollup::Tally`]).
+    ///
+    /// The receipt names the contact the interaction belongs to after the commit.
     async fn commit(&self, change: ChangeSet) -> Result<CommitReceipt, Error>;
 
     /// Commits a small write of its own and says whether that worked: whether the store
