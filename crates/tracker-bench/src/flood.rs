@@ -98,6 +98,7 @@ pub(crate) async fn flood(common: &Common, flood: &Flood) -> anyhow::Result<()> 
         duration: flood.session_timeout + margin,
         rate: Some(flood.rate),
         seed: common.seed,
+        scenario: common.scenario,
     })
     .await?;
     // The sweeper runs every 15 s and ends at most 5,000 a second: wait (bounded) until every

@@ -26,11 +26,24 @@ pub(crate) enum Target {
     Noop,
 }
 
+/// What each virtual visitor does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Scenario {
+    /// Realistic visits one after another (a page view, batches, sometimes a flush).
+    #[default]
+    Visits,
+    /// Every request a new visitor's page view: no cookies, a browser's user agent (the
+    /// commonest request a tracker gets, and its dearest: a new device, contact and visit).
+    NewVisitors,
+}
+
 /// One run's shape.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadConfig {
     pub(crate) url: String,
     pub(crate) target: Target,
+    pub(crate) scenario: Scenario,
     pub(crate) visitors: usize,
     pub(crate) duration: Duration,
     /// Requests per second in total, paced; `None`: as fast as answers come.
@@ -149,8 +162,14 @@ pub(crate) async fn run(config: &LoadConfig) -> anyhow::Result<LoadResult> {
         let offset = period.map_or(Duration::ZERO, |p| {
             p.mul_f64(index as f64 / config.visitors as f64)
         });
+        let scenario = config.scenario;
         tasks.push(tokio::spawn(async move {
-            virtual_visitor(&client, seed, started + offset, deadline, period).await
+            let schedule = Schedule {
+                next: started + offset,
+                deadline,
+                period,
+            };
+            virtual_visitor(&client, seed, scenario, schedule).await
         }));
     }
     let mut result = LoadResult::empty();
@@ -180,53 +199,82 @@ impl LoadResult {
     }
 }
 
+/// When a virtual visitor sends: its next request's time, the end, and its pace (`None`: as
+/// fast as it is answered).
+struct Schedule {
+    next: Instant,
+    deadline: Instant,
+    period: Option<Duration>,
+}
+
+impl Schedule {
+    /// The time the next request is due (waiting for it when paced); `None` past the end.
+    async fn next(&mut self) -> Option<Instant> {
+        let scheduled = match self.period {
+            Some(period) => {
+                tokio::time::sleep_until(self.next.into()).await;
+                let at = self.next;
+                self.next += period;
+                at
+            }
+            None => Instant::now(),
+        };
+        (scheduled < self.deadline).then_some(scheduled)
+    }
+}
+
 async fn virtual_visitor(
     client: &Client,
     seed: u64,
-    first: Instant,
-    deadline: Instant,
-    period: Option<Duration>,
+    scenario: Scenario,
+    mut schedule: Schedule,
 ) -> LoadResult {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut result = LoadResult::empty();
-    let mut next = first;
     'visits: loop {
         let visitor: Visitor = client.visitor();
-        for request in plan_visit(&mut rng) {
-            let scheduled = match period {
-                Some(period) => {
-                    tokio::time::sleep_until(next.into()).await;
-                    let at = next;
-                    next += period;
-                    at
-                }
-                None => Instant::now(),
-            };
-            if scheduled >= deadline {
+        let requests = match scenario {
+            Scenario::Visits => plan_visit(&mut rng),
+            Scenario::NewVisitors => plan_visit(&mut rng).into_iter().take(1).collect(),
+        };
+        for request in requests {
+            let Some(scheduled) = schedule.next().await else {
                 break 'visits;
-            }
+            };
             let (outcome, events) = match &request {
                 Request::Track(events) => (visitor.track(events).await.map(|_| ()), events.len()),
                 Request::Flush => (visitor.flush().await.map(|_| ()), 0),
             };
-            let micros = scheduled.elapsed().as_micros().max(1) as u64;
-            result.latency.saturating_record(micros);
-            result.requests += 1;
-            match outcome {
-                Ok(()) => result.events += events as u64,
-                Err(error) => {
-                    let key = match &error {
-                        tracker_client::Error::Refused { status, code, .. } => {
-                            format!("{status} {code}")
-                        }
-                        other => other.to_string().chars().take(60).collect(),
-                    };
-                    *result.errors.entry(key).or_default() += 1;
-                }
-            }
+            result.record(scheduled, outcome, events);
         }
     }
     result
+}
+
+impl LoadResult {
+    /// Counts one request, scheduled at `scheduled`, that sent `events` events.
+    fn record(
+        &mut self,
+        scheduled: Instant,
+        outcome: Result<(), tracker_client::Error>,
+        events: usize,
+    ) {
+        let micros = scheduled.elapsed().as_micros().max(1) as u64;
+        self.latency.saturating_record(micros);
+        self.requests += 1;
+        match outcome {
+            Ok(()) => self.events += events as u64,
+            Err(error) => {
+                let key = match &error {
+                    tracker_client::Error::Refused { status, code, .. } => {
+                        format!("{status} {code}")
+                    }
+                    other => other.to_string().chars().take(60).collect(),
+                };
+                *self.errors.entry(key).or_default() += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+mod ab;
 mod flood;
 mod load;
 mod prefill;
@@ -17,7 +18,7 @@ mod scale_out;
 mod server;
 mod sign_in_storm;
 
-use load::{LoadConfig, Target};
+use load::{LoadConfig, Scenario, Target};
 use report::Row;
 use server::{Server, ServerOptions};
 
@@ -51,6 +52,10 @@ struct Common {
     /// Seed of the visits.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// What each virtual visitor does: realistic visits, or one page view each as a new
+    /// visitor.
+    #[arg(long, value_enum, default_value = "visits")]
+    scenario: Scenario,
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +169,19 @@ enum Command {
         #[arg(long)]
         rate_limited: bool,
     },
+    /// Two server binaries alternated in one run (a baseline and `--server`), each tracking next
+    /// to its own no-op baseline: per round, and the medians of both ratios. The measure of
+    /// "within 5 %" against the previous landing, in wall-clock throughput.
+    Ab {
+        #[command(flatten)]
+        common: Common,
+        /// The binary to compare against (the previous landing's).
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Alternated rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Open N interactions (one page view each, never flushed) and report the server's RSS.
     Sessions {
         #[command(flatten)]
@@ -223,6 +241,11 @@ fn main() -> anyhow::Result<()> {
             &scale_out::ScaleOut { postgres, redis },
         )),
         Command::Sessions { common, count } => runtime.block_on(sessions(&common, count)),
+        Command::Ab {
+            common,
+            baseline,
+            rounds,
+        } => runtime.block_on(ab::ab(&common, &baseline, rounds)),
         Command::SignInStorm {
             common,
             rate,
@@ -290,6 +313,7 @@ async fn measure(
         duration: common.duration,
         rate,
         seed: common.seed,
+        scenario: common.scenario,
     })
     .await?;
     let cpu = server::cpu_seconds(server.pid()) - cpu_before;

@@ -77,6 +77,7 @@ async fn run_once(
             duration: common.duration,
             rate: None,
             seed: common.seed + i as u64,
+            scenario: common.scenario,
         })
     });
     let started = Instant::now();

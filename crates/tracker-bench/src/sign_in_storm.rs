@@ -63,6 +63,7 @@ pub(crate) async fn storm(common: &Common, storm: &Storm) -> anyhow::Result<()> 
         duration: common.duration,
         rate: Some(storm.rate),
         seed,
+        scenario: common.scenario,
     };
     let mut rows = Vec::new();
     for round in 0..storm.rounds {
