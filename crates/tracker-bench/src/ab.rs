@@ -3,7 +3,7 @@
 //! noise moves both alike; the ratio of each to its own baseline, and the two ratios' medians,
 //! are what a change is judged by.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::{load::Target, measure, Common};
 
@@ -61,9 +61,9 @@ pub(crate) async fn ab(common: &Common, baseline: &Path, rounds: usize) -> anyho
 }
 
 /// One binary's no-op and tracking runs, each on a fresh database.
-async fn pair(common: &Common, binary: &PathBuf, label: &str) -> anyhow::Result<Pair> {
+async fn pair(common: &Common, binary: &Path, label: &str) -> anyhow::Result<Pair> {
     let common = Common {
-        server: binary.clone(),
+        server: binary.to_path_buf(),
         ..common.clone()
     };
     let mut rps = [0.0; 2];
