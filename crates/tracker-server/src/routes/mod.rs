@@ -59,7 +59,19 @@ impl Table {
 
     /// Routes `methods` of `path` to `handler` (whose method filters are the same).
     fn route(
+        self,
+        path: &str,
+        methods: &[Method],
+        handler: axum::routing::MethodRouter<AppState>,
+    ) -> Self {
+        let audience = self.audience;
+        self.route_for(audience, path, methods, handler)
+    }
+
+    /// [`Table::route`] for another audience than the table's.
+    fn route_for(
         mut self,
+        audience: Audience,
         path: &str,
         methods: &[Method],
         handler: axum::routing::MethodRouter<AppState>,
@@ -69,7 +81,7 @@ impl Table {
             self.routes.push(Route {
                 method: method.clone(),
                 path: path.to_string(),
-                audience: self.audience,
+                audience,
             });
         }
         self
@@ -161,9 +173,12 @@ fn tracking_routes(state: &AppState) -> Table {
         // Beside the tracking routes, so that it goes through the same layers.
         // `/bench/noop/event` and `/flush`: a client pointed at the `/bench/noop` prefix does
         // the same requests as a real visit.
-        tracking.audience = Audience::Bench;
-        tracking = tracking.post("/bench/noop/{action}", post(bench::noop));
-        tracking.audience = Audience::Api;
+        tracking = tracking.route_for(
+            Audience::Bench,
+            "/bench/noop/{action}",
+            &[Method::POST],
+            post(bench::noop),
+        );
     }
     let cors = cors(state);
     let preflights = state.clone();
