@@ -1,6 +1,6 @@
 //! The behaviour suites every backend must pass: [`store`] for storage backends (a backend's
-//! tests expand [`store_suite!`](crate::store_suite), one test per check, or call
-//! [`store::run_all`]), [`session_state`] for live-session states
+//! tests expand [`store_suite!`](crate::store_suite), one test per check), [`session_state`]
+//! for live-session states
 //! ([`session_state_suite!`](crate::session_state_suite)). Also the change-sets the backends'
 //! own tests and benchmarks build.
 
@@ -14,7 +14,7 @@
 pub mod session_state;
 pub mod store;
 
-pub use store::{a_change_set_that_fails_in_the_writer_is_refused_alone, run_all};
+pub use store::a_change_set_that_fails_in_the_writer_is_refused_alone;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -17,15 +17,6 @@ use crate::{
     session::{Interaction, LiveSession, Opening, SessionState},
 };
 
-/// The checks, by name (see [`session_state_suite!`](crate::session_state_suite)).
-pub const CHECKS: [&str; 5] = [
-    "an_unknown_session_is_empty_and_leaves_nothing",
-    "a_kept_session_is_busy_listed_and_read_back_whole",
-    "kept_and_let_go_at_once_the_next_holder_reads_it",
-    "sessions_are_independent",
-    "an_ended_session_is_forgotten",
-];
-
 /// One `#[tokio::test]` per check of the session-state suite, each on a fresh state from
 /// `$make` (an expression whose value is a future of something that derefs to a state, such
 /// as a `Box` of it):

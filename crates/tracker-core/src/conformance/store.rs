@@ -7,8 +7,6 @@
     missing_docs
 )]
 
-use std::future::Future;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 
@@ -34,52 +32,6 @@ async fn first_batch(
     let receipt = store.commit(change).await.unwrap();
     interaction.contact_id = receipt.contact_id;
     interaction
-}
-
-/// The store checks, by name: a backend's tests run each as a test of its own with
-/// [`store_suite!`](crate::store_suite).
-pub const STORE_CHECKS: [&str; 15] = [
-    "a_fresh_store_accepts_writes",
-    "events_round_trip_in_order",
-    "closing_writes_totals_and_freezes_the_interaction",
-    "open_interactions_are_resumable",
-    "totals_left_behind_are_replayed_from_events",
-    "events_only_changes_refuse_a_closed_interaction",
-    "racing_new_contacts_for_one_device_join_one_contact",
-    "lookups_by_device",
-    "contacts_are_listed_most_recent_first",
-    "contacts_are_searched_and_paged",
-    "the_dashboard_adds_up",
-    "a_contact_is_read_a_page_at_a_time",
-    "erasing_a_contact_keeps_only_the_counts",
-    "identifying_merges_contacts",
-    "money_sums_are_exact_at_any_size",
-];
-
-/// Runs every check against fresh stores from `make`, one after the other (a program that
-/// checks a store of its own outside a test harness; tests use [`store_suite!`](crate::store_suite),
-/// where one failure does not hide the others).
-pub async fn run_all<S, F, Fut>(make: F)
-where
-    S: Store,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
-    a_fresh_store_accepts_writes(&make().await).await;
-    events_round_trip_in_order(&make().await).await;
-    closing_writes_totals_and_freezes_the_interaction(&make().await).await;
-    open_interactions_are_resumable(&make().await).await;
-    totals_left_behind_are_replayed_from_events(&make().await).await;
-    events_only_changes_refuse_a_closed_interaction(&make().await).await;
-    racing_new_contacts_for_one_device_join_one_contact(&make().await).await;
-    lookups_by_device(&make().await).await;
-    contacts_are_listed_most_recent_first(&make().await).await;
-    contacts_are_searched_and_paged(&make().await).await;
-    the_dashboard_adds_up(&make().await).await;
-    a_contact_is_read_a_page_at_a_time(&make().await).await;
-    erasing_a_contact_keeps_only_the_counts(&make().await).await;
-    identifying_merges_contacts(&make().await).await;
-    money_sums_are_exact_at_any_size(&make().await).await;
 }
 
 /// One `#[tokio::test]` per check of the store behaviour suite, each on a fresh store from
@@ -1146,7 +1098,7 @@ pub async fn money_sums_are_exact_at_any_size(store: &dyn Store) {
 /// change-set of that interaction panic there: a backend's test hook) is refused alone, in its
 /// group and by itself, with [`crate::Error::Refused`]; the others of its group commit; its close
 /// still ends its visit; the writer serves the next change-set, and the store is alive and
-/// ready. Not in [`run_all`]: it needs the backend's hook.
+/// ready. Not in [`store_suite!`](crate::store_suite): it needs the backend's hook.
 pub async fn a_change_set_that_fails_in_the_writer_is_refused_alone(
     store: &dyn Store,
     fail_inside: impl Fn(uuid::Uuid),
