@@ -97,7 +97,12 @@ impl VisitorPolicy {
             user_agent: visitor.user_agent.clone(),
         };
         let attribution = Attribution {
-            client: ClientInfo::parse(visitor.user_agent.as_deref()),
+            client: visitor
+                .user_agent
+                .as_deref()
+                .map_or_else(ClientInfo::default, |ua| {
+                    self.rules.agent(ua).client.clone()
+                }),
             ip: visitor
                 .ip
                 .and_then(|ip| anonymize(ip, self.ip_anonymization)),
