@@ -578,10 +578,24 @@ fn append_events(conn: &Connection, change: &ChangeSet) -> Result<CommitReceipt,
     })
 }
 
+/// The interaction row's columns, as [`write_interaction`] binds them (`?16 IS NULL`: open
+/// unless the change-set closes it).
+macro_rules! insert_interaction {
+    () => {
+        "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
+             last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
+             engagement_value, page_view_count, event_count, current_page_view, ended_at,
+             close_reason, browser, browser_version, os, device_type, ip, landing_url, referrer)
+         VALUES (?1, ?2, ?3, ?4, ?16 IS NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+    };
+}
+
 /// Inserts a new interaction or updates a live one, closing it too when the change-set says
 /// so, in one statement (one B-tree visit instead of an upsert and an update). Returns the
 /// row's contact (the session's may have been merged into another meanwhile); a closed row
-/// is [`Error::Stale`].
+/// is [`Error::Stale`]. A new visit's row (its id is fresh) is a plain insert: the upsert's
+/// conflict handling and `RETURNING` cost the commonest request for nothing.
 fn write_interaction(
     conn: &Connection,
     change: &ChangeSet,
@@ -590,14 +604,41 @@ fn write_interaction(
     let interaction = &change.interaction;
     let (campaign_id, campaign_name, campaign_points) = change.campaign();
     let attribution = change.attribution.as_ref();
+    let params = params![
+        interaction.id.0,
+        contact,
+        interaction.device_id.0,
+        interaction.session_id.0,
+        ms(interaction.started_at),
+        ms(interaction.last_activity),
+        interaction.site_name,
+        campaign_id,
+        campaign_name,
+        campaign_points,
+        interaction.user_agent,
+        interaction.engagement_value,
+        interaction.page_view_count,
+        interaction.event_count,
+        interaction.current_page_view.map(|id| id.0),
+        change.close.map(|close| ms(close.ended_at)),
+        change.close.map(|close| close.reason.as_str()),
+        attribution.and_then(|a| a.client.browser.as_deref()),
+        attribution.and_then(|a| a.client.browser_version.as_deref()),
+        attribution.and_then(|a| a.client.os.as_deref()),
+        attribution.and_then(|a| a.client.device_type.as_deref()),
+        attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
+        attribution.and_then(|a| a.landing_url.as_deref()),
+        attribution.and_then(|a| a.referrer.as_deref()),
+    ];
+    if change.new_contact {
+        conn.prepare_cached(insert_interaction!())?
+            .execute(params)?;
+        return Ok(contact);
+    }
     let owner: Option<uuid::Uuid> = conn
-        .prepare_cached(
-            "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
-                 last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
-                 engagement_value, page_view_count, event_count, current_page_view, ended_at,
-                 close_reason, browser, browser_version, os, device_type, ip, landing_url, referrer)
-             VALUES (?1, ?2, ?3, ?4, ?16 IS NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+        .prepare_cached(concat!(
+            insert_interaction!(),
+            "
              ON CONFLICT (id) DO UPDATE SET
                  last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
                  campaign_name = excluded.campaign_name, campaign_points = excluded.campaign_points,
@@ -606,37 +647,9 @@ fn write_interaction(
                  current_page_view = excluded.current_page_view, open = excluded.open,
                  ended_at = excluded.ended_at, close_reason = excluded.close_reason
              WHERE open = 1
-             RETURNING contact_id",
-        )?
-        .query_row(
-            params![
-                interaction.id.0,
-                contact,
-                interaction.device_id.0,
-                interaction.session_id.0,
-                ms(interaction.started_at),
-                ms(interaction.last_activity),
-                interaction.site_name,
-                campaign_id,
-                campaign_name,
-                campaign_points,
-                interaction.user_agent,
-                interaction.engagement_value,
-                interaction.page_view_count,
-                interaction.event_count,
-                interaction.current_page_view.map(|id| id.0),
-                change.close.map(|close| ms(close.ended_at)),
-                change.close.map(|close| close.reason.as_str()),
-                attribution.and_then(|a| a.client.browser.as_deref()),
-                attribution.and_then(|a| a.client.browser_version.as_deref()),
-                attribution.and_then(|a| a.client.os.as_deref()),
-                attribution.and_then(|a| a.client.device_type.as_deref()),
-                attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
-                attribution.and_then(|a| a.landing_url.as_deref()),
-                attribution.and_then(|a| a.referrer.as_deref()),
-            ],
-            |row| row.get(0),
-        )
+             RETURNING contact_id"
+        ))?
+        .query_row(params, |row| row.get(0))
         .optional()?;
     owner.ok_or_else(|| Error::Stale(format!("interaction {} is already closed", interaction.id)))
 }
