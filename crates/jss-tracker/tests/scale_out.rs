@@ -31,18 +31,118 @@ struct Cluster {
     token: String,
     schema: String,
     prefix: String,
+    /// The Redis Cluster of the test's own, when the nodes use one (its keys go with it).
+    redis_cluster: Option<RedisCluster>,
     _dir: tempfile::TempDir,
+}
+
+/// Three Redis primaries in cluster mode, started by the test on free ports, in a folder of
+/// their own, keeping nothing; stopped when dropped.
+struct RedisCluster {
+    servers: Vec<std::process::Child>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut servers = Vec::new();
+        let mut addresses = Vec::new();
+        for n in 0..3 {
+            let (port, bus) = (Self::free_port(), Self::free_port());
+            let child = std::process::Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus.to_string(),
+                ])
+                .args(["--cluster-config-file", &format!("nodes-{n}.conf")])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server (scripts/test installs it)");
+            servers.push(child);
+            addresses.push(format!("127.0.0.1:{port}"));
+        }
+        let cluster = Self {
+            servers,
+            url: format!("redis+cluster://{}", addresses.join(",")),
+            _dir: dir,
+        };
+        let mut create = std::process::Command::new("redis-cli");
+        create.args(["--cluster", "create"]).args(&addresses);
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        // The servers take a moment to listen; then the slots take a moment to be agreed.
+        loop {
+            let out = create.output().unwrap();
+            if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("[OK]") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{out:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for address in &addresses {
+            let (host, port) = address.split_once(':').unwrap();
+            loop {
+                let out = std::process::Command::new("redis-cli")
+                    .args(["-h", host, "-p", port, "cluster", "info"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{out:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        cluster
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
 }
 
 impl Cluster {
     async fn start(extra: &[(&str, &str)]) -> Self {
+        Self::start_on(None, extra).await
+    }
+
+    /// Two nodes whose sessions live in a three-primary Redis Cluster of the test's own.
+    async fn start_on_redis_cluster(extra: &[(&str, &str)]) -> Self {
+        Self::start_on(Some(RedisCluster::start().await), extra).await
+    }
+
+    async fn start_on(redis_cluster: Option<RedisCluster>, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         assert!(run(dir.path(), &["init"]).status.success());
         drop_storage_section(dir.path());
         let run_id = uuid::Uuid::now_v7().simple().to_string();
         let schema = format!("scale_out_{run_id}");
         let prefix = format!("jss-tracker-scale-out-{run_id}");
-        let (pg, redis) = (postgres_url(), redis_url());
+        let pg = postgres_url();
+        let redis = redis_cluster
+            .as_ref()
+            .map_or_else(redis_url, |cluster| cluster.url.clone());
         let mut env: Vec<(&str, &str)> = vec![
             ("JSS_TRACKER__STORAGE__BACKEND", "postgres"),
             ("JSS_TRACKER__STORAGE__URL", &pg),
@@ -61,17 +161,14 @@ impl Cluster {
             token: secret(dir.path(), "admin_token"),
             schema,
             prefix,
+            redis_cluster,
             _dir: dir,
         }
     }
 
     /// Two nodes whose visits expire after 2 s idle, swept every 100 ms.
     async fn start_expiring() -> Self {
-        Self::start(&[
-            ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
-            ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
-        ])
-        .await
+        Self::start(EXPIRING).await
     }
 
     /// Waits (bounded: a failure must not hang the suite) until no visit is open.
@@ -95,6 +192,7 @@ impl Cluster {
     /// Stops the nodes and drops what they stored (the schema, the Redis keys).
     async fn finish(self) {
         drop(self.nodes);
+        let own_redis = self.redis_cluster.is_some();
         let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -103,6 +201,10 @@ impl Cluster {
             .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
             .await
             .unwrap();
+        if own_redis {
+            // Its keys go with it.
+            return;
+        }
         let mut redis = redis::Client::open(redis_url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -210,11 +312,33 @@ fn kinds(interaction: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Sessions that expire after 2 s idle, swept every 100 ms.
+const EXPIRING: &[(&str, &str)] = &[
+    ("JSS_TRACKER__TRACKER__SESSION_TIMEOUT", "2s"),
+    ("JSS_TRACKER__TRACKER__SWEEP_INTERVAL", "100ms"),
+];
+
 /// Alternating nodes, one visit: every batch lands in one interaction, in order; flush on node
 /// A closes the visit node B opened.
 #[tokio::test]
 async fn a_visitor_alternating_between_nodes_stays_in_one_interaction_in_order() {
-    let cluster = Cluster::start(&[]).await;
+    alternating_nodes_one_visit_in_order(Cluster::start(&[]).await).await;
+}
+
+/// Issue #23: the same with the sessions in a three-primary Redis Cluster (each session's keys
+/// in one slot, the sessions spread over the primaries).
+#[tokio::test]
+async fn on_a_redis_cluster_a_visitor_alternating_between_nodes_stays_in_order() {
+    let cluster = Cluster::start_on_redis_cluster(&[]).await;
+    assert!(
+        cluster.nodes[0].banner.contains("redis+cluster://"),
+        "{}",
+        cluster.nodes[0].banner
+    );
+    alternating_nodes_one_visit_in_order(cluster).await;
+}
+
+async fn alternating_nodes_one_visit_in_order(cluster: Cluster) {
     let visitor = Visitor::new();
     visitor
         .track_ok(
@@ -296,7 +420,17 @@ async fn concurrent_batches_of_one_visitor_on_both_nodes_are_stored_whole() {
 /// them (the close counters of both nodes add up to the visits).
 #[tokio::test]
 async fn idle_expiry_with_two_nodes_closes_each_visit_exactly_once() {
-    let cluster = Cluster::start_expiring().await;
+    each_expired_visit_closed_once(Cluster::start_expiring().await).await;
+}
+
+/// Issue #23: the same with the sessions in a three-primary Redis Cluster: the sweepers read
+/// every shard's live set, on whichever primary it is.
+#[tokio::test]
+async fn on_a_redis_cluster_each_expired_visit_is_closed_once() {
+    each_expired_visit_closed_once(Cluster::start_on_redis_cluster(EXPIRING).await).await;
+}
+
+async fn each_expired_visit_closed_once(cluster: Cluster) {
     const VISITS: usize = 30;
     let opens = (0..VISITS).map(|n| {
         let cluster = &cluster;

@@ -1,15 +1,22 @@
 //! Live session state in Redis, so that several tracker nodes behind a load balancer share it:
 //! one visitor's requests may land on any node, in any order of arrival.
 //!
-//! Keys, under a prefix (`jss-tracker` by default):
-//! - `{prefix}:session:{id}`: the session's [`LiveSession`] as JSON, expiring a while after the
-//!   session timeout (a safety net only: the sweeper ends idle sessions, and an interaction whose
-//!   key expired is still open in the store, where the sweeper finds it);
-//! - `{prefix}:lock:{id}`: who holds the session now (a random token), set only if absent and
-//!   expiring by itself, so that a node that dies holding it stops holding it. Requests wait for
-//!   it a bounded time; the sweeper's claim on an idle session is the same lock, so exactly one
-//!   node closes it, and if that node dies mid-close another finishes it;
-//! - `{prefix}:live`: every held session, by last activity (milliseconds), for the sweeper.
+//! Keys, under a prefix (`jss-tracker` by default), in [`SHARDS`] shards: a session's shard is
+//! its id's last (random) byte, and `{shard}` is a Redis Cluster hash tag, so that one session's
+//! keys and its shard's live set share a slot (each script touches one slot, as a cluster
+//! requires) while the shards spread over the cluster's primaries:
+//! - `{prefix}:{shard}:session:{id}`: the session's [`LiveSession`] as JSON, expiring a while
+//!   after the session timeout (a safety net only: the sweeper ends idle sessions, and an
+//!   interaction whose key expired is still open in the store, where the sweeper finds it);
+//! - `{prefix}:{shard}:lock:{id}`: who holds the session now (a random token), set only if
+//!   absent and expiring by itself, so that a node that dies holding it stops holding it.
+//!   Requests wait for it a bounded time; the sweeper's claim on an idle session is the same
+//!   lock, so exactly one node closes it, and if that node dies mid-close another finishes it;
+//! - `{prefix}:{shard}:live`: the shard's held sessions, by last activity (milliseconds), for
+//!   the sweeper, which reads every shard.
+//!
+//! `sessions.url` names one Redis (`redis://host:6379/0`) or a cluster
+//! (`redis+cluster://host:7000,host:7001,host:7002`); the layout is the same on both.
 //!
 //! Every command has a timeout: with Redis unreachable, a request fails fast (503) instead of
 //! hanging, and the connection manager reconnects by itself when Redis is back.
@@ -17,20 +24,28 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{AsyncCommands, Script};
 use tracker_core::{
     ids::SessionId,
     session::{LiveSession, SessionLock, SessionState},
     Error,
 };
 
+mod connection;
 mod settings;
+use connection::Connection;
+pub use connection::CLUSTER_SCHEME;
 pub use settings::{Redis, RedisSettings};
+
+/// How many shards the sessions are spread over (see the module's documentation): enough for
+/// the slots of a cluster's primaries to share them evenly, few enough that the sweeper's read
+/// of every shard stays cheap.
+pub const SHARDS: u8 = 32;
 
 /// `[sessions]` with `backend = "redis"`.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or a cluster's `redis+cluster://host:port,host:port`.
     pub url: String,
     /// Prefix of every key (several trackers can share one Redis).
     pub prefix: String,
@@ -65,7 +80,7 @@ fn unavailable(error: impl std::fmt::Display) -> Error {
 /// Live sessions in Redis.
 #[derive(Clone)]
 pub struct RedisSessions {
-    conn: ConnectionManager,
+    conn: Connection,
     config: RedisConfig,
 }
 
@@ -130,14 +145,9 @@ return 1
 impl RedisSessions {
     /// Connects (failing after the command timeout when Redis is unreachable).
     pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
-        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
-        let manager = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.command_timeout))
-            .set_response_timeout(Some(config.command_timeout))
-            .set_number_of_retries(1);
         let conn = tokio::time::timeout(
             config.command_timeout * 3,
-            client.get_connection_manager_with_config(manager),
+            Connection::open(&config.url, config.command_timeout),
         )
         .await
         .map_err(|_| unavailable(format!("no answer from {} in time", config.url)))?
@@ -145,12 +155,28 @@ impl RedisSessions {
         Ok(Self { conn, config })
     }
 
-    fn key(&self, kind: &str, id: SessionId) -> String {
-        format!("{}:{kind}:{}", self.config.prefix, id.0.simple())
+    /// A session's shard: its id's last byte (random in every id this tracker issues).
+    fn shard(id: SessionId) -> u8 {
+        id.0.as_bytes()[15] % SHARDS
     }
 
-    fn live_key(&self) -> String {
-        format!("{}:live", self.config.prefix)
+    fn key(&self, kind: &str, id: SessionId) -> String {
+        format!(
+            "{}:{{{}}}:{kind}:{}",
+            self.config.prefix,
+            Self::shard(id),
+            id.0.simple()
+        )
+    }
+
+    /// The live set of a shard.
+    fn live_key(&self, shard: u8) -> String {
+        format!("{}:{{{shard}}}:live", self.config.prefix)
+    }
+
+    /// Every shard's live-set key.
+    fn live_keys(&self) -> impl Iterator<Item = String> + '_ {
+        (0..SHARDS).map(|shard| self.live_key(shard))
     }
 
     /// Runs one Redis call within the command timeout.
@@ -216,7 +242,7 @@ impl RedisSessions {
                 Script::new(script)
                     .key(self.key("lock", id))
                     .key(self.key("session", id))
-                    .key(self.live_key())
+                    .key(self.live_key(Self::shard(id)))
                     .arg(token)
                     .arg(json)
                     .arg(ttl)
@@ -304,7 +330,7 @@ impl SessionLock for RedisLock {
                 Script::new(END)
                     .key(s.key("lock", self.id))
                     .key(s.key("session", self.id))
-                    .key(s.live_key())
+                    .key(s.live_key(RedisSessions::shard(self.id)))
                     .arg(token)
                     .arg(self.id.0.simple().to_string())
                     .invoke_async(&mut conn),
@@ -365,31 +391,28 @@ impl SessionState for RedisSessions {
     }
 
     async fn sessions(&self) -> Result<Vec<SessionId>, Error> {
-        let mut conn = self.conn.clone();
-        let ids: Vec<String> = self.timed(conn.zrange(self.live_key(), 0, -1)).await?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| SessionId::from_cookie(id))
-            .collect())
+        let mut ids = Vec::new();
+        for key in self.live_keys() {
+            let mut conn = self.conn.clone();
+            let shard: Vec<String> = self.timed(conn.zrange(key, 0, -1)).await?;
+            ids.extend(shard.iter().filter_map(|id| SessionId::from_cookie(id)));
+        }
+        Ok(ids)
     }
 
     async fn idle_sessions(
         &self,
         idle_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<SessionId>, Error> {
-        // The live set is scored by last activity: only the idle ones, not every session.
-        let mut conn = self.conn.clone();
-        let ids: Vec<String> = self
-            .timed(conn.zrangebyscore(
-                self.live_key(),
-                "-inf",
-                format!("({}", idle_before.timestamp_millis()),
-            ))
-            .await?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| SessionId::from_cookie(id))
-            .collect())
+        // The live sets are scored by last activity: only the idle ones, not every session.
+        let mut ids = Vec::new();
+        let before = format!("({}", idle_before.timestamp_millis());
+        for key in self.live_keys() {
+            let mut conn = self.conn.clone();
+            let shard: Vec<String> = self.timed(conn.zrangebyscore(key, "-inf", &before)).await?;
+            ids.extend(shard.iter().filter_map(|id| SessionId::from_cookie(id)));
+        }
+        Ok(ids)
     }
 
     async fn holds(&self, id: SessionId) -> Result<bool, Error> {
@@ -398,8 +421,13 @@ impl SessionState for RedisSessions {
     }
 
     async fn count(&self) -> Result<usize, Error> {
-        let mut conn = self.conn.clone();
-        self.timed(conn.zcard(self.live_key())).await
+        let mut count = 0;
+        for key in self.live_keys() {
+            let mut conn = self.conn.clone();
+            let shard: usize = self.timed(conn.zcard(key)).await?;
+            count += shard;
+        }
+        Ok(count)
     }
 }
 
