@@ -17,6 +17,7 @@ mod report;
 mod scale_out;
 mod server;
 mod sign_in_storm;
+mod sustained;
 
 use load::{LoadConfig, Scenario, Target};
 use report::Row;
@@ -182,6 +183,22 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// New visitors for `--duration` (say 10m) on one server from an empty database, per
+    /// window: req/s and its share of the first minute's, p99, the largest WAL and RSS, the
+    /// open-session cap's evictions. Saturated, then paced at half of the first minute.
+    Sustained {
+        #[command(flatten)]
+        common: Common,
+        /// Length of one window.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        /// Only the paced run, at this many requests/s.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Only the saturated run.
+        #[arg(long)]
+        saturated_only: bool,
+    },
     /// Open N interactions (one page view each, never flushed) and report the server's RSS.
     Sessions {
         #[command(flatten)]
@@ -241,6 +258,12 @@ fn main() -> anyhow::Result<()> {
             &scale_out::ScaleOut { postgres, redis },
         )),
         Command::Sessions { common, count } => runtime.block_on(sessions(&common, count)),
+        Command::Sustained {
+            common,
+            window,
+            rate,
+            saturated_only,
+        } => runtime.block_on(sustained::sustained(&common, window, rate, saturated_only)),
         Command::Ab {
             common,
             baseline,
