@@ -90,6 +90,7 @@ impl ConnectionLike for Connection {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::cluster_nodes;
 
