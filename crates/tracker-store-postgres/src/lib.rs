@@ -15,6 +15,7 @@ use tracker_core::{
 };
 
 mod error;
+mod new_visits;
 mod read;
 mod schema;
 mod settings;

@@ -203,16 +203,33 @@ async fn commit_alone(client: &mut Object, change: &ChangeSet) -> Result<CommitR
     })
 }
 
+/// Commits a group in one transaction: its new visits' first batches together
+/// ([`crate::new_visits`]), then every other change-set in order.
 async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitReceipt>, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
-    let mut receipts = Vec::with_capacity(group.len());
-    for job in group {
-        receipts.push(apply_checked(&tx, &job.change, &mut tally).await?);
+    let mut receipts: Vec<Option<CommitReceipt>> = vec![None; group.len()];
+    let plain: Vec<usize> = (0..group.len())
+        .filter(|&i| crate::new_visits::is_plain_new_visit(&group[i].change))
+        .collect();
+    if plain.len() > 1 {
+        let changes: Vec<&ChangeSet> = plain.iter().map(|&i| &group[i].change).collect();
+        let written = crate::new_visits::write(&tx, &changes).await?;
+        for (&i, receipt) in plain.iter().zip(written) {
+            receipts[i] = Some(receipt);
+        }
+    }
+    for (job, receipt) in group.iter().zip(&mut receipts) {
+        if receipt.is_none() {
+            *receipt = Some(apply_checked(&tx, &job.change, &mut tally).await?);
+        }
     }
     write_tally(&tx, &mut tally).await?;
     tx.commit().await?;
-    Ok(receipts)
+    receipts
+        .into_iter()
+        .map(|receipt| receipt.ok_or_else(|| Error::Corrupt("change-set not applied".into())))
+        .collect()
 }
 
 /// Commits one change-set in a transaction of its own.
@@ -374,7 +391,7 @@ async fn write_interaction(
 
 /// The device's and the contact's last activity (rows inserted by this change-set already
 /// carry the time). A new interaction of a known device: the device was seen now.
-async fn touch_device_and_contact(
+pub(crate) async fn touch_device_and_contact(
     tx: &Transaction<'_>,
     change: &ChangeSet,
     contact: Uuid,
@@ -655,7 +672,7 @@ async fn insert_events(
 /// A change-set's events as one array per column: one `INSERT … SELECT FROM unnest(…)`
 /// writes them all in one round trip.
 #[derive(Default)]
-struct EventColumns<'a> {
+pub(crate) struct EventColumns<'a> {
     seq: Vec<i64>,
     id: Vec<Uuid>,
     kind: Vec<&'a str>,
@@ -682,43 +699,47 @@ impl<'a> EventColumns<'a> {
     fn of(events: &'a [StoredEvent]) -> Result<Self, Error> {
         let mut c = Self::default();
         for stored in events {
-            let event = &stored.event;
-            let page = event.page.as_ref();
-            c.seq.push(stored.seq);
-            c.id.push(stored.id.0);
-            c.kind.push(event.kind.as_str());
-            c.definition_id
-                .push(event.definition.as_ref().map(|d| d.id.0));
-            c.definition_name
-                .push(event.definition.as_ref().map(|d| d.name.as_str()));
-            c.points.push(event.points());
-            c.timestamp.push(ms(stored.timestamp));
-            c.page_view_id.push(stored.page_view_id.map(|id| id.0));
-            c.page_id.push(page.map(|p| p.page_id.0));
-            c.url.push(page.map(|p| p.url.as_str()));
-            c.language.push(page.and_then(|p| p.language.as_deref()));
-            c.item_version.push(page.and_then(|p| p.item_version));
-            c.referrer.push(page.and_then(|p| p.referrer.as_deref()));
-            c.money.push(event.monetary_value.map(|d| d.to_string()));
-            c.currency.push(event.currency_code.as_deref());
-            c.data.push(event.data.as_deref());
-            c.data_key.push(event.data_key.as_deref());
-            c.text.push(event.text.as_deref());
-            c.value.push(event.value);
-            c.custom.push(if event.custom.is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::to_string(&event.custom)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
-                )
-            });
+            c.push(stored)?;
         }
         Ok(c)
     }
 
+    /// Adds one event's values.
+    pub(crate) fn push(&mut self, stored: &'a StoredEvent) -> Result<(), Error> {
+        let c = self;
+        let event = &stored.event;
+        let page = event.page.as_ref();
+        c.seq.push(stored.seq);
+        c.id.push(stored.id.0);
+        c.kind.push(event.kind.as_str());
+        c.definition_id
+            .push(event.definition.as_ref().map(|d| d.id.0));
+        c.definition_name
+            .push(event.definition.as_ref().map(|d| d.name.as_str()));
+        c.points.push(event.points());
+        c.timestamp.push(ms(stored.timestamp));
+        c.page_view_id.push(stored.page_view_id.map(|id| id.0));
+        c.page_id.push(page.map(|p| p.page_id.0));
+        c.url.push(page.map(|p| p.url.as_str()));
+        c.language.push(page.and_then(|p| p.language.as_deref()));
+        c.item_version.push(page.and_then(|p| p.item_version));
+        c.referrer.push(page.and_then(|p| p.referrer.as_deref()));
+        c.money.push(event.monetary_value.map(|d| d.to_string()));
+        c.currency.push(event.currency_code.as_deref());
+        c.data.push(event.data.as_deref());
+        c.data_key.push(event.data_key.as_deref());
+        c.text.push(event.text.as_deref());
+        c.value.push(event.value);
+        c.custom.push(if event.custom.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&event.custom).map_err(|e| Error::Corrupt(e.to_string()))?)
+        });
+        Ok(())
+    }
+
     /// `$3` to `$22`, in the statement's order.
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 20] {
+    pub(crate) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 20] {
         [
             &self.seq,
             &self.id,

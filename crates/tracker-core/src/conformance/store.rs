@@ -41,7 +41,7 @@ async fn first_batch(
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
-        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
+        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, new_visits_committed_together_settle_their_contacts, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -762,6 +762,76 @@ pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Sto
         .await
         .unwrap()
         .is_none());
+}
+
+/// Many visits' first requests at once (a store may write them together: PostgreSQL does, in
+/// one statement per table): twenty new devices get their own contacts, two first requests of
+/// one new device share one contact, and a known device's new visit joins its contact, which
+/// was seen again.
+pub async fn new_visits_committed_together_settle_their_contacts(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let later = now + Duration::minutes(5);
+    let known_device = DeviceId::new_random();
+    let known = first_batch(store, known_device, now, vec![goal("a", 1)]).await;
+    let shared_device = DeviceId::new_random();
+    let mut changes: Vec<ChangeSet> = (0..20)
+        .map(|n| {
+            new_visit(
+                DeviceId::new_random(),
+                later,
+                vec![page_view(&format!("/{n}"))],
+            )
+        })
+        .collect();
+    changes.push(new_visit(shared_device, later, vec![goal("b", 2)]));
+    changes.push(new_visit(shared_device, later, vec![goal("c", 3)]));
+    changes.push(new_visit(known_device, later, vec![page_view("/again")]));
+    let asked: Vec<ContactId> = changes.iter().map(|c| c.interaction.contact_id).collect();
+    let receipts: Vec<_> = futures::future::join_all(changes.into_iter().map(|c| store.commit(c)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for n in 0..20 {
+        assert_eq!(
+            receipts[n].contact_id, asked[n],
+            "a new device's own contact"
+        );
+        let contact = store
+            .contact(asked[n], InteractionsPage::ALL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(contact.interactions.len(), 1);
+        assert_eq!(contact.interactions[0].events.len(), 1);
+        assert_eq!(contact.devices.len(), 1);
+    }
+    assert_eq!(receipts[20].contact_id, receipts[21].contact_id);
+    assert!(asked[20..22].contains(&receipts[20].contact_id));
+    let shared = store
+        .contact(receipts[20].contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared.interactions.len(), 2);
+    assert_eq!(shared.devices.len(), 1);
+    assert_eq!(receipts[22].contact_id, known.contact_id);
+    let known = store
+        .contact(known.contact_id, InteractionsPage::ALL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(known.interactions.len(), 2);
+    assert_eq!(known.summary.last_activity, later, "seen again");
+    assert_eq!(known.devices[0].last_seen, later);
+    let all = store
+        .contacts(ContactFilter {
+            limit: 100,
+            ..ContactFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.contacts.len(), 22, "20 new, 1 shared, 1 known");
 }
 
 pub async fn lookups_by_device(store: &dyn Store) {
