@@ -183,6 +183,13 @@ pub trait SessionState: Send + Sync + std::fmt::Debug {
     /// Locks the session, after the request that holds it.
     async fn lock(&self, id: SessionId) -> Result<Box<dyn SessionLock>, crate::Error>;
 
+    /// Locks a session this request has just made up (a fresh random id no one else can name
+    /// until the response's cookie does). A shared state may skip the round trip that taking
+    /// the lock costs: nothing can contend for it.
+    async fn lock_new(&self, id: SessionId) -> Result<Box<dyn SessionLock>, crate::Error> {
+        self.lock(id).await
+    }
+
     /// Locks the session if no request holds it and the state has it (the sweeper passes busy
     /// sessions by: they are not idle).
     async fn try_lock(&self, id: SessionId) -> Result<Option<Box<dyn SessionLock>>, crate::Error>;

@@ -164,7 +164,7 @@ impl Sessions {
                 self.robot_starts(id, visitor, reason, count, now),
             ));
         }
-        Ok(Resolved::Locked(id, self.state.lock(id).await?))
+        Ok(Resolved::Locked(id, self.state.lock_new(id).await?))
     }
 
     /// Answers a batch with no events: the live interaction stays as it was; a new session

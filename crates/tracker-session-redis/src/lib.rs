@@ -131,6 +131,25 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 return 1
 "#;
 
+/// A session made up by this request, held by no lock in Redis (no one else can name it yet):
+/// written with its place in the live set, in one round trip (`lock_new`).
+const CREATE: &str = r#"
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return 1
+"#;
+
+/// The same for a request that keeps the new session and goes on holding it: the lock is
+/// taken now (it is still free: the id was given to no one).
+const CREATE_AND_HOLD: &str = r#"
+if not redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[6]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return 1
+"#;
+
 /// Forgets the session and lets go of its lock, only if this holder still has the lock.
 const END: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -213,6 +232,7 @@ impl RedisSessions {
             id,
             token: Some(token),
             live: None,
+            fresh: false,
         };
         // On a parse failure the lock is dropped, which lets go of it.
         lock.live = json
@@ -283,10 +303,49 @@ struct RedisLock {
     /// `None` once let go.
     token: Option<String>,
     live: Option<LiveSession>,
+    /// Made up by this request (`lock_new`): nothing of it is in Redis yet, its lock included.
+    fresh: bool,
+}
+
+impl RedisLock {
+    /// Writes a fresh session (`CREATE`, or `CREATE_AND_HOLD` taking its lock now).
+    async fn create(&self, script: &str, token: &str, live: &LiveSession) -> Result<(), Error> {
+        let s = &self.sessions;
+        let json = serde_json::to_string(live).map_err(unavailable)?;
+        let ttl = u64::try_from(s.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
+        let lock_ttl = u64::try_from(s.config.lock_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = s.conn.clone();
+        let written: i64 = s
+            .timed(
+                Script::new(script)
+                    .key(s.key("session", self.id))
+                    .key(s.live_key(RedisSessions::shard(self.id)))
+                    .key(s.key("lock", self.id))
+                    .arg(token)
+                    .arg(json)
+                    .arg(ttl)
+                    .arg(live.interaction.last_activity.timestamp_millis())
+                    .arg(self.id.0.simple().to_string())
+                    .arg(lock_ttl)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        if written == 0 {
+            return Err(Error::Unavailable(format!(
+                "redis: new session {} was locked by someone else",
+                self.id
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for RedisLock {
     fn drop(&mut self) {
+        if self.fresh {
+            // Nothing of it was written: there is no lock to let go.
+            return;
+        }
         if let Some(token) = self.token.take() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(release(self.sessions.clone(), self.id, token));
@@ -303,12 +362,21 @@ impl SessionLock for RedisLock {
 
     async fn keep(&mut self, live: LiveSession) -> Result<(), Error> {
         let token = self.token.clone().unwrap_or_default();
-        self.sessions.write(KEEP, self.id, token, &live).await?;
+        if self.fresh {
+            self.create(CREATE_AND_HOLD, &token, &live).await?;
+            self.fresh = false;
+        } else {
+            self.sessions.write(KEEP, self.id, token, &live).await?;
+        }
         self.live = Some(live);
         Ok(())
     }
 
     async fn keep_and_release(mut self: Box<Self>, live: LiveSession) -> Result<(), Error> {
+        if self.fresh {
+            let token = self.token.take().unwrap_or_default();
+            return self.create(CREATE, &token, &live).await;
+        }
         let token = self.token.take().unwrap_or_default();
         let written = self
             .sessions
@@ -322,6 +390,10 @@ impl SessionLock for RedisLock {
     }
 
     async fn end(mut self: Box<Self>) -> Result<(), Error> {
+        if self.fresh {
+            // Never written: nothing to forget.
+            return Ok(());
+        }
         let token = self.token.take().unwrap_or_default();
         let s = &self.sessions;
         let mut conn = s.conn.clone();
@@ -380,6 +452,19 @@ impl SessionState for RedisSessions {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
+    }
+
+    /// A session this request made up: no one can name it before the response does, so the
+    /// lock is not taken in Redis (a round trip per new visit saved); the session is written,
+    /// with its place in the live set, when the request keeps it.
+    async fn lock_new(&self, id: SessionId) -> Result<Box<dyn SessionLock>, Error> {
+        Ok(Box::new(RedisLock {
+            sessions: self.clone(),
+            id,
+            token: Some(uuid::Uuid::new_v4().simple().to_string()),
+            live: None,
+            fresh: true,
+        }))
     }
 
     async fn try_lock(&self, id: SessionId) -> Result<Option<Box<dyn SessionLock>>, Error> {

@@ -29,7 +29,8 @@ macro_rules! session_state_suite {
             a_kept_session_is_busy_listed_and_read_back_whole,
             kept_and_let_go_at_once_the_next_holder_reads_it,
             sessions_are_independent,
-            an_ended_session_is_forgotten);
+            an_ended_session_is_forgotten,
+            a_new_session_is_kept_whichever_way_it_ends);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -154,4 +155,44 @@ pub async fn an_ended_session_is_forgotten(state: &dyn SessionState) {
     assert_eq!(state.count().await.expect("count"), 0);
     let lock = state.lock(id).await.expect("lock after end");
     assert!(lock.live().is_none());
+}
+
+/// A session this request made up (`lock_new`): kept and let go at once, it is listed and
+/// the next holder reads it; kept while held, a second holder waits for it (`try_lock` passes
+/// it by); never kept, or ended, it leaves nothing.
+pub async fn a_new_session_is_kept_whichever_way_it_ends(state: &dyn SessionState) {
+    let id = SessionId::new_random();
+    let first = live(id);
+    let lock = state.lock_new(id).await.expect("lock_new");
+    assert!(lock.live().is_none());
+    lock.keep_and_release(first.clone()).await.expect("kept");
+    assert!(state.holds(id).await.unwrap());
+    assert_eq!(state.sessions().await.unwrap(), vec![id]);
+    let next = state.lock(id).await.expect("lock");
+    assert_eq!(next.live(), Some(&first));
+    drop(next);
+
+    let held = SessionId::new_random();
+    let mut lock = state.lock_new(held).await.expect("lock_new");
+    lock.keep(live(held)).await.expect("keep");
+    assert!(
+        state.try_lock(held).await.unwrap().is_none(),
+        "held by the request that made it up"
+    );
+    lock.end().await.unwrap();
+    assert!(!state.holds(held).await.unwrap());
+
+    let never = SessionId::new_random();
+    drop(state.lock_new(never).await.expect("lock_new"));
+    let ended = SessionId::new_random();
+    state
+        .lock_new(ended)
+        .await
+        .expect("lock_new")
+        .end()
+        .await
+        .unwrap();
+    assert!(!state.holds(never).await.unwrap());
+    assert!(!state.holds(ended).await.unwrap());
+    assert_eq!(state.count().await.unwrap(), 1);
 }
