@@ -132,6 +132,24 @@ impl ChangeSet {
     }
 }
 
+/// Where a walk over open interactions (by start, then id) goes on: after this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenCursor {
+    /// The last interaction's start.
+    pub started_at: DateTime<Utc>,
+    /// Its id.
+    pub id: InteractionId,
+}
+
+impl From<&Interaction> for OpenCursor {
+    fn from(interaction: &Interaction) -> Self {
+        Self {
+            started_at: interaction.started_at,
+            id: interaction.id,
+        }
+    }
+}
+
 /// What a commit settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitReceipt {
@@ -519,13 +537,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// events: to resume a session that is not in memory (evicted, or from before a restart).
     async fn open_interaction(&self, session: SessionId) -> Result<Option<Interaction>, Error>;
 
-    /// A page of open interactions whose stored last activity is before `idle_before`, in id
-    /// order after `after`, with their totals brought up to date (the stored last activity may
-    /// lag: check the returned one). The sweeper ends those no session holds in memory.
+    /// A page of open interactions whose stored last activity is before `idle_before`, in
+    /// order of start (then id) after `after`, with their totals brought up to date (the
+    /// stored last activity may lag: check the returned one). The sweeper ends those no session
+    /// holds in memory. Only interactions that started before `idle_before` can be idle, so a
+    /// store reads only those (by an index on open interactions' start): walking every open
+    /// interaction made each sweep under sustained load a read of millions of rows, whose
+    /// snapshot kept SQLite's WAL from starting over (it grew past 500 MiB).
     async fn idle_open_interactions(
         &self,
         idle_before: DateTime<Utc>,
-        after: Option<InteractionId>,
+        after: Option<OpenCursor>,
         limit: usize,
     ) -> Result<Vec<Interaction>, Error>;
 

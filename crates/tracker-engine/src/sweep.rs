@@ -117,7 +117,7 @@ impl Sessions {
                 }
             };
             let full = page.len() == SWEEP_PAGE;
-            after = page.last().map(|i| i.id);
+            after = page.last().map(tracker_core::store::OpenCursor::from);
             let mut orphans: Vec<Interaction> = Vec::new();
             for interaction in page {
                 if interaction.is_expired(now, self.timeout)

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tracker_core::{
-    ids::{ContactId, DeviceKey, InteractionId, SessionId},
+    ids::{ContactId, DeviceKey, SessionId},
     session::Interaction,
     store::{
         ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Dashboard,
@@ -279,7 +279,7 @@ impl Store for PostgresStore {
     async fn idle_open_interactions(
         &self,
         idle_before: chrono::DateTime<chrono::Utc>,
-        after: Option<InteractionId>,
+        after: Option<tracker_core::store::OpenCursor>,
         limit: usize,
     ) -> Result<Vec<Interaction>, tracker_core::Error> {
         self.with(|client| async move {

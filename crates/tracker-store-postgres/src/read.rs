@@ -283,18 +283,22 @@ pub(crate) async fn open_interaction(
     Ok(Some(interaction))
 }
 
-/// A page of the open interactions whose row says they were idle before `idle_before`, in id
-/// order after `after`, with their totals replayed.
+/// A page of the open interactions whose row says they were idle before `idle_before`, in
+/// order of start (then id) after `after`, with their totals replayed.
 pub(crate) async fn idle_open_interactions(
     client: &Object,
     idle_before: DateTime<Utc>,
-    after: Option<InteractionId>,
+    after: Option<tracker_core::store::OpenCursor>,
     max: usize,
 ) -> Result<Vec<Interaction>, Error> {
+    // Only those that started before the cutoff can be idle: a range of the index of open
+    // interactions by start, from the cursor.
     let statement = client
         .prepare_cached(&format!(
             "SELECT {INTERACTION_COLUMNS} FROM interactions
-             WHERE open AND id > $2 AND last_activity < $1 ORDER BY id LIMIT $3"
+             WHERE open AND started_at < $1 AND (started_at, id) > ($2, $3)
+               AND last_activity < $1
+             ORDER BY started_at, id LIMIT $4"
         ))
         .await?;
     let mut page = client
@@ -302,7 +306,8 @@ pub(crate) async fn idle_open_interactions(
             &statement,
             &[
                 &ms(idle_before),
-                &after.map_or(Uuid::nil(), |id| id.0),
+                &after.map_or(i64::MIN, |c| ms(c.started_at)),
+                &after.map_or(Uuid::nil(), |c| c.id.0),
                 &limit(max),
             ],
         )

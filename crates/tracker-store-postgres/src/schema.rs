@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_erased_contacts.sql"),
     include_str!("../migrations/0003_contact_merges.sql"),
     include_str!("../migrations/0004_landing.sql"),
+    include_str!("../migrations/0005_open_by_start.sql"),
 ];
 
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).

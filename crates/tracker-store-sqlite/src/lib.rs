@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{
-    ids::{ContactId, InteractionId, SessionId},
+    ids::{ContactId, SessionId},
     session::Interaction,
     store::{
         ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Dashboard,
@@ -461,7 +461,7 @@ impl Store for SqliteStore {
     async fn idle_open_interactions(
         &self,
         idle_before: chrono::DateTime<chrono::Utc>,
-        after: Option<InteractionId>,
+        after: Option<tracker_core::store::OpenCursor>,
         limit: usize,
     ) -> Result<Vec<Interaction>, tracker_core::Error> {
         self.read(move |conn| read::idle_open_interactions(conn, idle_before, after, limit))

@@ -12,7 +12,7 @@ use tracker_core::{
     session::{Interaction, StoredEvent},
     store::{
         ContactFilter, ContactPage, ContactRecord, ContactSummary, ContactText, DeviceRecord,
-        IdentifierRecord, InteractionCursor, InteractionRecord, InteractionsPage,
+        IdentifierRecord, InteractionCursor, InteractionRecord, InteractionsPage, OpenCursor,
     },
 };
 use uuid::Uuid;
@@ -188,28 +188,32 @@ pub(crate) fn open_interaction(
     Ok(Some(interaction))
 }
 
-/// A page of the open interactions whose row says they were idle before `idle_before`, in id
-/// order after `after`, with their totals replayed. A row's last activity can lag behind its
-/// events (it is refreshed now and then), so the caller checks the replayed one.
+/// A page of the open interactions whose row says they were idle before `idle_before`, in
+/// order of start (then id) after `after`, with their totals replayed. A row's last activity
+/// can lag behind its events (it is refreshed now and then), so the caller checks the
+/// replayed one. Only interactions that started before `idle_before` are read (the index of
+/// open interactions by start), however many others are open.
 pub(crate) fn idle_open_interactions(
     conn: &Connection,
     idle_before: DateTime<Utc>,
-    after: Option<InteractionId>,
+    after: Option<OpenCursor>,
     limit: usize,
 ) -> Result<Vec<Interaction>, Error> {
     let mut page = conn
         .prepare_cached(&format!(
             "SELECT {INTERACTION_COLUMNS} FROM interactions
-             WHERE open = 1 AND id > ?2 AND last_activity < ?1
-             ORDER BY id LIMIT ?3"
+             WHERE open = 1 AND started_at < ?1 AND (started_at, id) > (?2, ?3)
+               AND last_activity < ?1
+             ORDER BY started_at, id LIMIT ?4"
         ))?
         .query_map(
             rusqlite::params![
                 ms(idle_before),
-                // From the first: the empty blob sorts before every id. A plain `id > ?`, so
-                // that each page starts at its place in the index of open interactions
+                // From the first: before every start, and the empty blob before every id. A
+                // range from the cursor, so that each page starts at its place in the index
                 // instead of walking it from the start (quadratic over a sweep).
-                after.map_or_else(Vec::new, |id| id.0.as_bytes().to_vec()),
+                after.map_or(i64::MIN, |c| ms(c.started_at)),
+                after.map_or_else(Vec::new, |c| c.id.0.as_bytes().to_vec()),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
             live_interaction,

@@ -499,6 +499,8 @@ mod tests {
             "DROP TABLE rollup_visits; DROP TABLE rollup_definitions; DROP TABLE rollup_outcomes;
              DROP TABLE rollup_pages; DROP TABLE contact_facets; DROP TABLE readiness;
              DROP INDEX interactions_open_by_session; DROP TABLE settings;
+             DROP INDEX interactions_open_by_start;
+             CREATE INDEX interactions_open ON interactions (open) WHERE open = 1;
              DROP TABLE erased_contacts; DROP TABLE contact_merges;
              ALTER TABLE interactions DROP COLUMN landing_url;
              ALTER TABLE interactions DROP COLUMN referrer;

@@ -26,6 +26,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0009_erased_contacts.sql")),
         M::up(include_str!("../migrations/0010_contact_merges.sql")),
         M::up(include_str!("../migrations/0011_landing.sql")),
+        M::up(include_str!("../migrations/0012_open_by_start.sql")),
     ])
 }
 

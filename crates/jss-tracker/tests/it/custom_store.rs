@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracker_core::{
     config::{BackendTable, Named, Problem},
-    ids::{ContactId, DeviceKey, InteractionId, SessionId},
+    ids::{ContactId, DeviceKey, SessionId},
     session::Interaction,
     store::{
         ChangeSet, CommitReceipt, ContactFilter, ContactPage, ContactRecord, Dashboard,
@@ -91,7 +91,7 @@ impl Store for CountingStore {
     async fn idle_open_interactions(
         &self,
         idle_before: DateTime<Utc>,
-        after: Option<InteractionId>,
+        after: Option<tracker_core::store::OpenCursor>,
         limit: usize,
     ) -> Result<Vec<Interaction>, Error> {
         self.0

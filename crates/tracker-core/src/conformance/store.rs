@@ -597,12 +597,12 @@ pub async fn open_interactions_are_resumable(store: &dyn Store) {
     let first_page = store.idle_open_interactions(before, None, 1).await.unwrap();
     assert_eq!(first_page, vec![interaction.clone()]);
     let second_page = store
-        .idle_open_interactions(before, Some(interaction.id), 1)
+        .idle_open_interactions(before, Some((&interaction).into()), 1)
         .await
         .unwrap();
     assert_eq!(second_page, vec![later.clone()]);
     let rest = store
-        .idle_open_interactions(before, Some(later.id), 1)
+        .idle_open_interactions(before, Some((&later).into()), 1)
         .await
         .unwrap();
     assert!(rest.is_empty(), "{rest:?}");
