@@ -250,6 +250,30 @@ impl SessionState for MemorySessions {
         Ok(map(&self.slots).keys().copied().collect())
     }
 
+    /// Only the idle ones (and those holding nothing): the map is copied under its lock (one
+    /// pass, an `Arc` per slot) and looked at without it. By default the sweeper got every
+    /// session and locked each in turn through the map's lock: with the 200,000 of a full
+    /// map, every 15 s, that was tens of milliseconds of requests waiting on the map (p99 of
+    /// new visitors paced at half the maximum 11–88 ms). Busy slots are skipped: a request
+    /// holds them, so they are not idle.
+    async fn idle_sessions(&self, idle_before: DateTime<Utc>) -> Result<Vec<SessionId>, Error> {
+        let slots: Vec<(SessionId, SlotRef)> = map(&self.slots)
+            .iter()
+            .map(|(id, slot)| (*id, slot.clone()))
+            .collect();
+        Ok(slots
+            .into_iter()
+            .filter_map(|(id, slot)| {
+                let guard = slot.try_lock().ok()?;
+                let idle = guard
+                    .live
+                    .as_ref()
+                    .is_none_or(|live| live.interaction.last_activity < idle_before);
+                idle.then_some(id)
+            })
+            .collect())
+    }
+
     async fn holds(&self, id: SessionId) -> Result<bool, Error> {
         Ok(map(&self.slots).contains_key(&id))
     }
@@ -265,4 +289,54 @@ mod tests {
 
     // The session-state behaviour suite, each check a test of its own.
     tracker_core::session_state_suite!(async { Box::new(MemorySessions::new(100)) });
+
+    #[tokio::test]
+    async fn only_idle_sessions_are_the_sweepers_candidates() {
+        use tracker_core::{
+            ids::{ContactId, DeviceId},
+            session::{Interaction, Opening},
+        };
+        let state = MemorySessions::new(100);
+        let at = |minute: i64| {
+            DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("a time")
+                + chrono::Duration::minutes(minute)
+        };
+        let mut ids = Vec::new();
+        for minute in [0, 30] {
+            let id = SessionId::new_random();
+            let opening = Opening {
+                contact_id: ContactId::new_random(),
+                device_id: DeviceId::new_random(),
+                session_id: id,
+                site_name: None,
+                user_agent: None,
+            };
+            let live = LiveSession {
+                interaction: Interaction::open(opening, at(minute)),
+                refreshed_at: None,
+            };
+            state
+                .lock(id)
+                .await
+                .expect("lock")
+                .keep_and_release(live)
+                .await
+                .expect("kept");
+            ids.push(id);
+        }
+        assert_eq!(
+            state.idle_sessions(at(20)).await.expect("idle"),
+            vec![ids[0]]
+        );
+        let busy = state.lock(ids[0]).await.expect("lock");
+        assert!(
+            state.idle_sessions(at(20)).await.expect("idle").is_empty(),
+            "busy: not idle"
+        );
+        drop(busy);
+        let mut both = state.idle_sessions(at(40)).await.expect("idle");
+        both.sort();
+        ids.sort();
+        assert_eq!(both, ids);
+    }
 }
