@@ -295,3 +295,76 @@ async fn events(
     .await?;
     Ok(())
 }
+
+/// Whether a change-set only adds events to a live visit, with nothing else to settle (no
+/// running totals, no identification, no close): a visit's later requests, written together
+/// by [`append`].
+pub(crate) fn is_plain_append(change: &ChangeSet) -> bool {
+    !change.writes_interaction()
+        && !change.new_contact
+        && !change.events.is_empty()
+        && change.identifications().next().is_none()
+}
+
+/// Adds the events of a group's plain appends in one statement, each change-set's only if its
+/// interaction is open under the change-set's contact (`FOR SHARE`, in key order: a close
+/// another writer is committing is waited for and then seen). Says, per change-set, whether
+/// its events were stored; the others go the one-by-one way (a merged contact, a closed
+/// visit).
+pub(crate) async fn append(
+    tx: &Transaction<'_>,
+    changes: &[&ChangeSet],
+) -> Result<Vec<bool>, Error> {
+    let mut contact = Vec::new();
+    let mut interaction = Vec::new();
+    let mut columns = EventColumns::default();
+    for change in changes {
+        for stored in &change.events {
+            contact.push(change.interaction.contact_id.0);
+            interaction.push(change.interaction.id.0);
+            columns.push(stored)?;
+        }
+    }
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&contact, &interaction];
+    params.extend(columns.params());
+    let stored: std::collections::HashSet<Uuid> = tx
+        .query(
+            &tx.prepare_cached(
+                "WITH batch AS (
+                     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
+                         $5::text[], $6::uuid[], $7::text[], $8::bigint[], $9::bigint[],
+                         $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::bigint[],
+                         $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
+                         $20::text[], $21::float8[], $22::text[])
+                     AS b(contact_id, interaction_id, seq, id, kind, definition_id,
+                          definition_name, points, timestamp, page_view_id, page_id, url,
+                          language, item_version, referrer, monetary_value, currency_code,
+                          data, data_key, text, value, custom)
+                 ),
+                 live AS (
+                     SELECT i.contact_id, i.id FROM interactions i
+                     WHERE (i.contact_id, i.id) IN (SELECT contact_id, interaction_id FROM batch)
+                       AND i.open
+                     ORDER BY i.contact_id, i.id
+                     FOR SHARE
+                 )
+                 INSERT INTO events (contact_id, interaction_id, seq, id, kind, definition_id,
+                     definition_name, points, timestamp, page_view_id, page_id, url, language,
+                     item_version, referrer, monetary_value, currency_code, data, data_key,
+                     text, value, custom)
+                 SELECT b.* FROM batch b
+                 JOIN live l ON l.contact_id = b.contact_id AND l.id = b.interaction_id
+                 RETURNING interaction_id",
+            )
+            .await?,
+            &params,
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(changes
+        .iter()
+        .map(|change| stored.contains(&change.interaction.id.0))
+        .collect())
+}

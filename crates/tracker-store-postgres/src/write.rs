@@ -203,8 +203,9 @@ async fn commit_alone(client: &mut Object, change: &ChangeSet) -> Result<CommitR
     })
 }
 
-/// Commits a group in one transaction: its new visits' first batches together
-/// ([`crate::new_visits`]), then every other change-set in order.
+/// Commits a group in one transaction: its new visits' first batches together, then its
+/// visits' plain later batches together ([`crate::new_visits`]), then every other change-set
+/// in order.
 async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitReceipt>, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
@@ -217,6 +218,22 @@ async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitRece
         let written = crate::new_visits::write(&tx, &changes).await?;
         for (&i, receipt) in plain.iter().zip(written) {
             receipts[i] = Some(receipt);
+        }
+    }
+    // A visit's later requests: their events together, those of open visits under their
+    // contact; the rest (a merged contact, a closed visit) one by one below.
+    let appends: Vec<usize> = (0..group.len())
+        .filter(|&i| crate::new_visits::is_plain_append(&group[i].change))
+        .collect();
+    if appends.len() > 1 {
+        let changes: Vec<&ChangeSet> = appends.iter().map(|&i| &group[i].change).collect();
+        let stored = crate::new_visits::append(&tx, &changes).await?;
+        for (&i, stored) in appends.iter().zip(stored) {
+            if stored {
+                receipts[i] = Some(CommitReceipt {
+                    contact_id: group[i].change.interaction.contact_id,
+                });
+            }
         }
     }
     for (job, receipt) in group.iter().zip(&mut receipts) {

@@ -41,7 +41,7 @@ async fn first_batch(
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
-        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, new_visits_committed_together_settle_their_contacts, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
+        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, new_visits_committed_together_settle_their_contacts, later_batches_committed_together_keep_to_their_visits, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -730,6 +730,70 @@ pub async fn events_only_changes_refuse_a_closed_interaction(store: &dyn Store) 
         1,
         "nothing of it was stored"
     );
+}
+
+/// Ten visits' later batches at once (a store may write them together: PostgreSQL does): each
+/// lands in its own visit after its first batch, and the one whose visit was closed meanwhile
+/// is refused with nothing of it stored.
+pub async fn later_batches_committed_together_keep_to_their_visits(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let mut visits = Vec::new();
+    for n in 0..10 {
+        let url = format!("/first/{n}");
+        visits.push(first_batch(store, DeviceId::new_random(), now, vec![page_view(&url)]).await);
+    }
+    let closed = visits[3].clone();
+    store
+        .commit(ChangeSet {
+            new_contact: false,
+            interaction: closed.clone(),
+            events: Vec::new(),
+            close: Some(closed.close(crate::session::CloseReason::Flush, now)),
+            refresh_interaction: true,
+            attribution: None,
+        })
+        .await
+        .unwrap();
+    let changes: Vec<ChangeSet> = visits
+        .iter_mut()
+        .enumerate()
+        .map(|(n, live)| {
+            let events = live.record(
+                vec![goal(&format!("g{n}"), 1), page_view(&format!("/then/{n}"))],
+                now,
+            );
+            ChangeSet {
+                new_contact: false,
+                interaction: live.clone(),
+                events,
+                close: None,
+                refresh_interaction: false,
+                attribution: None,
+            }
+        })
+        .collect();
+    let outcomes = futures::future::join_all(changes.into_iter().map(|c| store.commit(c))).await;
+    for (n, (outcome, live)) in outcomes.iter().zip(&visits).enumerate() {
+        let contact = store
+            .contact(live.contact_id, InteractionsPage::ALL)
+            .await
+            .unwrap()
+            .unwrap();
+        let events = &contact.interactions[0].events;
+        if n == 3 {
+            assert!(outcome.is_err(), "a closed visit refuses its later batch");
+            assert_eq!(events.len(), 1, "nothing of it stored");
+            continue;
+        }
+        assert_eq!(outcome.as_ref().unwrap().contact_id, live.contact_id);
+        let urls: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| e.event.page.as_ref().map(|p| p.url.as_str()))
+            .collect();
+        let (first, then) = (format!("/first/{n}"), format!("/then/{n}"));
+        assert_eq!(urls, vec![Some(first.as_str()), None, Some(then.as_str())]);
+        assert_eq!(events[1].seq, 1, "in order, numbered on");
+    }
 }
 
 pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Store) {
