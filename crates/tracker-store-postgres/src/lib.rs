@@ -15,7 +15,7 @@ use tracker_core::{
 };
 
 mod error;
-mod new_visits;
+mod grouped;
 mod read;
 mod schema;
 mod settings;

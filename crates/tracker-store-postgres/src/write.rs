@@ -204,18 +204,18 @@ async fn commit_alone(client: &mut Object, change: &ChangeSet) -> Result<CommitR
 }
 
 /// Commits a group in one transaction: its new visits' first batches together, then its
-/// visits' plain later batches together ([`crate::new_visits`]), then every other change-set
+/// visits' plain later batches together ([`crate::grouped`]), then every other change-set
 /// in order.
 async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitReceipt>, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
     let mut receipts: Vec<Option<CommitReceipt>> = vec![None; group.len()];
     let plain: Vec<usize> = (0..group.len())
-        .filter(|&i| crate::new_visits::is_plain_new_visit(&group[i].change))
+        .filter(|&i| crate::grouped::is_plain_new_visit(&group[i].change))
         .collect();
     if plain.len() > 1 {
         let changes: Vec<&ChangeSet> = plain.iter().map(|&i| &group[i].change).collect();
-        let written = crate::new_visits::write(&tx, &changes).await?;
+        let written = crate::grouped::write(&tx, &changes).await?;
         for (&i, receipt) in plain.iter().zip(written) {
             receipts[i] = Some(receipt);
         }
@@ -223,11 +223,11 @@ async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitRece
     // A visit's later requests: their events together, those of open visits under their
     // contact; the rest (a merged contact, a closed visit) one by one below.
     let appends: Vec<usize> = (0..group.len())
-        .filter(|&i| crate::new_visits::is_plain_append(&group[i].change))
+        .filter(|&i| crate::grouped::is_plain_append(&group[i].change))
         .collect();
     if appends.len() > 1 {
         let changes: Vec<&ChangeSet> = appends.iter().map(|&i| &group[i].change).collect();
-        let stored = crate::new_visits::append(&tx, &changes).await?;
+        let stored = crate::grouped::append(&tx, &changes).await?;
         for (&i, stored) in appends.iter().zip(stored) {
             if stored {
                 receipts[i] = Some(CommitReceipt {

@@ -1,9 +1,11 @@
-//! The commonest change-set, a new visit's first batch, written for a whole group at once: a
-//! handful of statements per transaction instead of four per request. PostgreSQL's cost per
-//! statement (bind, executor start-up, snapshot; ~30 µs of its CPU each) was most of the
-//! 209 µs it spent per tracking request; the rows are the same, and so are the rules of
-//! [`crate::write`]'s steps: a new device gets the change-set's contact, a known one (or one
-//! another change-set inserted first) gives its own, and that contact was seen now.
+//! The commonest change-sets of a group, written for the whole group at once: new visits'
+//! first batches ([`write`]) and visits' plain later batches ([`append`]), a handful of
+//! statements per transaction instead of several per request. PostgreSQL's cost per statement
+//! (bind, executor start-up, snapshot; ~30 µs of its CPU each) was most of the 209 µs it spent
+//! per tracking request; the rows are the same, and so are the rules of [`crate::write`]'s
+//! steps: a new device gets the change-set's contact, a known one (or one another change-set
+//! inserted first) gives its own, and that contact was seen now; events go only to a visit
+//! still open under the change-set's contact. Every other change-set is written one at a time.
 
 use std::collections::HashMap;
 
