@@ -160,7 +160,8 @@ impl RobotRules {
         })
     }
 
-    /// What `user_agent` says (cached; see [`Agents`]).
+    /// What `user_agent` says: worked out once per distinct string (the last 4,096 of up to
+    /// 640 bytes are kept), so a site's few thousand user agents cost a hash each.
     pub fn agent(&self, user_agent: &str) -> Arc<Agent> {
         let work_out = || {
             Arc::new(Agent {
