@@ -312,7 +312,9 @@ pub(crate) fn is_plain_append(change: &ChangeSet) -> bool {
 /// interaction is open under the change-set's contact (`FOR SHARE`, in key order: a close
 /// another writer is committing is waited for and then seen). Says, per change-set, whether
 /// its events were stored; the others go the one-by-one way (a merged contact, a closed
-/// visit).
+/// visit). Each visit is looked up by its primary key, one lateral lookup per key: a join the
+/// planner may choose could scan every interaction (a prepared statement's generic plan,
+/// made while the table was small, did: a sequential scan per group, growing with the table).
 pub(crate) async fn append(
     tx: &Transaction<'_>,
     changes: &[&ChangeSet],
@@ -327,8 +329,15 @@ pub(crate) async fn append(
             columns.push(stored)?;
         }
     }
+    // One key per change-set, in the group's (contact) order: the rows are locked in it.
+    let keys: (Vec<Uuid>, Vec<Uuid>) = changes
+        .iter()
+        .map(|change| (change.interaction.contact_id.0, change.interaction.id.0))
+        .unzip();
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&contact, &interaction];
     params.extend(columns.params());
+    params.push(&keys.0);
+    params.push(&keys.1);
     let stored: std::collections::HashSet<Uuid> = tx
         .query(
             &tx.prepare_cached(
@@ -344,11 +353,13 @@ pub(crate) async fn append(
                           data, data_key, text, value, custom)
                  ),
                  live AS (
-                     SELECT i.contact_id, i.id FROM interactions i
-                     WHERE (i.contact_id, i.id) IN (SELECT contact_id, interaction_id FROM batch)
-                       AND i.open
-                     ORDER BY i.contact_id, i.id
-                     FOR SHARE
+                     SELECT l.contact_id, l.id
+                     FROM unnest($23::uuid[], $24::uuid[]) AS k(contact_id, id)
+                     CROSS JOIN LATERAL (
+                         SELECT i.contact_id, i.id FROM interactions i
+                         WHERE i.contact_id = k.contact_id AND i.id = k.id AND i.open
+                         FOR SHARE
+                     ) l
                  )
                  INSERT INTO events (contact_id, interaction_id, seq, id, kind, definition_id,
                      definition_name, points, timestamp, page_view_id, page_id, url, language,

@@ -169,13 +169,15 @@ impl PostgresStore {
         let (queue, jobs) = mpsc::channel(4096);
         let jobs = Arc::new(Mutex::new(jobs));
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(config.writers.max(1)));
-        for _ in 0..config.writers.max(1) {
+        let first = write::Shard::random();
+        for n in 0..config.writers.max(1) {
             tokio::spawn(write::writer(
                 pool.clone(),
                 jobs.clone(),
                 config.max_group.max(1),
                 config.timeout,
                 running.clone(),
+                first.nth(n),
             ));
         }
         Ok(Self {

@@ -684,8 +684,10 @@ async fn load_visits(
     for row in tx
         .query(
             &format!(
-                "SELECT day, site, visits, page_views, bounces, engagement_value, conversions
-                 FROM rollup_visits WHERE {COVERED}"
+                "SELECT day, site, sum(visits)::bigint, sum(page_views)::bigint,
+                     sum(bounces)::bigint, sum(engagement_value)::bigint,
+                     sum(conversions)::bigint
+                 FROM rollup_visits WHERE {COVERED} GROUP BY day, site"
             ),
             params,
         )
@@ -714,8 +716,9 @@ async fn load_definitions(
     for row in tx
         .query(
             &format!(
-                "SELECT day, site, kind, definition_id, name, visits FROM rollup_definitions
-                 WHERE {COVERED}"
+                "SELECT day, site, kind, definition_id, max(name), sum(visits)::bigint
+                 FROM rollup_definitions WHERE {COVERED}
+                 GROUP BY day, site, kind, definition_id"
             ),
             params,
         )
@@ -741,8 +744,10 @@ async fn load_outcomes(
     for row in tx
         .query(
             &format!(
-                "SELECT day, site, definition_id, currency, name, count, monetary_value::text
-                 FROM rollup_outcomes WHERE {COVERED}"
+                "SELECT day, site, definition_id, currency, max(name), sum(count)::bigint,
+                     sum(monetary_value)::text
+                 FROM rollup_outcomes WHERE {COVERED}
+                 GROUP BY day, site, definition_id, currency"
             ),
             params,
         )
@@ -781,7 +786,10 @@ async fn load_pages(
 ) -> Result<(), Error> {
     for row in tx
         .query(
-            &format!("SELECT day, site, url, page_views FROM rollup_pages WHERE {COVERED}"),
+            &format!(
+                "SELECT day, site, url, sum(page_views)::bigint FROM rollup_pages
+                 WHERE {COVERED} GROUP BY day, site, url"
+            ),
             params,
         )
         .await?

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_contact_merges.sql"),
     include_str!("../migrations/0004_landing.sql"),
     include_str!("../migrations/0005_open_by_start.sql"),
+    include_str!("../migrations/0006_rollup_shards.sql"),
 ];
 
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).

@@ -36,6 +36,7 @@ pub(crate) async fn writer(
     max_group: usize,
     timeout: Duration,
     running: Arc<std::sync::atomic::AtomicUsize>,
+    shard: Shard,
 ) {
     // Counts this writer out however it ends (`Store::alive` compares the count; the store
     // counted it in when it spawned it).
@@ -55,7 +56,7 @@ pub(crate) async fn writer(
                 }
             }
         }
-        let outcomes = match tokio::time::timeout(timeout, commit_group(&pool, &mut group)).await {
+        let outcomes = match tokio::time::timeout(timeout, commit_group(&pool, &mut group, shard)).await {
             Ok(outcomes) => outcomes,
             Err(_) => group.iter().map(|_| Err(Error::Timeout(timeout))).collect(),
         };
@@ -76,7 +77,11 @@ pub(crate) async fn writer(
 /// the others down and never leaves half of itself behind. Change-sets are applied in contact
 /// order (stable, so one contact's keep their order): two writers' transactions then lock
 /// contacts' rows in the same order.
-async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceipt, Error>> {
+async fn commit_group(
+    pool: &Pool,
+    group: &mut [Job],
+    shard: Shard,
+) -> Vec<Result<CommitReceipt, Error>> {
     group.sort_by_key(|job| job.change.interaction.contact_id);
     let mut client = match pool.get().await {
         Ok(client) => client,
@@ -91,7 +96,7 @@ async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceip
     let events: usize = group.iter().map(|job| job.change.events.len()).sum();
     // A panic while applying is caught like an error: the transaction is dropped (rolled back)
     // as it unwinds, and the writer goes on.
-    let outcomes = match guarded(commit_all(&mut client, group)).await {
+    let outcomes = match guarded(commit_all(&mut client, group, shard)).await {
         Ok(receipts) => receipts.into_iter().map(Ok).collect(),
         Err(error) if is_connection_error(&error) => group
             .iter()
@@ -100,7 +105,7 @@ async fn commit_group(pool: &Pool, group: &mut [Job]) -> Vec<Result<CommitReceip
         Err(_) => {
             let mut outcomes = Vec::with_capacity(group.len());
             for job in group.iter() {
-                outcomes.push(commit_alone(&mut client, &job.change).await);
+                outcomes.push(commit_alone(&mut client, &job.change, shard).await);
             }
             outcomes
         }
@@ -152,8 +157,12 @@ fn is_connection_error(error: &Error) -> bool {
 /// database error on it, or a panic) it is refused alone, counted and logged with its visit's
 /// id; a close that fails so still ends its visit (without its roll-up contribution), so that
 /// no stored visit can make the sweeper fail on it forever.
-async fn commit_alone(client: &mut Object, change: &ChangeSet) -> Result<CommitReceipt, Error> {
-    let error = match guarded(commit(client, change)).await {
+async fn commit_alone(
+    client: &mut Object,
+    change: &ChangeSet,
+    shard: Shard,
+) -> Result<CommitReceipt, Error> {
+    let error = match guarded(commit(client, change, shard)).await {
         Ok(receipt) => return Ok(receipt),
         Err(error) if matches!(error, Error::Stale(_)) || is_connection_error(&error) => {
             return Err(error)
@@ -206,7 +215,11 @@ async fn commit_alone(client: &mut Object, change: &ChangeSet) -> Result<CommitR
 /// Commits a group in one transaction: its new visits' first batches together, then its
 /// visits' plain later batches together ([`crate::grouped`]), then every other change-set
 /// in order.
-async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitReceipt>, Error> {
+async fn commit_all(
+    client: &mut Object,
+    group: &[Job],
+    shard: Shard,
+) -> Result<Vec<CommitReceipt>, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
     let mut receipts: Vec<Option<CommitReceipt>> = vec![None; group.len()];
@@ -241,7 +254,7 @@ async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitRece
             *receipt = Some(apply_checked(&tx, &job.change, &mut tally).await?);
         }
     }
-    write_tally(&tx, &mut tally).await?;
+    write_tally(&tx, &mut tally, shard).await?;
     tx.commit().await?;
     receipts
         .into_iter()
@@ -250,14 +263,15 @@ async fn commit_all(client: &mut Object, group: &[Job]) -> Result<Vec<CommitRece
 }
 
 /// Commits one change-set in a transaction of its own.
-pub(crate) async fn commit(
+async fn commit(
     client: &mut Object,
     change: &ChangeSet,
+    shard: Shard,
 ) -> Result<CommitReceipt, Error> {
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
     let receipt = apply_checked(&tx, change, &mut tally).await?;
-    write_tally(&tx, &mut tally).await?;
+    write_tally(&tx, &mut tally, shard).await?;
     tx.commit().await?;
     Ok(receipt)
 }
@@ -337,7 +351,7 @@ async fn contact_of(tx: &Transaction<'_>, change: &ChangeSet) -> Result<(Uuid, b
     let identifications: Vec<(&str, &str)> = change.identifications().collect();
     if !identifications.is_empty() {
         if !change.new_contact {
-            if let Some(owner) = open_owner(tx, interaction.id.0).await? {
+            if let Some(owner) = open_owner(tx, interaction.contact_id.0, interaction.id.0).await? {
                 contact = owner;
             }
         }
@@ -359,7 +373,7 @@ async fn append_events(
     let id = change.interaction.id.0;
     let mut inserted = insert_events(tx, contact, id, &change.events, true).await?;
     if inserted == 0 && !change.events.is_empty() {
-        if let Some(owner) = open_owner(tx, id).await? {
+        if let Some(owner) = open_owner(tx, contact, id).await? {
             if owner != contact {
                 contact = owner;
                 inserted = insert_events(tx, contact, id, &change.events, true).await?;
@@ -391,7 +405,7 @@ async fn write_interaction(
     } else {
         let mut written = update_interaction(tx, change, contact).await?;
         if written == 0 {
-            if let Some(owner) = open_owner(tx, id).await? {
+            if let Some(owner) = open_owner(tx, contact, id).await? {
                 if owner != contact {
                     contact = owner;
                     written = update_interaction(tx, change, contact).await?;
@@ -470,13 +484,24 @@ async fn add_closed_visit(
     Ok(())
 }
 
-/// The contact an open interaction belongs to now (through the index of open interactions).
-async fn open_owner(tx: &Transaction<'_>, interaction: Uuid) -> Result<Option<Uuid>, Error> {
+/// The contact an open interaction of `contact`'s belongs to now: `contact`, or the contact
+/// it was merged into (a merge moves its interactions, and `contact_merges` forwards every
+/// merged contact to its survivor), looked up by primary keys only.
+async fn open_owner(
+    tx: &Transaction<'_>,
+    contact: Uuid,
+    interaction: Uuid,
+) -> Result<Option<Uuid>, Error> {
     Ok(tx
         .query_opt(
-            &tx.prepare_cached("SELECT contact_id FROM interactions WHERE id = $1 AND open")
-                .await?,
-            &[&interaction],
+            &tx.prepare_cached(
+                "SELECT i.contact_id FROM interactions i
+                 WHERE i.contact_id = coalesce(
+                         (SELECT survivor_id FROM contact_merges WHERE merged_id = $1), $1)
+                   AND i.id = $2 AND i.open",
+            )
+            .await?,
+            &[&contact, &interaction],
         )
         .await?
         .map(|row| row.get(0)))
@@ -834,137 +859,241 @@ pub(crate) fn facet_value(facet: &Facet) -> String {
     }
 }
 
-/// Adds what the tally holds to the roll-up tables, and empties it. Rows are written in key
-/// order, so that two nodes' transactions lock them in the same order (no deadlock).
-async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
+/// Which of a roll-up key's rows a transaction adds to. Each day's figures of a site are
+/// hot rows: every closing visit adds to them. With one row per key, the writers' transactions
+/// queued on its lock, each held until the one before had committed (its WAL flush): one writer
+/// at a time, whatever `storage.writers` says. Each writer adds to rows of its own shard and
+/// readers sum a key's shards; a node's writers take consecutive shards from a random start, so
+/// two nodes rarely share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shard(pub(crate) i16);
+
+impl Shard {
+    /// How many rows a roll-up key may have.
+    pub(crate) const COUNT: i16 = 64;
+
+    /// A node's first shard, at random.
+    pub(crate) fn random() -> Self {
+        Self(i16::from(Uuid::new_v4().as_bytes()[0]) % Self::COUNT)
+    }
+
+    /// The shard `n` places after this one.
+    pub(crate) fn nth(self, n: usize) -> Self {
+        // `n % COUNT` is below 64: the cast cannot truncate.
+        Self((self.0 + (n % Self::COUNT as usize) as i16) % Self::COUNT)
+    }
+}
+
+/// Adds what the tally holds to the roll-up tables (the writer's shard of each key), and
+/// empties it: one statement per table. Rows are written in key order, so that transactions
+/// that share a shard (two nodes') lock them in the same order (no deadlock).
+async fn write_tally(tx: &Transaction<'_>, tally: &mut Tally, shard: Shard) -> Result<(), Error> {
     if tally.is_empty() {
         return Ok(());
     }
-    write_visits(tx, tally).await?;
-    write_definitions(tx, tally).await?;
-    write_outcomes(tx, tally).await?;
-    write_pages(tx, tally).await?;
+    write_visits(tx, tally, shard).await?;
+    write_definitions(tx, tally, shard).await?;
+    write_outcomes(tx, tally, shard).await?;
+    write_pages(tx, tally, shard).await?;
     write_facets(tx, tally).await
 }
 
 /// Visits, page views, bounces, value and conversions per day and site.
-async fn write_visits(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
+async fn write_visits(tx: &Transaction<'_>, tally: &mut Tally, shard: Shard) -> Result<(), Error> {
     let mut visits: Vec<_> = tally.visits.drain().collect();
+    if visits.is_empty() {
+        return Ok(());
+    }
     visits.sort_by(|a, b| a.0.cmp(&b.0));
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO rollup_visits (day, site, visits, page_views, bounces,
-                 engagement_value, conversions) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (day, site) DO UPDATE SET
+    let mut columns: (Vec<i64>, Vec<String>, [Vec<i64>; 5]) = Default::default();
+    for ((day, site), v) in visits {
+        columns.0.push(day);
+        columns.1.push(site);
+        for (column, value) in columns.2.iter_mut().zip([
+            v.visits,
+            v.page_views,
+            v.bounces,
+            v.engagement_value,
+            v.conversions,
+        ]) {
+            column.push(value);
+        }
+    }
+    let [visits, page_views, bounces, value, conversions] = &columns.2;
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO rollup_visits (day, site, shard, visits, page_views, bounces,
+                 engagement_value, conversions)
+             SELECT day, site, $8, visits, page_views, bounces, engagement_value, conversions
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                 $6::bigint[], $7::bigint[])
+                 AS t(day, site, visits, page_views, bounces, engagement_value, conversions)
+             ON CONFLICT (day, site, shard) DO UPDATE SET
                  visits = rollup_visits.visits + excluded.visits,
                  page_views = rollup_visits.page_views + excluded.page_views,
                  bounces = rollup_visits.bounces + excluded.bounces,
                  engagement_value = rollup_visits.engagement_value + excluded.engagement_value,
                  conversions = rollup_visits.conversions + excluded.conversions",
         )
-        .await?;
-    for ((day, site), v) in visits {
-        tx.execute(
-            &statement,
-            &[
-                &day,
-                &site,
-                &v.visits,
-                &v.page_views,
-                &v.bounces,
-                &v.engagement_value,
-                &v.conversions,
-            ],
-        )
-        .await?;
-    }
+        .await?,
+        &[
+            &columns.0,
+            &columns.1,
+            visits,
+            page_views,
+            bounces,
+            value,
+            conversions,
+            &shard.0,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// Visits that reached each goal, event, outcome and campaign per day and site.
-async fn write_definitions(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
+async fn write_definitions(
+    tx: &Transaction<'_>,
+    tally: &mut Tally,
+    shard: Shard,
+) -> Result<(), Error> {
     let mut definitions: Vec<_> = tally.definitions.drain().collect();
+    if definitions.is_empty() {
+        return Ok(());
+    }
     definitions.sort_by(|a, b| {
         let (x, y) = (&a.0, &b.0);
         (x.0, &x.1, x.2.as_str(), x.3).cmp(&(y.0, &y.1, y.2.as_str(), y.3))
     });
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO rollup_definitions (day, site, kind, definition_id, name, visits)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (day, site, kind, definition_id) DO UPDATE SET
+    let mut columns: (Vec<i64>, Vec<String>, Vec<&str>, Vec<Uuid>, Vec<String>, Vec<i64>) =
+        Default::default();
+    for ((day, site, kind, id), (name, n)) in definitions {
+        columns.0.push(day);
+        columns.1.push(site);
+        columns.2.push(kind.as_str());
+        columns.3.push(id);
+        columns.4.push(name);
+        columns.5.push(n);
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO rollup_definitions (day, site, kind, definition_id, shard, name, visits)
+             SELECT day, site, kind, definition_id, $7, name, visits
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::uuid[], $5::text[],
+                 $6::bigint[]) AS t(day, site, kind, definition_id, name, visits)
+             ON CONFLICT (day, site, kind, definition_id, shard) DO UPDATE SET
                  name = excluded.name, visits = rollup_definitions.visits + excluded.visits",
         )
-        .await?;
-    for ((day, site, kind, id), (name, n)) in definitions {
-        tx.execute(&statement, &[&day, &site, &kind.as_str(), &id, &name, &n])
-            .await?;
-    }
+        .await?,
+        &[
+            &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &shard.0,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// Outcomes' counts and money per day, site, definition and currency.
-async fn write_outcomes(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
+async fn write_outcomes(tx: &Transaction<'_>, tally: &mut Tally, shard: Shard) -> Result<(), Error> {
     let mut outcomes: Vec<_> = tally.outcomes.drain().collect();
+    if outcomes.is_empty() {
+        return Ok(());
+    }
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut keys: (Vec<i64>, Vec<String>, Vec<Uuid>, Vec<String>) = Default::default();
+    let mut sums: (Vec<String>, Vec<i64>, Vec<Option<String>>) = Default::default();
+    for ((day, site, id, currency), sum) in outcomes {
+        keys.0.push(day);
+        keys.1.push(site);
+        keys.2.push(id);
+        keys.3.push(currency);
+        sums.0.push(sum.name);
+        sums.1.push(sum.count);
+        sums.2.push(sum.money.map(|m| m.to_string()));
+    }
     // Money is summed exactly by PostgreSQL (`numeric`), inside the row's lock.
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO rollup_outcomes (day, site, definition_id, currency, name, count,
-                 monetary_value) VALUES ($1, $2, $3, $4, $5, $6, CAST($7::text AS numeric))
-             ON CONFLICT (day, site, definition_id, currency) DO UPDATE SET
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO rollup_outcomes (day, site, definition_id, currency, shard, name, count,
+                 monetary_value)
+             SELECT day, site, definition_id, currency, $8, name, count,
+                 CAST(money AS numeric)
+             FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                 $6::bigint[], $7::text[])
+                 AS t(day, site, definition_id, currency, name, count, money)
+             ON CONFLICT (day, site, definition_id, currency, shard) DO UPDATE SET
                  name = excluded.name, count = rollup_outcomes.count + excluded.count,
                  monetary_value = CASE
                      WHEN rollup_outcomes.monetary_value IS NULL THEN excluded.monetary_value
                      WHEN excluded.monetary_value IS NULL THEN rollup_outcomes.monetary_value
                      ELSE rollup_outcomes.monetary_value + excluded.monetary_value END",
         )
-        .await?;
-    for ((day, site, id, currency), sum) in outcomes {
-        let money = sum.money.map(|m| m.to_string());
-        tx.execute(
-            &statement,
-            &[&day, &site, &id, &currency, &sum.name, &sum.count, &money],
-        )
-        .await?;
-    }
+        .await?,
+        &[
+            &keys.0, &keys.1, &keys.2, &keys.3, &sums.0, &sums.1, &sums.2, &shard.0,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// Page views per day, site and URL.
-async fn write_pages(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
+async fn write_pages(tx: &Transaction<'_>, tally: &mut Tally, shard: Shard) -> Result<(), Error> {
     let mut pages: Vec<_> = tally.pages.drain().collect();
+    if pages.is_empty() {
+        return Ok(());
+    }
     pages.sort_by(|a, b| a.0.cmp(&b.0));
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO rollup_pages (day, site, url, page_views) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (day, site, url) DO UPDATE SET
+    let mut columns: (Vec<i64>, Vec<String>, Vec<String>, Vec<i64>) = Default::default();
+    for ((day, site, url), n) in pages {
+        columns.0.push(day);
+        columns.1.push(site);
+        columns.2.push(url);
+        columns.3.push(n);
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO rollup_pages (day, site, url, shard, page_views)
+             SELECT day, site, url, $5, page_views
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+                 AS t(day, site, url, page_views)
+             ON CONFLICT (day, site, url, shard) DO UPDATE SET
                  page_views = rollup_pages.page_views + excluded.page_views",
         )
-        .await?;
-    for ((day, site, url), n) in pages {
-        tx.execute(&statement, &[&day, &site, &url, &n]).await?;
-    }
+        .await?,
+        &[&columns.0, &columns.1, &columns.2, &columns.3, &shard.0],
+    )
+    .await?;
     Ok(())
 }
 
 /// What each contact did (goals, campaigns, sites), for the contact list's filters.
 async fn write_facets(tx: &Transaction<'_>, tally: &mut Tally) -> Result<(), Error> {
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO contact_facets (contact_id, facet, value) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
     let mut facets: Vec<(Uuid, &'static str, String)> = tally
         .contact_facets
         .drain()
         .map(|(facet, contact)| (contact, facet.name(), facet_value(&facet)))
         .collect();
-    facets.sort();
-    for (contact, name, value) in facets {
-        tx.execute(&statement, &[&contact, &name, &value]).await?;
+    if facets.is_empty() {
+        return Ok(());
     }
+    facets.sort();
+    let mut columns: (Vec<Uuid>, Vec<&str>, Vec<String>) = Default::default();
+    for (contact, name, value) in facets {
+        columns.0.push(contact);
+        columns.1.push(name);
+        columns.2.push(value);
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO contact_facets (contact_id, facet, value)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING",
+        )
+        .await?,
+        &[&columns.0, &columns.1, &columns.2],
+    )
+    .await?;
     Ok(())
 }
 
@@ -978,6 +1107,8 @@ pub(crate) async fn erase(
 ) -> Result<Option<Erased>, Error> {
     let tx = client.transaction().await?;
     let id = contact.0;
+    // Any shard: an erasure is rare, and adds only its open visits.
+    let shard = Shard::random();
     // Locks the contact's row: a merge or another erase waits.
     if tx
         .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", &[&id])
@@ -1004,7 +1135,7 @@ pub(crate) async fn erase(
         );
     }
     tally.contact_facets.clear();
-    write_tally(&tx, &mut tally).await?;
+    write_tally(&tx, &mut tally, shard).await?;
     let events = tx
         .execute("DELETE FROM events WHERE contact_id = $1", &[&id])
         .await?;

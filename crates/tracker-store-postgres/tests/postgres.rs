@@ -172,3 +172,69 @@ async fn two_contacts_identifying_at_once_become_one() {
     }
     drop_schema(&schema).await;
 }
+
+/// Each writer adds to roll-up rows of its own shard (a key's rows are summed when read), so
+/// that closing visits do not queue on one hot row. Visits closed by several writers at once,
+/// and a row another node's writer left in a shard of its own, add up in the dashboard.
+#[tokio::test]
+async fn closed_visits_add_up_across_the_writers_shards() {
+    let (store, schema) = store().await;
+    let visits = 40;
+    let commits = (0..visits).map(|_| {
+        let mut visit = new_visit(
+            DeviceId::new_random(),
+            at(),
+            vec![
+                TrackedEvent::new(EventKind::PageView),
+                TrackedEvent::new(EventKind::PageView),
+            ],
+        );
+        visit.close = Some(
+            visit
+                .interaction
+                .close(tracker_core::session::CloseReason::Flush, at()),
+        );
+        store.commit(visit)
+    });
+    for receipt in futures::future::join_all(commits).await {
+        receipt.expect("committed");
+    }
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let shards: i64 = client
+        .query_one(
+            &format!("SELECT count(DISTINCT shard) FROM {schema}.rollup_visits"),
+            &[],
+        )
+        .await
+        .expect("shards")
+        .get(0);
+    assert!(shards >= 1);
+    // Another node's writer, in a shard nobody here took.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.rollup_visits (day, site, shard, visits, page_views, bounces,
+                 engagement_value, conversions)
+             SELECT day, site,
+                 (SELECT min(s) FROM generate_series(0, 63) s
+                  WHERE s NOT IN (SELECT shard FROM {schema}.rollup_visits)),
+                 5, 7, 0, 0, 0
+             FROM {schema}.rollup_visits GROUP BY day, site"
+        ))
+        .await
+        .expect("another node's row");
+    let day = at().date_naive();
+    let dashboard = store
+        .dashboard(tracker_core::store::DashboardQuery {
+            from: day,
+            to: day,
+            site: None,
+        })
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.visits, visits + 5, "{shards} shard(s) written");
+    assert_eq!(dashboard.page_views, 2 * visits + 7);
+    drop_schema(&schema).await;
+}
