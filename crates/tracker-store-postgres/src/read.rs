@@ -223,7 +223,7 @@ pub(crate) async fn facts(
 
 /// The columns `kind, definition_id, definition_name, points, url, monetary_value,
 /// currency_code` from `at`, as a [`Fact`].
-fn fact(row: &Row, at: usize) -> Result<Fact, Error> {
+pub(crate) fn fact(row: &Row, at: usize) -> Result<Fact, Error> {
     let kind: String = row.try_get(at)?;
     let kind = EventKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("kind '{kind}'")))?;
     let id: Option<Uuid> = row.try_get(at + 1)?;

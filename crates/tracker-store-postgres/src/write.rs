@@ -212,42 +212,34 @@ async fn commit_alone(
     })
 }
 
-/// Commits a group in one transaction: its new visits' first batches together, then its
-/// visits' plain later batches together ([`crate::grouped`]), then every other change-set
-/// in order.
+/// Commits a group in one transaction: its new visits' first batches together, its visits'
+/// plain later batches together, its plain closes together ([`crate::grouped`]), then every
+/// other change-set (and those a grouped write left: a merged contact's, a closed visit's) one
+/// at a time, in order.
 async fn commit_all(
     client: &mut Object,
     group: &[Job],
     shard: Shard,
 ) -> Result<Vec<CommitReceipt>, Error> {
+    use crate::grouped;
     let tx = client.transaction().await?;
     let mut tally = Tally::default();
     let mut receipts: Vec<Option<CommitReceipt>> = vec![None; group.len()];
-    let plain: Vec<usize> = (0..group.len())
-        .filter(|&i| crate::grouped::is_plain_new_visit(&group[i].change))
-        .collect();
-    if plain.len() > 1 {
-        let changes: Vec<&ChangeSet> = plain.iter().map(|&i| &group[i].change).collect();
-        let written = crate::grouped::write(&tx, &changes).await?;
-        for (&i, receipt) in plain.iter().zip(written) {
+    let (at, changes) = of_kind(group, grouped::is_plain_new_visit);
+    if changes.len() > 1 {
+        for (&i, receipt) in at.iter().zip(grouped::write(&tx, &changes).await?) {
             receipts[i] = Some(receipt);
         }
     }
-    // A visit's later requests: their events together, those of open visits under their
-    // contact; the rest (a merged contact, a closed visit) one by one below.
-    let appends: Vec<usize> = (0..group.len())
-        .filter(|&i| crate::grouped::is_plain_append(&group[i].change))
-        .collect();
-    if appends.len() > 1 {
-        let changes: Vec<&ChangeSet> = appends.iter().map(|&i| &group[i].change).collect();
-        let stored = crate::grouped::append(&tx, &changes).await?;
-        for (&i, stored) in appends.iter().zip(stored) {
-            if stored {
-                receipts[i] = Some(CommitReceipt {
-                    contact_id: group[i].change.interaction.contact_id,
-                });
-            }
-        }
+    let (at, changes) = of_kind(group, grouped::is_plain_append);
+    if changes.len() > 1 {
+        let stored = grouped::append(&tx, &changes).await?;
+        settle(&mut receipts, &at, &changes, &stored);
+    }
+    let (at, changes) = of_kind(group, grouped::is_plain_close);
+    if changes.len() > 1 {
+        let closed = grouped::close(&tx, &changes, &mut tally).await?;
+        settle(&mut receipts, &at, &changes, &closed);
     }
     for (job, receipt) in group.iter().zip(&mut receipts) {
         if receipt.is_none() {
@@ -260,6 +252,32 @@ async fn commit_all(
         .into_iter()
         .map(|receipt| receipt.ok_or_else(|| Error::Corrupt("change-set not applied".into())))
         .collect()
+}
+
+/// The group's change-sets of one kind, and where each is in the group.
+fn of_kind(group: &[Job], is: fn(&ChangeSet) -> bool) -> (Vec<usize>, Vec<&ChangeSet>) {
+    group
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| is(&job.change))
+        .map(|(i, job)| (i, &job.change))
+        .unzip()
+}
+
+/// The receipts of the change-sets a grouped write took (`done`): each names its own contact.
+fn settle(
+    receipts: &mut [Option<CommitReceipt>],
+    at: &[usize],
+    changes: &[&ChangeSet],
+    done: &[bool],
+) {
+    for ((&i, change), &done) in at.iter().zip(changes).zip(done) {
+        if done {
+            receipts[i] = Some(CommitReceipt {
+                contact_id: change.interaction.contact_id,
+            });
+        }
+    }
 }
 
 /// Commits one change-set in a transaction of its own.

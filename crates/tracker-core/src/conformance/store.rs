@@ -41,7 +41,7 @@ async fn first_batch(
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
-        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, new_visits_committed_together_settle_their_contacts, later_batches_committed_together_keep_to_their_visits, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
+        $crate::store_suite!(@each $make; a_fresh_store_accepts_writes, events_round_trip_in_order, closing_writes_totals_and_freezes_the_interaction, open_interactions_are_resumable, totals_left_behind_are_replayed_from_events, events_only_changes_refuse_a_closed_interaction, racing_new_contacts_for_one_device_join_one_contact, new_visits_committed_together_settle_their_contacts, later_batches_committed_together_keep_to_their_visits, closes_committed_together_add_up, lookups_by_device, contacts_are_listed_most_recent_first, contacts_are_searched_and_paged, the_dashboard_adds_up, a_contact_is_read_a_page_at_a_time, erasing_a_contact_keeps_only_the_counts, identifying_merges_contacts, money_sums_are_exact_at_any_size);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -794,6 +794,64 @@ pub async fn later_batches_committed_together_keep_to_their_visits(store: &dyn S
         assert_eq!(urls, vec![Some(first.as_str()), None, Some(then.as_str())]);
         assert_eq!(events[1].seq, 1, "in order, numbered on");
     }
+}
+
+/// Visits closed at once (a store may end them together): each ends with its totals, its
+/// roll-up contribution and its contact's engagement value; a visit closed already refuses a
+/// second close, and nothing of it is counted twice.
+pub async fn closes_committed_together_add_up(store: &dyn Store) {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let later = now + Duration::minutes(3);
+    let reached = goal("g", 2);
+    let mut visits = Vec::new();
+    for n in 0..10 {
+        let events = vec![page_view(&format!("/first/{n}")), reached.clone()];
+        visits.push(first_batch(store, DeviceId::new_random(), now, events).await);
+    }
+    let close = |live: &Interaction| ChangeSet {
+        new_contact: false,
+        interaction: live.clone(),
+        events: Vec::new(),
+        close: Some(live.close(crate::session::CloseReason::Flush, later)),
+        refresh_interaction: true,
+        attribution: None,
+    };
+    let outcomes = futures::future::join_all(visits.iter().map(|v| store.commit(close(v)))).await;
+    assert!(
+        store.commit(close(&visits[3])).await.is_err(),
+        "a closed visit refuses a second close"
+    );
+    for (n, (outcome, live)) in outcomes.iter().zip(&visits).enumerate() {
+        let contact = store
+            .contact(live.contact_id, InteractionsPage::ALL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.as_ref().unwrap().contact_id, live.contact_id);
+        let ended = &contact.interactions[0];
+        assert!(!ended.open, "visit {n} ended");
+        assert_eq!(ended.ended_at, Some(later), "visit {n}");
+        assert_eq!(ended.interaction.event_count, 2);
+        assert_eq!(contact.summary.engagement_value, 2, "visit {n}'s contact");
+        assert_eq!(contact.summary.last_activity, later);
+    }
+    let day = now.date_naive();
+    let dashboard = store
+        .dashboard(crate::store::DashboardQuery {
+            from: day,
+            to: day,
+            site: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!((dashboard.visits, dashboard.page_views), (10, 10));
+    assert_eq!(dashboard.engagement_value, 20);
+    let goals: Vec<(&str, u64)> = dashboard
+        .goals
+        .iter()
+        .map(|g| (g.name.as_str(), g.count))
+        .collect();
+    assert_eq!(goals, vec![("g", 10)]);
 }
 
 pub async fn racing_new_contacts_for_one_device_join_one_contact(store: &dyn Store) {
