@@ -139,7 +139,8 @@ impl std::fmt::Debug for PostgresStore {
 /// (a hash join over a sequential scan), and keeps doing so as the table grows: 1-1.4 ms per
 /// grouped statement after a few seconds of load, against ~0.1 ms by key. A sequential scan
 /// where no index serves stays possible: `off` only makes the planner take any other way first.
-const WRITERS_PLAN: &str = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off";
+const WRITERS_PLAN: &str =
+    "-c enable_seqscan=off -c enable_bitmapscan=off -c enable_hashjoin=off -c enable_mergejoin=off";
 
 /// A pool of `size` connections with the store's bounds on every wait.
 fn pool(pg: tokio_postgres::Config, size: usize, timeout: Duration) -> Result<Pool, Error> {
