@@ -332,10 +332,7 @@ pub(crate) async fn append(
         }
     }
     // One key per change-set, in the group's (contact) order: the rows are locked in it.
-    let keys: (Vec<Uuid>, Vec<Uuid>) = changes
-        .iter()
-        .map(|change| (change.interaction.contact_id.0, change.interaction.id.0))
-        .unzip();
+    let keys = visit_keys(changes);
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&contact, &interaction];
     params.extend(columns.params());
     params.push(&keys.0);
@@ -447,34 +444,74 @@ pub(crate) async fn close(
         .collect())
 }
 
+/// The closing visits' keys, ends and final totals, one array per column of
+/// [`end_visits`]' statement.
+#[derive(Default)]
+struct Ending<'a> {
+    contact: Vec<Uuid>,
+    id: Vec<Uuid>,
+    ended_at: Vec<i64>,
+    last_activity: Vec<i64>,
+    reason: Vec<&'static str>,
+    campaign_id: Vec<Option<Uuid>>,
+    campaign_name: Vec<Option<&'a str>>,
+    campaign_points: Vec<Option<i64>>,
+    engagement_value: Vec<i64>,
+    page_view_count: Vec<i64>,
+    event_count: Vec<i64>,
+    current_page_view: Vec<Option<Uuid>>,
+}
+
+impl<'a> Ending<'a> {
+    fn push(&mut self, change: &'a ChangeSet) -> Result<(), Error> {
+        let interaction = &change.interaction;
+        let close = change.close.as_ref().ok_or_else(|| {
+            Error::Corrupt(format!("interaction {} is not closing", interaction.id))
+        })?;
+        self.contact.push(interaction.contact_id.0);
+        self.id.push(interaction.id.0);
+        self.ended_at.push(ms(close.ended_at));
+        self.last_activity.push(ms(interaction.last_activity));
+        self.reason.push(close.reason.as_str());
+        let (id, name, points) = change.campaign();
+        self.campaign_id.push(id);
+        self.campaign_name.push(name);
+        self.campaign_points.push(points);
+        self.engagement_value.push(interaction.engagement_value);
+        self.page_view_count.push(interaction.page_view_count);
+        self.event_count.push(interaction.event_count);
+        self.current_page_view
+            .push(interaction.current_page_view.map(|id| id.0));
+        Ok(())
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 12] {
+        [
+            &self.contact,
+            &self.id,
+            &self.ended_at,
+            &self.last_activity,
+            &self.reason,
+            &self.campaign_id,
+            &self.campaign_name,
+            &self.campaign_points,
+            &self.engagement_value,
+            &self.page_view_count,
+            &self.event_count,
+            &self.current_page_view,
+        ]
+    }
+}
+
 /// Writes the visits' final totals and ends them, those open under their change-set's
 /// contact; returns the ids of those it ended.
 async fn end_visits(
     tx: &Transaction<'_>,
     changes: &[&ChangeSet],
 ) -> Result<std::collections::HashSet<Uuid>, Error> {
-    let mut keys: (Vec<Uuid>, Vec<Uuid>, Vec<i64>, Vec<i64>, Vec<&str>) = Default::default();
-    let mut campaigns: (Vec<Option<Uuid>>, Vec<Option<&str>>, Vec<Option<i64>>) =
-        Default::default();
-    let mut totals: (Vec<i64>, Vec<i64>, Vec<i64>, Vec<Option<Uuid>>) = Default::default();
+    let mut ending = Ending::default();
     for change in changes {
-        let interaction = &change.interaction;
-        let close = change.close.as_ref().ok_or_else(|| {
-            Error::Corrupt(format!("interaction {} is not closing", interaction.id))
-        })?;
-        keys.0.push(interaction.contact_id.0);
-        keys.1.push(interaction.id.0);
-        keys.2.push(ms(close.ended_at));
-        keys.3.push(ms(interaction.last_activity));
-        keys.4.push(close.reason.as_str());
-        let (id, name, points) = change.campaign();
-        campaigns.0.push(id);
-        campaigns.1.push(name);
-        campaigns.2.push(points);
-        totals.0.push(interaction.engagement_value);
-        totals.1.push(interaction.page_view_count);
-        totals.2.push(interaction.event_count);
-        totals.3.push(interaction.current_page_view.map(|id| id.0));
+        ending.push(change)?;
     }
     Ok(tx
         .query(
@@ -495,20 +532,7 @@ async fn end_visits(
                  RETURNING i.id",
             )
             .await?,
-            &[
-                &keys.0,
-                &keys.1,
-                &keys.2,
-                &keys.3,
-                &keys.4,
-                &campaigns.0,
-                &campaigns.1,
-                &campaigns.2,
-                &totals.0,
-                &totals.1,
-                &totals.2,
-                &totals.3,
-            ],
+            &ending.params(),
         )
         .await?
         .iter()
@@ -521,10 +545,7 @@ async fn closed_facts(
     tx: &Transaction<'_>,
     ended: &[&ChangeSet],
 ) -> Result<HashMap<Uuid, Vec<Fact>>, Error> {
-    let (contacts, ids): (Vec<Uuid>, Vec<Uuid>) = ended
-        .iter()
-        .map(|change| (change.interaction.contact_id.0, change.interaction.id.0))
-        .unzip();
+    let (contacts, ids) = visit_keys(ended);
     let mut facts: HashMap<Uuid, Vec<Fact>> = HashMap::with_capacity(ended.len());
     for row in tx
         .query(
@@ -548,4 +569,12 @@ async fn closed_facts(
             .push(crate::read::fact(&row, 1)?);
     }
     Ok(facts)
+}
+
+/// The change-sets' visits' keys (contact, visit), in their order.
+fn visit_keys(changes: &[&ChangeSet]) -> (Vec<Uuid>, Vec<Uuid>) {
+    changes
+        .iter()
+        .map(|change| (change.interaction.contact_id.0, change.interaction.id.0))
+        .unzip()
 }

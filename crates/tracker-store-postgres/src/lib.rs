@@ -182,7 +182,11 @@ impl PostgresStore {
         // work), which plan for what every writer statement is: key lookups.
         let mut writing = pg.clone();
         writing.options(format!("-c search_path={} {WRITERS_PLAN}", config.schema));
-        let pool = pool(pg, config.pool_size.saturating_sub(writers).max(1), config.timeout)?;
+        let pool = pool(
+            pg,
+            config.pool_size.saturating_sub(writers).max(1),
+            config.timeout,
+        )?;
         let writing = self::pool(writing, writers, config.timeout)?;
         let mut client = pool.get().await?;
         schema::migrate(&mut client, &config.schema).await?;

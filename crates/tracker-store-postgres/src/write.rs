@@ -56,10 +56,11 @@ pub(crate) async fn writer(
                 }
             }
         }
-        let outcomes = match tokio::time::timeout(timeout, commit_group(&pool, &mut group, shard)).await {
-            Ok(outcomes) => outcomes,
-            Err(_) => group.iter().map(|_| Err(Error::Timeout(timeout))).collect(),
-        };
+        let outcomes =
+            match tokio::time::timeout(timeout, commit_group(&pool, &mut group, shard)).await {
+                Ok(outcomes) => outcomes,
+                Err(_) => group.iter().map(|_| Err(Error::Timeout(timeout))).collect(),
+            };
         debug_assert_eq!(outcomes.len(), group.len());
         for (job, outcome) in group.into_iter().zip(outcomes) {
             if let Err(error) = &outcome {
@@ -983,15 +984,15 @@ async fn write_definitions(
         let (x, y) = (&a.0, &b.0);
         (x.0, &x.1, x.2.as_str(), x.3).cmp(&(y.0, &y.1, y.2.as_str(), y.3))
     });
-    let mut columns: (Vec<i64>, Vec<String>, Vec<&str>, Vec<Uuid>, Vec<String>, Vec<i64>) =
-        Default::default();
+    let mut keys: (Vec<i64>, Vec<String>, Vec<&str>, Vec<Uuid>) = Default::default();
+    let mut counts: (Vec<String>, Vec<i64>) = Default::default();
     for ((day, site, kind, id), (name, n)) in definitions {
-        columns.0.push(day);
-        columns.1.push(site);
-        columns.2.push(kind.as_str());
-        columns.3.push(id);
-        columns.4.push(name);
-        columns.5.push(n);
+        keys.0.push(day);
+        keys.1.push(site);
+        keys.2.push(kind.as_str());
+        keys.3.push(id);
+        counts.0.push(name);
+        counts.1.push(n);
     }
     tx.execute(
         &tx.prepare_cached(
@@ -1004,7 +1005,7 @@ async fn write_definitions(
         )
         .await?,
         &[
-            &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &shard.0,
+            &keys.0, &keys.1, &keys.2, &keys.3, &counts.0, &counts.1, &shard.0,
         ],
     )
     .await?;
@@ -1012,7 +1013,11 @@ async fn write_definitions(
 }
 
 /// Outcomes' counts and money per day, site, definition and currency.
-async fn write_outcomes(tx: &Transaction<'_>, tally: &mut Tally, shard: Shard) -> Result<(), Error> {
+async fn write_outcomes(
+    tx: &Transaction<'_>,
+    tally: &mut Tally,
+    shard: Shard,
+) -> Result<(), Error> {
     let mut outcomes: Vec<_> = tally.outcomes.drain().collect();
     if outcomes.is_empty() {
         return Ok(());
