@@ -19,7 +19,7 @@ use tracker_core::{
 use uuid::Uuid;
 
 use crate::{
-    write::{ms, touch_device_and_contact, EventColumns},
+    write::{ms, EventColumns},
     Error,
 };
 
@@ -49,12 +49,9 @@ pub(crate) async fn write(
             .ok_or_else(|| {
                 Error::Corrupt(format!("device {} has no contact", interaction.device_id))
             })?;
-        if owner != interaction.contact_id.0 {
-            // A known device's new visit: its device and its contact were seen now.
-            touch_device_and_contact(tx, change, owner, false).await?;
-        }
         contacts.push(owner);
     }
+    seen_again(tx, changes, &contacts).await?;
     new_contacts(tx, changes, &contacts).await?;
     interactions(tx, changes, &contacts).await?;
     events(tx, changes, &contacts).await?;
@@ -104,6 +101,52 @@ async fn devices(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect())
+}
+
+/// Known devices' new visits: each device and its contact were seen now (one statement per
+/// table; a device or contact with two new visits in the group once, at the later time; in
+/// key order, as every writer locks them).
+async fn seen_again(
+    tx: &Transaction<'_>,
+    changes: &[&ChangeSet],
+    owners: &[Uuid],
+) -> Result<(), Error> {
+    let mut devices: std::collections::BTreeMap<Uuid, i64> = Default::default();
+    let mut contacts: std::collections::BTreeMap<Uuid, i64> = Default::default();
+    for (change, owner) in changes.iter().zip(owners) {
+        let interaction = &change.interaction;
+        if *owner == interaction.contact_id.0 {
+            continue; // a device this group created: its rows carry the time already
+        }
+        let seen = devices.entry(interaction.device_id.0).or_insert(i64::MIN);
+        *seen = (*seen).max(ms(interaction.started_at));
+        let active = contacts.entry(*owner).or_insert(i64::MIN);
+        *active = (*active).max(ms(interaction.last_activity));
+    }
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let (ids, at): (Vec<Uuid>, Vec<i64>) = devices.into_iter().unzip();
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at)
+             FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at) WHERE d.id = u.id",
+        )
+        .await?,
+        &[&ids, &at],
+    )
+    .await?;
+    let (ids, at): (Vec<Uuid>, Vec<i64>) = contacts.into_iter().unzip();
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE contacts c SET last_activity = greatest(c.last_activity, u.at)
+             FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at) WHERE c.id = u.id",
+        )
+        .await?,
+        &[&ids, &at],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The contacts of the devices this group created: those whose device now names the

@@ -441,7 +441,7 @@ async fn write_interaction(
 
 /// The device's and the contact's last activity (rows inserted by this change-set already
 /// carry the time). A new interaction of a known device: the device was seen now.
-pub(crate) async fn touch_device_and_contact(
+async fn touch_device_and_contact(
     tx: &Transaction<'_>,
     change: &ChangeSet,
     contact: Uuid,
