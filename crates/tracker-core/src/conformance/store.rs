@@ -907,7 +907,8 @@ pub async fn new_visits_committed_together_settle_their_contacts(store: &dyn Sto
         .collect();
     changes.push(new_visit(shared_device, later, vec![goal("b", 2)]));
     changes.push(new_visit(shared_device, later, vec![goal("c", 3)]));
-    changes.push(new_visit(known_device, later, vec![page_view("/again")]));
+    let latest = later + Duration::minutes(1);
+    changes.push(new_visit(known_device, latest, vec![page_view("/again")]));
     let asked: Vec<ContactId> = changes.iter().map(|c| c.interaction.contact_id).collect();
     let receipts: Vec<_> = futures::future::join_all(changes.into_iter().map(|c| store.commit(c)))
         .await
@@ -944,8 +945,8 @@ pub async fn new_visits_committed_together_settle_their_contacts(store: &dyn Sto
         .unwrap()
         .unwrap();
     assert_eq!(known.interactions.len(), 2);
-    assert_eq!(known.summary.last_activity, later, "seen again");
-    assert_eq!(known.devices[0].last_seen, later);
+    assert_eq!(known.summary.last_activity, latest, "seen again");
+    assert_eq!(known.devices[0].last_seen, latest);
     let all = store
         .contacts(ContactFilter {
             limit: 100,
@@ -954,6 +955,10 @@ pub async fn new_visits_committed_together_settle_their_contacts(store: &dyn Sto
         .await
         .unwrap();
     assert_eq!(all.contacts.len(), 22, "20 new, 1 shared, 1 known");
+    assert_eq!(
+        all.contacts[0].id, known.summary.id,
+        "the contact seen last comes first (its row's recency, not only its visits')"
+    );
 }
 
 pub async fn lookups_by_device(store: &dyn Store) {
