@@ -123,29 +123,34 @@ async fn seen_again(
         let active = contacts.entry(*owner).or_insert(i64::MIN);
         *active = (*active).max(ms(interaction.last_activity));
     }
-    if devices.is_empty() {
+    raise(
+        tx,
+        "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at)
+         FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at) WHERE d.id = u.id",
+        devices,
+    )
+    .await?;
+    raise(
+        tx,
+        "UPDATE contacts c SET last_activity = greatest(c.last_activity, u.at)
+         FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at) WHERE c.id = u.id",
+        contacts,
+    )
+    .await
+}
+
+/// Runs `statement` (rows by id, raised to a time) for `times`, in id order; nothing when empty.
+async fn raise(
+    tx: &Transaction<'_>,
+    statement: &str,
+    times: std::collections::BTreeMap<Uuid, i64>,
+) -> Result<(), Error> {
+    if times.is_empty() {
         return Ok(());
     }
-    let (ids, at): (Vec<Uuid>, Vec<i64>) = devices.into_iter().unzip();
-    tx.execute(
-        &tx.prepare_cached(
-            "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at)
-             FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at) WHERE d.id = u.id",
-        )
-        .await?,
-        &[&ids, &at],
-    )
-    .await?;
-    let (ids, at): (Vec<Uuid>, Vec<i64>) = contacts.into_iter().unzip();
-    tx.execute(
-        &tx.prepare_cached(
-            "UPDATE contacts c SET last_activity = greatest(c.last_activity, u.at)
-             FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at) WHERE c.id = u.id",
-        )
-        .await?,
-        &[&ids, &at],
-    )
-    .await?;
+    let (ids, at): (Vec<Uuid>, Vec<i64>) = times.into_iter().unzip();
+    tx.execute(&tx.prepare_cached(statement).await?, &[&ids, &at])
+        .await?;
     Ok(())
 }
 
