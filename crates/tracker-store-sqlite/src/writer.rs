@@ -5,8 +5,9 @@
 //! Under load this turns many commits (and fsyncs) into one.
 //!
 //! WAL checkpoints are the checkpointer thread's (see `spawn_checkpointer`); the writer's own
-//! automatic checkpoint is only the safety net. The writer holds the [`WriteGate`] while it
-//! works on a group, so that the checkpointer can pause it between two groups.
+//! automatic checkpoint is only the safety net. When the checkpointer has caught up with the WAL
+//! but for its last frames, the writer copies those between two groups ([`WalTail`]), so that
+//! the WAL starts over.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
@@ -16,7 +17,7 @@ use tracker_core::{
     store::{ChangeSet, CommitReceipt, Erased},
 };
 
-use crate::{read::ms, rollup, Error, WriteGate};
+use crate::{read::ms, rollup, Error, WalTail};
 
 /// What the writer is asked to do.
 // Barriers are rare (shutdown); boxing the change-set would cost an allocation per commit.
@@ -54,7 +55,7 @@ pub(crate) fn spawn(
     conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     max_group: usize,
-    gate: WriteGate,
+    tail: WalTail,
     lock: crate::FileLock,
 ) -> Result<(), Error> {
     std::thread::Builder::new()
@@ -74,13 +75,24 @@ pub(crate) fn spawn(
                         Err(_) => break,
                     }
                 }
-                let _working = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if tail.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                    copy_tail(&conn);
+                }
                 run_group(&mut conn, &mut group);
             }
             tracing::debug!("sqlite writer stopped");
         })
         .map_err(|e| Error::Io("sqlite-writer thread".into(), e))?;
     Ok(())
+}
+
+/// The WAL's last frames, which the checkpointer left to the writer: copied into the database
+/// before the next group, whose transaction then starts the WAL over (unless a reader still
+/// needs its frames; the next reset tries again). A failure costs only the reset.
+fn copy_tail(conn: &Connection) {
+    if let Err(error) = crate::passive_checkpoint(conn) {
+        tracing::warn!(%error, "the writer's checkpoint of the WAL's tail failed");
+    }
 }
 
 /// Runs one group of jobs: the change-sets in one transaction, then erasures and

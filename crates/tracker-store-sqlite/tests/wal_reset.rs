@@ -1,6 +1,6 @@
-//! The WAL starts over while writes keep coming: the checkpointer pauses the writer between
-//! two groups for a catch-up checkpoint, instead of the writer checkpointing (and stalling every
-//! commit) once the WAL is huge.
+//! The WAL starts over while writes keep coming: the checkpointer catches up with the writer and
+//! leaves it the WAL's last frames to copy between two groups, instead of the writer
+//! checkpointing (and stalling every commit) once the WAL is huge.
 //!
 //! The test drives the checkpointer itself ([`SqliteStore::checkpoint_now`]) and counts WAL
 //! restarts and frames, so it holds however busy the machine is; how big the WAL gets under a
