@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracker_core::{
+    acquisition::{Acquisition, Arrival, Referrers},
     client_info::ClientInfo,
     definitions::Definition,
     event::DefinitionRef,
@@ -143,10 +144,32 @@ impl From<DefinitionRef> for DefinitionRefJson {
         }
     }
 }
+impl From<Acquisition> for AcquisitionJson {
+    fn from(a: Acquisition) -> Self {
+        Self {
+            channel: a.channel.as_str().to_string(),
+            source: a.source,
+            utm_source: a.utm.source,
+            utm_medium: a.utm.medium,
+            utm_campaign: a.utm.campaign,
+            utm_term: a.utm.term,
+            utm_content: a.utm.content,
+        }
+    }
+}
 impl From<InteractionRecord> for InteractionJson {
     fn from(record: InteractionRecord) -> Self {
         let i = record.interaction;
         let end_or_last = record.ended_at.unwrap_or(i.last_activity);
+        // Visits stored before channels were: worked out now, from what they kept.
+        let acquisition = record.attribution.acquisition.clone().unwrap_or_else(|| {
+            Referrers::built_in().classify(Arrival {
+                landing_url: record.attribution.landing_url.as_deref(),
+                referrer: record.attribution.referrer.as_deref(),
+                origin: None,
+                campaign: i.campaign.is_some(),
+            })
+        });
         Self {
             id: i.id.to_string(),
             open: record.open,
@@ -163,6 +186,7 @@ impl From<InteractionRecord> for InteractionJson {
             ip: record.attribution.ip.map(|ip| ip.to_string()),
             landing_url: record.attribution.landing_url.clone(),
             referrer: record.attribution.referrer.clone(),
+            acquisition: acquisition.into(),
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
             event_count: usize::try_from(i.event_count).unwrap_or(0),

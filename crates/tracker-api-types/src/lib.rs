@@ -410,6 +410,27 @@ pub struct DefinitionRefJson {
     pub name: String,
 }
 
+/// Where a visit came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AcquisitionJson {
+    /// `direct`, `organic_search`, `paid_search`, `social`, `email`, `referral` or `campaign`.
+    pub channel: String,
+    /// `utm_source`, else the host of a referrer from another site (without `www.`).
+    pub source: Option<String>,
+    /// The landing URL's `utm_source`.
+    pub utm_source: Option<String>,
+    /// `utm_medium`.
+    pub utm_medium: Option<String>,
+    /// `utm_campaign`.
+    pub utm_campaign: Option<String>,
+    /// `utm_term`.
+    pub utm_term: Option<String>,
+    /// `utm_content`.
+    pub utm_content: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -432,9 +453,13 @@ pub struct InteractionJson {
     /// The URL of the visit's first page view (of its first request): where it landed.
     #[serde(default)]
     pub landing_url: Option<String>,
-    /// That page view's referrer: where the visitor came from.
+    /// That page view's referrer (else the request's `Referer` from another site): where the
+    /// visitor came from.
     #[serde(default)]
     pub referrer: Option<String>,
+    /// Where the visit came from: its channel, source and the landing URL's UTM tags.
+    #[serde(default)]
+    pub acquisition: AcquisitionJson,
     pub engagement_value: i64,
     pub page_view_count: i64,
     pub event_count: usize,

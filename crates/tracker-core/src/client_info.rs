@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::acquisition::{Acquisition, Arrival, Referrers};
+
 /// The parsed user agent of an interaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,18 +59,39 @@ pub struct Attribution {
     pub ip: Option<IpAddr>,
     /// The URL of the visit's first page view (of its first request): where it landed.
     pub landing_url: Option<String>,
-    /// That page view's referrer: where the visitor came from.
+    /// That page view's referrer (else the request's `Referer` from another site): where the
+    /// visitor came from.
     pub referrer: Option<String>,
+    /// The visit's channel, source and UTM tags, worked out when it opened (`None`: a visit
+    /// stored before they were).
+    pub acquisition: Option<Acquisition>,
 }
 
 impl Attribution {
     /// Takes the landing page and its referrer from the first page view among `events` (a
-    /// new visit's first request).
-    pub fn land(&mut self, events: &[crate::session::StoredEvent]) {
+    /// new visit's first request; the request's `Referer` from another site when the page view
+    /// names none), and works out where the visit came from. `campaign`: whether the request
+    /// triggered a campaign.
+    pub fn land(
+        &mut self,
+        events: &[crate::session::StoredEvent],
+        visitor: &crate::session::Visitor,
+        referrers: &Referrers,
+        campaign: bool,
+    ) {
         if let Some(page) = events.iter().find_map(|e| e.event.page.as_ref()) {
             self.landing_url = Some(page.url.clone());
             self.referrer.clone_from(&page.referrer);
         }
+        if self.referrer.is_none() {
+            self.referrer.clone_from(&visitor.referer);
+        }
+        self.acquisition = Some(referrers.classify(Arrival {
+            landing_url: self.landing_url.as_deref(),
+            referrer: self.referrer.as_deref(),
+            origin: visitor.origin.as_deref(),
+            campaign,
+        }));
     }
 }
 

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod acquisition;
 pub mod body;
 pub mod client_info;
 pub mod clock;

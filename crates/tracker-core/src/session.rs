@@ -26,6 +26,8 @@ pub struct VisitorPolicy {
     pub unclassified: Unclassified,
     /// How client addresses are stored.
     pub ip_anonymization: IpAnonymization,
+    /// The search engines and social networks referrers are recognised by.
+    pub referrers: crate::acquisition::Referrers,
 }
 
 /// How often a live interaction's running totals (last activity, counts, engagement value)
@@ -52,6 +54,11 @@ pub struct Visitor {
     pub ip: Option<IpAddr>,
     /// Whether the device cookie says the visitor was identified as a person.
     pub human_cookie: bool,
+    /// The app's origin (the request's `Origin`): its own pages are not referrers.
+    pub origin: Option<String>,
+    /// The request's `Referer` when it names another site than `origin`: a new visit's
+    /// referrer when its first page view names none.
+    pub referer: Option<String>,
 }
 
 /// Whether a batch's commit also writes the interaction's running totals: on its first commit
@@ -108,6 +115,7 @@ impl VisitorPolicy {
                 .and_then(|ip| anonymize(ip, self.ip_anonymization)),
             landing_url: None,
             referrer: None,
+            acquisition: None,
         };
         (Interaction::open(opening, now), attribution)
     }
@@ -418,6 +426,8 @@ mod tests {
             user_agent: Some(user_agent.into()),
             ip: "203.0.113.9".parse().ok(),
             human_cookie,
+            origin: None,
+            referer: None,
         }
     }
 
@@ -428,6 +438,7 @@ mod tests {
             rules: RobotRules::new(&[], &[]).expect("default rules"),
             unclassified: Unclassified::Human,
             ip_anonymization: IpAnonymization::default(),
+            referrers: crate::acquisition::Referrers::default(),
         };
         assert_eq!(policy.classify(&visitor(chrome, false)), None);
         assert_eq!(

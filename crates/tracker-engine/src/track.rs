@@ -209,7 +209,8 @@ impl Sessions {
         let retry = keep_retry.then(|| events.clone());
         let stored = interaction.record(events, now);
         let attribution = attribution.map(|mut a| {
-            a.land(&stored);
+            let campaign = interaction.campaign.is_some();
+            a.land(&stored, visitor, &self.policy.referrers, campaign);
             a
         });
         let refresh = needs_refresh(refreshed_at, now);

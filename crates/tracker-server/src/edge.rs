@@ -123,6 +123,10 @@ pub struct TrackingCaller {
     pub user_agent: Option<String>,
     /// The client's address (see [`client_addr`]), not yet anonymised.
     pub ip: Option<IpAddr>,
+    /// `Origin`: the app's pages, which are not referrers.
+    pub origin: Option<String>,
+    /// `Referer`, when it names another site than `origin`.
+    pub referer: Option<String>,
 }
 
 impl FromRequestParts<AppState> for TrackingCaller {
@@ -216,6 +220,17 @@ impl TrackingCaller {
         let session = jar
             .get(&settings.tracker.session_cookie)
             .and_then(|c| SessionId::from_cookie(c.value()));
+        let max = settings.tracker.limits.max_string_bytes;
+        let text = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty() && *v != "null")
+        };
+        let origin = text(header::ORIGIN);
+        let referer = text(header::REFERER).filter(|r| !same_origin(r, origin));
+        let owned = |v: &str| truncate(v.to_string(), max);
         Self {
             key_name,
             key: None,
@@ -235,8 +250,20 @@ impl TrackingCaller {
                     settings.tracker.limits.max_string_bytes,
                 )
             }),
+            origin: origin.map(owned),
+            referer: referer.map(owned),
         }
     }
+}
+
+/// Whether `url` is on `origin` (`https://shop.example.com`): a page of the app itself.
+fn same_origin(url: &str, origin: Option<&str>) -> bool {
+    origin.is_some_and(|origin| {
+        let (url, origin) = (url.as_bytes(), origin.as_bytes());
+        url.len() >= origin.len()
+            && url[..origin.len()].eq_ignore_ascii_case(origin)
+            && matches!(url.get(origin.len()), None | Some(b'/' | b'?' | b'#'))
+    })
 }
 
 /// Where a request comes from, as far as it can be believed.

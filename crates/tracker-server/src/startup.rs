@@ -210,6 +210,10 @@ pub fn build_visitor_policy(settings: &Settings) -> anyhow::Result<VisitorPolicy
         rules,
         unclassified: settings.robots.unclassified,
         ip_anonymization: settings.privacy.ip_anonymization,
+        referrers: tracker_core::acquisition::Referrers::new(
+            &settings.acquisition.search,
+            &settings.acquisition.social,
+        ),
     })
 }
 

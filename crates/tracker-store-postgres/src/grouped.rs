@@ -206,6 +206,8 @@ struct InteractionColumns<'a> {
     ip: Vec<Option<String>>,
     landing_url: Vec<Option<&'a str>>,
     referrer: Vec<Option<&'a str>>,
+    /// One column per `Acquisition::COLUMNS`.
+    came_from: [Vec<Option<&'a str>>; 7],
 }
 
 impl<'a> InteractionColumns<'a> {
@@ -241,8 +243,35 @@ impl<'a> InteractionColumns<'a> {
             .push(attribution.and_then(|a| a.landing_url.as_deref()));
         self.referrer
             .push(attribution.and_then(|a| a.referrer.as_deref()));
+        let came_from = attribution
+            .and_then(|a| a.acquisition.as_ref())
+            .map(tracker_core::acquisition::Acquisition::columns)
+            .unwrap_or_default();
+        for (column, value) in self.came_from.iter_mut().zip(came_from) {
+            column.push(value);
+        }
     }
 }
+
+/// New interactions, open, under their contacts (one array per column).
+const INSERT_INTERACTIONS: &str =
+    "INSERT INTO interactions (contact_id, id, device_id, session_id, open,
+         started_at, last_activity, site_name, campaign_id, campaign_name,
+         campaign_points, user_agent, engagement_value, page_view_count,
+         event_count, current_page_view, browser, browser_version, os,
+         device_type, ip, landing_url, referrer, channel, source, utm_source,
+         utm_medium, utm_campaign, utm_term, utm_content)
+     SELECT n.c, n.i, n.d, n.s, true, n.st, n.la, n.site, n.cid, n.cname,
+         n.cpoints, n.ua, n.ev, n.pv, n.ec, n.cpv, n.b, n.bv, n.os, n.dt, n.ip,
+         n.lu, n.r, n.ch, n.src, n.us, n.um, n.uc, n.ut, n.uco
+     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[],
+         $6::bigint[], $7::text[], $8::uuid[], $9::text[], $10::bigint[],
+         $11::text[], $12::bigint[], $13::bigint[], $14::bigint[], $15::uuid[],
+         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+         $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
+         $26::text[], $27::text[], $28::text[], $29::text[])
+         AS n(c, i, d, s, st, la, site, cid, cname, cpoints, ua, ev, pv, ec, cpv,
+              b, bv, os, dt, ip, lu, r, ch, src, us, um, uc, ut, uco)";
 
 /// Inserts the interactions, open, under their contacts.
 async fn interactions(
@@ -256,24 +285,7 @@ async fn interactions(
     }
     let written = tx
         .execute(
-            &tx.prepare_cached(
-                "INSERT INTO interactions (contact_id, id, device_id, session_id, open,
-                     started_at, last_activity, site_name, campaign_id, campaign_name,
-                     campaign_points, user_agent, engagement_value, page_view_count,
-                     event_count, current_page_view, browser, browser_version, os,
-                     device_type, ip, landing_url, referrer)
-                 SELECT n.c, n.i, n.d, n.s, true, n.st, n.la, n.site, n.cid, n.cname,
-                     n.cpoints, n.ua, n.ev, n.pv, n.ec, n.cpv, n.b, n.bv, n.os, n.dt, n.ip,
-                     n.lu, n.r
-                 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[],
-                     $6::bigint[], $7::text[], $8::uuid[], $9::text[], $10::bigint[],
-                     $11::text[], $12::bigint[], $13::bigint[], $14::bigint[], $15::uuid[],
-                     $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-                     $21::text[], $22::text[])
-                     AS n(c, i, d, s, st, la, site, cid, cname, cpoints, ua, ev, pv, ec, cpv,
-                          b, bv, os, dt, ip, lu, r)",
-            )
-            .await?,
+            &tx.prepare_cached(INSERT_INTERACTIONS).await?,
             &[
                 &owners,
                 &c.id,
@@ -297,6 +309,13 @@ async fn interactions(
                 &c.ip,
                 &c.landing_url,
                 &c.referrer,
+                &c.came_from[0],
+                &c.came_from[1],
+                &c.came_from[2],
+                &c.came_from[3],
+                &c.came_from[4],
+                &c.came_from[5],
+                &c.came_from[6],
             ],
         )
         .await?;

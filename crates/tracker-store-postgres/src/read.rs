@@ -55,7 +55,8 @@ fn limit(n: usize) -> i64 {
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
     user_agent, engagement_value, page_view_count, event_count, current_page_view, browser,
-    browser_version, os, device_type, ip, landing_url, referrer";
+    browser_version, os, device_type, ip, landing_url, referrer, channel, source, utm_source,
+    utm_medium, utm_campaign, utm_term, utm_content";
 
 fn live_interaction(row: &Row) -> Result<Interaction, Error> {
     Ok(Interaction {
@@ -88,6 +89,15 @@ fn attribution(row: &Row) -> Result<Attribution, Error> {
             .and_then(|ip| ip.parse().ok()),
         landing_url: row.try_get(23)?,
         referrer: row.try_get(24)?,
+        acquisition: tracker_core::acquisition::Acquisition::from_columns([
+            row.try_get(25)?,
+            row.try_get(26)?,
+            row.try_get(27)?,
+            row.try_get(28)?,
+            row.try_get(29)?,
+            row.try_get(30)?,
+            row.try_get(31)?,
+        ]),
     })
 }
 

@@ -526,6 +526,19 @@ async fn open_owner(
         .map(|row| row.get(0)))
 }
 
+/// A new interaction's row (`$16::bigint IS NULL`: open unless the change-set closes it).
+const INSERT_INTERACTION: &str =
+    "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
+         last_activity, site_name, campaign_id, campaign_name, campaign_points,
+         user_agent, engagement_value, page_view_count, event_count,
+         current_page_view, ended_at, close_reason, browser, browser_version, os,
+         device_type, ip, landing_url, referrer, channel, source, utm_source,
+         utm_medium, utm_campaign, utm_term, utm_content)
+     VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27,
+         $28, $29, $30, $31)
+     ON CONFLICT (contact_id, id) DO NOTHING";
+
 /// Inserts a new interaction; 0 when it exists already.
 async fn insert_interaction(
     tx: &Transaction<'_>,
@@ -538,19 +551,13 @@ async fn insert_interaction(
     let ended_at = change.close.map(|close| ms(close.ended_at));
     let close_reason = change.close.map(|close| close.reason.as_str());
     let ip = attribution.and_then(|a| a.ip).map(|ip| ip.to_string());
+    let came_from = attribution
+        .and_then(|a| a.acquisition.as_ref())
+        .map(tracker_core::acquisition::Acquisition::columns)
+        .unwrap_or_default();
     Ok(tx
         .execute(
-            &tx.prepare_cached(
-                "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
-                     last_activity, site_name, campaign_id, campaign_name, campaign_points,
-                     user_agent, engagement_value, page_view_count, event_count,
-                     current_page_view, ended_at, close_reason, browser, browser_version, os,
-                     device_type, ip, landing_url, referrer)
-                 VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
-                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
-                 ON CONFLICT (contact_id, id) DO NOTHING",
-            )
-            .await?,
+            &tx.prepare_cached(INSERT_INTERACTION).await?,
             &[
                 &interaction.id.0,
                 &contact,
@@ -576,6 +583,13 @@ async fn insert_interaction(
                 &ip,
                 &attribution.and_then(|a| a.landing_url.as_deref()),
                 &attribution.and_then(|a| a.referrer.as_deref()),
+                &came_from[0],
+                &came_from[1],
+                &came_from[2],
+                &came_from[3],
+                &came_from[4],
+                &came_from[5],
+                &came_from[6],
             ],
         )
         .await?)

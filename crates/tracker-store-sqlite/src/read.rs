@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use tracker_core::{
+    acquisition::Acquisition,
     client_info::{Attribution, ClientInfo},
     event::{DefinitionRef, EventKind, PageInfo, TrackedEvent},
     ids::{ContactId, DeviceId, DeviceKey, EventId, Guid, InteractionId, SessionId},
@@ -54,7 +55,8 @@ fn definition(
 const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, started_at,
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
     user_agent, engagement_value, page_view_count, event_count, current_page_view, browser,
-    browser_version, os, device_type, ip, landing_url, referrer";
+    browser_version, os, device_type, ip, landing_url, referrer, channel, source, utm_source,
+    utm_medium, utm_campaign, utm_term, utm_content";
 
 fn live_interaction(row: &Row<'_>) -> rusqlite::Result<Interaction> {
     Ok(Interaction {
@@ -87,6 +89,15 @@ fn attribution(row: &Row<'_>) -> rusqlite::Result<Attribution> {
             .and_then(|ip| ip.parse().ok()),
         landing_url: row.get(23)?,
         referrer: row.get(24)?,
+        acquisition: Acquisition::from_columns([
+            row.get(25)?,
+            row.get(26)?,
+            row.get(27)?,
+            row.get(28)?,
+            row.get(29)?,
+            row.get(30)?,
+            row.get(31)?,
+        ]),
     })
 }
 

@@ -504,6 +504,13 @@ mod tests {
              DROP TABLE erased_contacts; DROP TABLE contact_merges;
              ALTER TABLE interactions DROP COLUMN landing_url;
              ALTER TABLE interactions DROP COLUMN referrer;
+             ALTER TABLE interactions DROP COLUMN channel;
+             ALTER TABLE interactions DROP COLUMN source;
+             ALTER TABLE interactions DROP COLUMN utm_source;
+             ALTER TABLE interactions DROP COLUMN utm_medium;
+             ALTER TABLE interactions DROP COLUMN utm_campaign;
+             ALTER TABLE interactions DROP COLUMN utm_term;
+             ALTER TABLE interactions DROP COLUMN utm_content;
              PRAGMA user_version = 5;",
         )
         .unwrap();

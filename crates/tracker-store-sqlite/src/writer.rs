@@ -597,11 +597,28 @@ macro_rules! insert_interaction {
         "INSERT INTO interactions (id, contact_id, device_id, session_id, open, started_at,
              last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
              engagement_value, page_view_count, event_count, current_page_view, ended_at,
-             close_reason, browser, browser_version, os, device_type, ip, landing_url, referrer)
+             close_reason, browser, browser_version, os, device_type, ip, landing_url, referrer,
+             channel, source, utm_source, utm_medium, utm_campaign, utm_term, utm_content)
          VALUES (?1, ?2, ?3, ?4, ?16 IS NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"
     };
 }
+
+/// A live interaction's running totals (and its end), or its row when it is new; answers the
+/// row's contact, nothing when the row is closed.
+const UPSERT_INTERACTION: &str = concat!(
+    insert_interaction!(),
+    "
+     ON CONFLICT (id) DO UPDATE SET
+         last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
+         campaign_name = excluded.campaign_name, campaign_points = excluded.campaign_points,
+         engagement_value = excluded.engagement_value,
+         page_view_count = excluded.page_view_count, event_count = excluded.event_count,
+         current_page_view = excluded.current_page_view, open = excluded.open,
+         ended_at = excluded.ended_at, close_reason = excluded.close_reason
+     WHERE open = 1
+     RETURNING contact_id"
+);
 
 /// Inserts a new interaction or updates a live one, closing it too when the change-set says
 /// so, in one statement (one B-tree visit instead of an upsert and an update). Returns the
@@ -616,6 +633,10 @@ fn write_interaction(
     let interaction = &change.interaction;
     let (campaign_id, campaign_name, campaign_points) = change.campaign();
     let attribution = change.attribution.as_ref();
+    let came_from = attribution
+        .and_then(|a| a.acquisition.as_ref())
+        .map(tracker_core::acquisition::Acquisition::columns)
+        .unwrap_or_default();
     let params = params![
         interaction.id.0,
         contact,
@@ -641,6 +662,13 @@ fn write_interaction(
         attribution.and_then(|a| a.ip).map(|ip| ip.to_string()),
         attribution.and_then(|a| a.landing_url.as_deref()),
         attribution.and_then(|a| a.referrer.as_deref()),
+        came_from[0],
+        came_from[1],
+        came_from[2],
+        came_from[3],
+        came_from[4],
+        came_from[5],
+        came_from[6],
     ];
     if change.new_contact {
         conn.prepare_cached(insert_interaction!())?
@@ -648,19 +676,7 @@ fn write_interaction(
         return Ok(contact);
     }
     let owner: Option<uuid::Uuid> = conn
-        .prepare_cached(concat!(
-            insert_interaction!(),
-            "
-             ON CONFLICT (id) DO UPDATE SET
-                 last_activity = excluded.last_activity, campaign_id = excluded.campaign_id,
-                 campaign_name = excluded.campaign_name, campaign_points = excluded.campaign_points,
-                 engagement_value = excluded.engagement_value,
-                 page_view_count = excluded.page_view_count, event_count = excluded.event_count,
-                 current_page_view = excluded.current_page_view, open = excluded.open,
-                 ended_at = excluded.ended_at, close_reason = excluded.close_reason
-             WHERE open = 1
-             RETURNING contact_id"
-        ))?
+        .prepare_cached(UPSERT_INTERACTION)?
         .query_row(params, |row| row.get(0))
         .optional()?;
     owner.ok_or_else(|| Error::Stale(format!("interaction {} is already closed", interaction.id)))

@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod acquisition;
 mod admin;
 mod bodies;
 mod cors_cookies;

@@ -109,5 +109,16 @@ pub fn attribution() -> crate::client_info::Attribution {
         ip: Some(std::net::IpAddr::from([203, 0, 113, 0])),
         landing_url: Some("/landing?utm_source=news".into()),
         referrer: Some("https://news.example/story".into()),
+        acquisition: Some(crate::acquisition::Acquisition {
+            channel: crate::acquisition::Channel::Email,
+            source: Some("news".into()),
+            utm: crate::acquisition::Utm {
+                source: Some("news".into()),
+                medium: Some("email".into()),
+                campaign: Some("spring".into()),
+                term: Some("red shoes".into()),
+                content: Some("banner".into()),
+            },
+        }),
     }
 }

@@ -927,6 +927,11 @@ pub async fn new_visits_committed_together_settle_their_contacts(store: &dyn Sto
             .unwrap();
         assert_eq!(contact.interactions.len(), 1);
         assert_eq!(contact.interactions[0].events.len(), 1);
+        assert_eq!(
+            contact.interactions[0].attribution,
+            attribution(),
+            "written together: the client, and where the visit came from"
+        );
         assert_eq!(contact.devices.len(), 1);
     }
     assert_eq!(receipts[20].contact_id, receipts[21].contact_id);

@@ -68,6 +68,8 @@ pub struct Settings {
     pub robots: RobotsSettings,
     /// `[privacy]`
     pub privacy: PrivacySettings,
+    /// `[acquisition]`
+    pub acquisition: AcquisitionSettings,
     /// `[profile]`
     pub profile: ProfileSettings,
     /// `[rate_limit]`
@@ -98,6 +100,7 @@ impl Default for Settings {
             pipeline: PipelineSettings::default(),
             robots: RobotsSettings::default(),
             privacy: PrivacySettings::default(),
+            acquisition: AcquisitionSettings::default(),
             profile: ProfileSettings::default(),
             rate_limit: RateLimitSettings::default(),
             personalization: PersonalizationSettings::default(),

@@ -70,6 +70,19 @@ pub struct PrivacySettings {
     pub ip_anonymization: IpAnonymization,
 }
 
+/// `[acquisition]`: where visits come from. The tracker knows the common search engines and
+/// social networks by their hosts (its built-in lists); these add hosts to them, and win
+/// where a host is on both (`"intranet-search.example.com"`, or `"name.*"` for a name under
+/// any country suffix).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcquisitionSettings {
+    /// More search engines' hosts: their referrers make a visit `organic_search`.
+    pub search: Vec<String>,
+    /// More social networks' hosts: their referrers make a visit `social`.
+    pub social: Vec<String>,
+}
+
 /// `[rate_limit]`: token buckets on the tracking endpoints, answered 429 `rate_limited` with
 /// `Retry-After`. 0 turns a limit off.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -323,11 +323,26 @@ pub(crate) async fn contact(
                     @if let Some(site) = &visit.site_name { " · site " (site) }
                     @if let Some(browser) = &visit.client.browser { " · " (browser) @if let Some(os) = &visit.client.os { " on " (os) } }
                 }
+                p.muted.acquisition {
+                    "Came from: " span.channel { (channel_label(&visit.acquisition.channel)) }
+                    @if let Some(source) = &visit.acquisition.source { " · " span.source { (source) } }
+                    @if let Some(campaign) = &visit.acquisition.utm_campaign { " · campaign " (campaign) }
+                    @if let Some(landing) = &visit.landing_url { " · landed on " code { (landing) } }
+                }
                 (timeline(&visit.events))
             }
         }
     };
     page("Contact", here, &viewer, body).into_response()
+}
+
+/// A channel's name as people read it (`organic_search`: "Organic search").
+fn channel_label(channel: &str) -> String {
+    let spaced = channel.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// A visit's events in order: page views, each with the events attached to it.

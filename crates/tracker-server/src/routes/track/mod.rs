@@ -22,6 +22,8 @@ fn visitor(caller: &TrackingCaller) -> Visitor {
         user_agent: caller.user_agent.clone(),
         ip: caller.ip,
         human_cookie: caller.device.human,
+        origin: caller.origin.clone(),
+        referer: caller.referer.clone(),
     }
 }
 
