@@ -248,7 +248,12 @@ impl Referrers {
 
     /// Where a visit came from, from what its first page view says.
     pub fn classify(&self, arrival: Arrival<'_>) -> Acquisition {
-        let landing = arrival.landing_url.and_then(parse_url);
+        // Most first page views are a bare path with no referrer: nothing to parse then (every
+        // new visitor pays for this).
+        let landing = arrival
+            .landing_url
+            .filter(|url| url.contains('?') || arrival.referrer.is_some())
+            .and_then(parse_url);
         let mut utm = Utm::default();
         let mut clicked_ad = false;
         let mut sc_camp = arrival.campaign;
@@ -267,16 +272,19 @@ impl Referrers {
                 }
             }
         }
-        let own = arrival
-            .origin
-            .and_then(parse_url)
-            .or(landing)
-            .and_then(|url| url.host_str().map(bare_host));
         let referrer = arrival
             .referrer
             .and_then(parse_url)
             .and_then(|url| url.host_str().map(bare_host))
-            .filter(|host| !host.is_empty() && Some(host) != own.as_ref());
+            .filter(|host| !host.is_empty())
+            .filter(|host| {
+                let own = arrival
+                    .origin
+                    .and_then(parse_url)
+                    .or(landing)
+                    .and_then(|url| url.host_str().map(bare_host));
+                own.as_ref() != Some(host)
+            });
         let channel = self
             .tagged_channel(&utm, clicked_ad)
             .or_else(|| (utm.any() || sc_camp).then_some(Channel::Campaign))
