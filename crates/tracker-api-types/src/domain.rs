@@ -187,6 +187,7 @@ impl From<InteractionRecord> for InteractionJson {
             landing_url: record.attribution.landing_url.clone(),
             referrer: record.attribution.referrer.clone(),
             acquisition: acquisition.into(),
+            language: record.attribution.language.clone(),
             engagement_value: i.engagement_value,
             page_view_count: i.page_view_count,
             event_count: usize::try_from(i.event_count).unwrap_or(0),

@@ -460,6 +460,10 @@ pub struct InteractionJson {
     /// Where the visit came from: its channel, source and the landing URL's UTM tags.
     #[serde(default)]
     pub acquisition: AcquisitionJson,
+    /// The visit's language (`en-US`): its first page view's, else the browser's first
+    /// `Accept-Language`.
+    #[serde(default)]
+    pub language: Option<String>,
     pub engagement_value: i64,
     pub page_view_count: i64,
     pub event_count: usize,

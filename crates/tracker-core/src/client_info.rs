@@ -65,6 +65,9 @@ pub struct Attribution {
     /// The visit's channel, source and UTM tags, worked out when it opened (`None`: a visit
     /// stored before they were).
     pub acquisition: Option<Acquisition>,
+    /// The visit's language (a BCP 47 tag such as `en-US`): its first page view's, else the
+    /// browser's first `Accept-Language`.
+    pub language: Option<String>,
 }
 
 impl Attribution {
@@ -82,9 +85,13 @@ impl Attribution {
         if let Some(page) = events.iter().find_map(|e| e.event.page.as_ref()) {
             self.landing_url = Some(page.url.clone());
             self.referrer.clone_from(&page.referrer);
+            self.language = page.language.as_deref().and_then(language_tag);
         }
         if self.referrer.is_none() {
             self.referrer.clone_from(&visitor.referer);
+        }
+        if self.language.is_none() {
+            self.language.clone_from(&visitor.language);
         }
         self.acquisition = Some(referrers.classify(Arrival {
             landing_url: self.landing_url.as_deref(),
@@ -93,6 +100,37 @@ impl Attribution {
             campaign,
         }));
     }
+}
+
+/// The first language tag of `text` (an `Accept-Language` header, or a page view's
+/// `language`), in its usual case (`en-US`, `zh-Hant-TW`); `None` for `*`, an empty list, or
+/// anything but letters, digits and hyphens (at most 35 bytes).
+pub fn language_tag(text: &str) -> Option<String> {
+    let first = text.split(',').next()?.split(';').next()?.trim();
+    let valid = !first.is_empty()
+        && first.len() <= 35
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !first.starts_with('-');
+    if !valid {
+        return None;
+    }
+    let tag = first
+        .split('-')
+        .enumerate()
+        .map(|(i, part)| match (i, part.len()) {
+            (0, _) => part.to_ascii_lowercase(),
+            (_, 2) => part.to_ascii_uppercase(),
+            (_, 4) => {
+                let lower = part.to_ascii_lowercase();
+                lower[..1].to_ascii_uppercase() + &lower[1..]
+            }
+            _ => part.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join("-");
+    Some(tag)
 }
 
 /// How client addresses are stored (`privacy.ip_anonymization`).
@@ -147,6 +185,22 @@ mod tests {
         assert_eq!(iphone.os.as_deref(), Some("iPhone"));
         assert_eq!(iphone.device_type.as_deref(), Some("smartphone"));
         assert_eq!(ClientInfo::parse(None), ClientInfo::default());
+    }
+
+    #[test]
+    fn language_tags_are_read_and_bounded() {
+        assert_eq!(
+            language_tag("de-de,de;q=0.9,en;q=0.8").as_deref(),
+            Some("de-DE")
+        );
+        assert_eq!(language_tag("EN").as_deref(), Some("en"));
+        assert_eq!(language_tag("zh-hant-tw").as_deref(), Some("zh-Hant-TW"));
+        assert_eq!(language_tag(" fr-CA ;q=1").as_deref(), Some("fr-CA"));
+        assert_eq!(language_tag("*"), None);
+        assert_eq!(language_tag(""), None);
+        assert_eq!(language_tag("<script>"), None);
+        assert_eq!(language_tag(&"a".repeat(36)), None);
+        assert_eq!(language_tag("-en"), None);
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct Visitor {
     /// The request's `Referer` when it names another site than `origin`: a new visit's
     /// referrer when its first page view names none.
     pub referer: Option<String>,
+    /// The first tag of the request's `Accept-Language`: a new visit's language when its first
+    /// page view names none.
+    pub language: Option<String>,
 }
 
 /// Whether a batch's commit also writes the interaction's running totals: on its first commit
@@ -116,6 +119,7 @@ impl VisitorPolicy {
             landing_url: None,
             referrer: None,
             acquisition: None,
+            language: None,
         };
         (Interaction::open(opening, now), attribution)
     }
@@ -428,6 +432,7 @@ mod tests {
             human_cookie,
             origin: None,
             referer: None,
+            language: None,
         }
     }
 

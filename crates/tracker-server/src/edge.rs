@@ -127,6 +127,8 @@ pub struct TrackingCaller {
     pub origin: Option<String>,
     /// `Referer`, when it names another site than `origin`.
     pub referer: Option<String>,
+    /// The first tag of `Accept-Language`.
+    pub language: Option<String>,
 }
 
 impl FromRequestParts<AppState> for TrackingCaller {
@@ -252,6 +254,8 @@ impl TrackingCaller {
             }),
             origin: origin.map(owned),
             referer: referer.map(owned),
+            language: text(header::ACCEPT_LANGUAGE)
+                .and_then(tracker_core::client_info::language_tag),
         }
     }
 }

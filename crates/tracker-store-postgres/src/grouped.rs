@@ -208,6 +208,7 @@ struct InteractionColumns<'a> {
     referrer: Vec<Option<&'a str>>,
     /// One column per `Acquisition::COLUMNS`.
     came_from: [Vec<Option<&'a str>>; 7],
+    language: Vec<Option<&'a str>>,
 }
 
 impl<'a> InteractionColumns<'a> {
@@ -250,6 +251,8 @@ impl<'a> InteractionColumns<'a> {
         for (column, value) in self.came_from.iter_mut().zip(came_from) {
             column.push(value);
         }
+        self.language
+            .push(attribution.and_then(|a| a.language.as_deref()));
     }
 }
 
@@ -260,18 +263,18 @@ const INSERT_INTERACTIONS: &str =
          campaign_points, user_agent, engagement_value, page_view_count,
          event_count, current_page_view, browser, browser_version, os,
          device_type, ip, landing_url, referrer, channel, source, utm_source,
-         utm_medium, utm_campaign, utm_term, utm_content)
+         utm_medium, utm_campaign, utm_term, utm_content, language)
      SELECT n.c, n.i, n.d, n.s, true, n.st, n.la, n.site, n.cid, n.cname,
          n.cpoints, n.ua, n.ev, n.pv, n.ec, n.cpv, n.b, n.bv, n.os, n.dt, n.ip,
-         n.lu, n.r, n.ch, n.src, n.us, n.um, n.uc, n.ut, n.uco
+         n.lu, n.r, n.ch, n.src, n.us, n.um, n.uc, n.ut, n.uco, n.lang
      FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[],
          $6::bigint[], $7::text[], $8::uuid[], $9::text[], $10::bigint[],
          $11::text[], $12::bigint[], $13::bigint[], $14::bigint[], $15::uuid[],
          $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
          $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
-         $26::text[], $27::text[], $28::text[], $29::text[])
+         $26::text[], $27::text[], $28::text[], $29::text[], $30::text[])
          AS n(c, i, d, s, st, la, site, cid, cname, cpoints, ua, ev, pv, ec, cpv,
-              b, bv, os, dt, ip, lu, r, ch, src, us, um, uc, ut, uco)";
+              b, bv, os, dt, ip, lu, r, ch, src, us, um, uc, ut, uco, lang)";
 
 /// Inserts the interactions, open, under their contacts.
 async fn interactions(
@@ -316,6 +319,7 @@ async fn interactions(
                 &c.came_from[4],
                 &c.came_from[5],
                 &c.came_from[6],
+                &c.language,
             ],
         )
         .await?;

@@ -56,7 +56,7 @@ const INTERACTION_COLUMNS: &str = "id, contact_id, device_id, session_id, open, 
     last_activity, ended_at, close_reason, site_name, campaign_id, campaign_name, campaign_points,
     user_agent, engagement_value, page_view_count, event_count, current_page_view, browser,
     browser_version, os, device_type, ip, landing_url, referrer, channel, source, utm_source,
-    utm_medium, utm_campaign, utm_term, utm_content";
+    utm_medium, utm_campaign, utm_term, utm_content, language";
 
 fn live_interaction(row: &Row) -> Result<Interaction, Error> {
     Ok(Interaction {
@@ -98,6 +98,7 @@ fn attribution(row: &Row) -> Result<Attribution, Error> {
             row.try_get(30)?,
             row.try_get(31)?,
         ]),
+        language: row.try_get(32)?,
     })
 }
 

@@ -14,7 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_landing.sql"),
     include_str!("../migrations/0005_open_by_start.sql"),
     include_str!("../migrations/0006_rollup_shards.sql"),
-    include_str!("../migrations/0007_acquisition.sql"),
+    include_str!("../migrations/0007_acquisition_language.sql"),
 ];
 
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).

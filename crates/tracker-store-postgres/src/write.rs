@@ -533,10 +533,10 @@ const INSERT_INTERACTION: &str =
          user_agent, engagement_value, page_view_count, event_count,
          current_page_view, ended_at, close_reason, browser, browser_version, os,
          device_type, ip, landing_url, referrer, channel, source, utm_source,
-         utm_medium, utm_campaign, utm_term, utm_content)
+         utm_medium, utm_campaign, utm_term, utm_content, language)
      VALUES ($1, $2, $3, $4, $16::bigint IS NULL, $5, $6, $7, $8, $9, $10, $11, $12,
          $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27,
-         $28, $29, $30, $31)
+         $28, $29, $30, $31, $32)
      ON CONFLICT (contact_id, id) DO NOTHING";
 
 /// Inserts a new interaction; 0 when it exists already.
@@ -590,6 +590,7 @@ async fn insert_interaction(
                 &came_from[4],
                 &came_from[5],
                 &came_from[6],
+                &attribution.and_then(|a| a.language.as_deref()),
             ],
         )
         .await?)

@@ -511,6 +511,7 @@ mod tests {
              ALTER TABLE interactions DROP COLUMN utm_campaign;
              ALTER TABLE interactions DROP COLUMN utm_term;
              ALTER TABLE interactions DROP COLUMN utm_content;
+             ALTER TABLE interactions DROP COLUMN language;
              PRAGMA user_version = 5;",
         )
         .unwrap();

@@ -27,7 +27,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0010_contact_merges.sql")),
         M::up(include_str!("../migrations/0011_landing.sql")),
         M::up(include_str!("../migrations/0012_open_by_start.sql")),
-        M::up(include_str!("../migrations/0013_acquisition.sql")),
+        M::up(include_str!("../migrations/0013_acquisition_language.sql")),
     ])
 }
 

@@ -598,9 +598,11 @@ macro_rules! insert_interaction {
              last_activity, site_name, campaign_id, campaign_name, campaign_points, user_agent,
              engagement_value, page_view_count, event_count, current_page_view, ended_at,
              close_reason, browser, browser_version, os, device_type, ip, landing_url, referrer,
-             channel, source, utm_source, utm_medium, utm_campaign, utm_term, utm_content)
+             channel, source, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+             language)
          VALUES (?1, ?2, ?3, ?4, ?16 IS NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
+             ?32)"
     };
 }
 
@@ -669,6 +671,7 @@ fn write_interaction(
         came_from[4],
         came_from[5],
         came_from[6],
+        attribution.and_then(|a| a.language.as_deref()),
     ];
     if change.new_contact {
         conn.prepare_cached(insert_interaction!())?

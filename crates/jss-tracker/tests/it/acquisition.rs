@@ -87,6 +87,37 @@ async fn each_visit_gets_its_channel_source_and_tags() {
     assert_eq!(own_in_element["channel"], "direct", "{own_in_element}");
 }
 
+/// One new visitor's first page view (with `language` when given), sent with `headers`; the
+/// language the API says its visit has.
+async fn language_of(app: &TestApp, headers: &[(&str, &str)], element: Option<&str>) -> Value {
+    let mut browser = Browser::new();
+    for (name, value) in headers {
+        browser.headers.push(((*name).into(), (*value).into()));
+    }
+    let mut view = json!({"pageId": PAGE, "url": "/"});
+    if let Some(language) = element {
+        view["language"] = json!(language);
+    }
+    browser.track_ok(app, json!([view])).await;
+    app.contact_of(&browser).await["interactions"][0]["language"].clone()
+}
+
+/// A visit's language: its first page view's, else the browser's first `Accept-Language`.
+#[tokio::test]
+async fn each_visit_gets_its_language() {
+    let app = TestApp::spawn().await;
+    let german = [("accept-language", "de-de,de;q=0.9,en;q=0.8")];
+    assert_eq!(language_of(&app, &german, None).await, "de-DE");
+    assert_eq!(
+        language_of(&app, &german, Some("fr-ca")).await,
+        "fr-CA",
+        "the page view's first"
+    );
+    assert_eq!(language_of(&app, &[], None).await, Value::Null);
+    let any = [("accept-language", "*")];
+    assert_eq!(language_of(&app, &any, None).await, Value::Null);
+}
+
 #[tokio::test]
 async fn configured_hosts_join_the_lists() {
     let app = TestApp::spawn_with(|settings| {

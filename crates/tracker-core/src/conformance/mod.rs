@@ -120,5 +120,6 @@ pub fn attribution() -> crate::client_info::Attribution {
                 content: Some("banner".into()),
             },
         }),
+        language: Some("de-DE".into()),
     }
 }

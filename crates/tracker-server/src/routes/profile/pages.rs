@@ -322,6 +322,7 @@ pub(crate) async fn contact(
                     (visit.engagement_value) " engagement value · " (visit.page_view_count) " page view(s)"
                     @if let Some(site) = &visit.site_name { " · site " (site) }
                     @if let Some(browser) = &visit.client.browser { " · " (browser) @if let Some(os) = &visit.client.os { " on " (os) } }
+                    @if let Some(language) = &visit.language { " · " span.language { (language) } }
                 }
                 p.muted.acquisition {
                     "Came from: " span.channel { (channel_label(&visit.acquisition.channel)) }

@@ -24,6 +24,7 @@ fn visitor(caller: &TrackingCaller) -> Visitor {
         human_cookie: caller.device.human,
         origin: caller.origin.clone(),
         referer: caller.referer.clone(),
+        language: caller.language.clone(),
     }
 }
 

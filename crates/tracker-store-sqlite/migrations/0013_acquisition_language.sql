@@ -9,3 +9,5 @@ ALTER TABLE interactions ADD COLUMN utm_medium TEXT;
 ALTER TABLE interactions ADD COLUMN utm_campaign TEXT;
 ALTER TABLE interactions ADD COLUMN utm_term TEXT;
 ALTER TABLE interactions ADD COLUMN utm_content TEXT;
+-- The visit's language: its first page view's, else the browser's first Accept-Language.
+ALTER TABLE interactions ADD COLUMN language TEXT;

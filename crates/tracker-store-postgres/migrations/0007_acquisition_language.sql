@@ -9,3 +9,5 @@ ALTER TABLE interactions ADD COLUMN utm_medium text;
 ALTER TABLE interactions ADD COLUMN utm_campaign text;
 ALTER TABLE interactions ADD COLUMN utm_term text;
 ALTER TABLE interactions ADD COLUMN utm_content text;
+-- The visit's language: its first page view's, else the browser's first Accept-Language.
+ALTER TABLE interactions ADD COLUMN language text;
