@@ -397,7 +397,9 @@ impl Pattern {
                     || (host.len() > name.len()
                         && host.ends_with(name.as_str())
                         && host.as_bytes()[host.len() - name.len() - 1] == b'.')
-                    || name.split('.').next() == Some(host)
+                    // A bare name (`utm_source=facebook`) is the site's own label, the one
+                    // before the top-level domain: `facebook.com`, `news.ycombinator.com`.
+                    || (!host.contains('.') && name.rsplit('.').nth(1) == Some(host))
             }
             Self::AnySuffix(label) => {
                 let labels: Vec<&str> = host.split('.').collect();
@@ -514,6 +516,15 @@ mod tests {
         );
         assert_eq!(
             classify("/?utm_medium=social", None).channel,
+            Channel::Social
+        );
+        assert_eq!(
+            classify("/?utm_source=news", None).channel,
+            Channel::Campaign,
+            "news is not news.ycombinator.com"
+        );
+        assert_eq!(
+            classify("/?utm_source=ycombinator", None).channel,
             Channel::Social
         );
         let other = classify("/?utm_campaign=launch", Some("https://blog.example.org/"));

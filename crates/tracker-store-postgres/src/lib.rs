@@ -14,6 +14,7 @@ use tracker_core::{
     },
 };
 
+mod backfill;
 mod error;
 mod grouped;
 mod read;

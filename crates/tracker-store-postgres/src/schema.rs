@@ -17,6 +17,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_acquisition_language.sql"),
 ];
 
+/// The migration that adds visits' channels: visits stored before get theirs
+/// ([`crate::backfill::acquisition`]).
+const ACQUISITION: i32 = 7;
+
 /// The advisory lock key that serialises migrations (any constant shared by all nodes).
 const MIGRATION_LOCK: i64 = 0x006a_7373_5f74_726b;
 
@@ -50,6 +54,9 @@ pub(crate) async fn migrate(client: &mut Object, schema: &str) -> Result<(), Err
             tx.batch_execute(sql)
                 .await
                 .map_err(|e| Error::Migration(version, e))?;
+            if version == ACQUISITION {
+                crate::backfill::acquisition(&tx).await?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version) VALUES ($1)",
                 &[&version],

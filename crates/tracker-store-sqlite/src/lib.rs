@@ -17,6 +17,7 @@ use tracker_core::{
     },
 };
 
+mod backfill;
 pub mod bulk;
 mod error;
 mod read;

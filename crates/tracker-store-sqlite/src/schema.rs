@@ -27,8 +27,23 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0010_contact_merges.sql")),
         M::up(include_str!("../migrations/0011_landing.sql")),
         M::up(include_str!("../migrations/0012_open_by_start.sql")),
-        M::up(include_str!("../migrations/0013_acquisition_language.sql")),
+        M::up_with_hook(
+            include_str!("../migrations/0013_acquisition_language.sql"),
+            |tx: &rusqlite::Transaction<'_>| {
+                crate::backfill::acquisition(tx).map_err(|e| match e {
+                    Error::Sqlite(e) => rusqlite_migration::HookError::RusqliteError(e),
+                    other => rusqlite_migration::HookError::Hook(other.to_string()),
+                })
+            },
+        ),
     ])
+}
+
+/// Brings the database to schema `version` (tests of migrations).
+#[cfg(test)]
+pub(crate) fn migrate_to(conn: &mut Connection, version: usize) -> Result<(), Error> {
+    migrations().to_version(conn, version)?;
+    Ok(())
 }
 
 /// Brings the database to the latest schema.
