@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracker_core::{
-    acquisition::{Acquisition, Arrival, Referrers},
+    acquisition::{Acquisition, Referrers},
     client_info::ClientInfo,
     definitions::Definition,
     event::DefinitionRef,
@@ -163,12 +163,11 @@ impl From<InteractionRecord> for InteractionJson {
         let end_or_last = record.ended_at.unwrap_or(i.last_activity);
         // Visits stored before channels were: worked out now, from what they kept.
         let acquisition = record.attribution.acquisition.clone().unwrap_or_else(|| {
-            Referrers::built_in().classify(Arrival {
-                landing_url: record.attribution.landing_url.as_deref(),
-                referrer: record.attribution.referrer.as_deref(),
-                origin: None,
-                campaign: i.campaign.is_some(),
-            })
+            Referrers::of_stored(
+                record.attribution.landing_url.as_deref(),
+                record.attribution.referrer.as_deref(),
+                i.campaign.is_some(),
+            )
         });
         Self {
             id: i.id.to_string(),

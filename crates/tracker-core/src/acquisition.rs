@@ -227,6 +227,22 @@ impl Referrers {
         &BUILT_IN_LISTS
     }
 
+    /// Where a stored visit came from, worked out from what it kept (its landing URL, its
+    /// referrer, whether it had a campaign) with the built-in lists: visits stored before
+    /// channels were, in a store's migration or when read.
+    pub fn of_stored(
+        landing_url: Option<&str>,
+        referrer: Option<&str>,
+        campaign: bool,
+    ) -> Acquisition {
+        Self::built_in().classify(Arrival {
+            landing_url,
+            referrer,
+            origin: None,
+            campaign,
+        })
+    }
+
     /// How many hosts the lists hold.
     pub fn len(&self) -> usize {
         self.patterns.len()

@@ -3,7 +3,7 @@
 //! does not read the server's configuration). Their language stays unknown.
 
 use deadpool_postgres::Transaction;
-use tracker_core::acquisition::{Arrival, Referrers};
+use tracker_core::acquisition::Referrers;
 use uuid::Uuid;
 
 use crate::Error;
@@ -32,7 +32,6 @@ const UPDATE: &str = "UPDATE interactions i SET channel = n.ch, source = n.src,
 pub(crate) async fn acquisition(tx: &Transaction<'_>) -> Result<(), Error> {
     let read = tx.prepare(READ).await?;
     let update = tx.prepare(UPDATE).await?;
-    let referrers = Referrers::built_in();
     let mut after = (Uuid::nil(), Uuid::nil());
     let mut done = 0u64;
     loop {
@@ -44,12 +43,8 @@ pub(crate) async fn acquisition(tx: &Transaction<'_>) -> Result<(), Error> {
         for row in &rows {
             let landing_url: Option<String> = row.try_get(2)?;
             let referrer: Option<String> = row.try_get(3)?;
-            let acquisition = referrers.classify(Arrival {
-                landing_url: landing_url.as_deref(),
-                referrer: referrer.as_deref(),
-                origin: None,
-                campaign: row.try_get(4)?,
-            });
+            let acquisition =
+                Referrers::of_stored(landing_url.as_deref(), referrer.as_deref(), row.try_get(4)?);
             keys.0.push(row.try_get(0)?);
             keys.1.push(row.try_get(1)?);
             for (column, value) in columns.iter_mut().zip(acquisition.columns()) {

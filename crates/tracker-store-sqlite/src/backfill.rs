@@ -3,7 +3,7 @@
 //! read the server's configuration). Their language stays unknown.
 
 use rusqlite::{params, Connection};
-use tracker_core::acquisition::{Arrival, Referrers};
+use tracker_core::acquisition::Referrers;
 
 use crate::Error;
 
@@ -25,7 +25,6 @@ pub(crate) fn acquisition(conn: &Connection) -> Result<(), Error> {
              utm_campaign = ?6, utm_term = ?7, utm_content = ?8
          WHERE id = ?1",
     )?;
-    let referrers = Referrers::built_in();
     let mut after = uuid::Uuid::nil();
     let mut done = 0u64;
     loop {
@@ -42,12 +41,8 @@ pub(crate) fn acquisition(conn: &Connection) -> Result<(), Error> {
         let Some(last) = batch.last() else { break };
         after = last.0;
         for (id, landing_url, referrer, campaign) in &batch {
-            let acquisition = referrers.classify(Arrival {
-                landing_url: landing_url.as_deref(),
-                referrer: referrer.as_deref(),
-                origin: None,
-                campaign: *campaign,
-            });
+            let acquisition =
+                Referrers::of_stored(landing_url.as_deref(), referrer.as_deref(), *campaign);
             let c = acquisition.columns();
             update.execute(params![id, c[0], c[1], c[2], c[3], c[4], c[5], c[6]])?;
             done += 1;
